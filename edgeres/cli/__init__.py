@@ -1,0 +1,69 @@
+"""The ``edgeres`` command line: a click group; each command parses, calls one function, prints.
+
+Commands live in one module per area (``train_cmds``, ``convert_cmds``, ...), each exposing
+``COMMANDS``. User errors (``EdgeresError``) become one line on stderr and the error's exit code;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from edgeres import __version__
+from edgeres.errors import EdgeresError
+
+_COMMAND_MODULES = (
+    "train_cmds",
+    "convert_cmds",
+    "runtime_cmds",
+    "bench_cmds",
+    "stream_cmds",
+    "demo_cmds",
+)
+
+
+class _Group(click.Group):
+    """A group that turns ``EdgeresError`` into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgeresError as e:
+            if ctx.meta.get("edgeres.debug"):
+                raise
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgeres")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Train small ResNets, convert and quantize them to ONNX/TFLite, and run them on edge devices.
+
+    \b
+    A typical path:
+      edgeres train --model resnet8 --data shapes --out runs/r8
+      edgeres convert runs/r8/model.pt --to onnx,tflite
+      edgeres quantize runs/r8/model.pt --calib shapes --to onnx,tflite
+      edgeres benchmark runs/r8/*.onnx runs/r8/*.tflite
+      edgeres run runs/r8/model_int8.tflite --source demo
+    """
+    ctx.meta["edgeres.debug"] = debug
+
+
+for _name in _COMMAND_MODULES:
+    _module = importlib.import_module(f"edgeres.cli.{_name}")
+    for _cmd in _module.COMMANDS:
+        main.add_command(_cmd)
+
+
+def run() -> None:  # pragma: no cover - convenience for `python -m edgeres.cli`
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Errors a user can cause, each turned into one line and an exit code by the CLI.
+
+Library code raises these with a message that says what was received, what is valid and what
+to do next. ``assert`` stays for invariants of our own code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class EdgeresError(Exception):
+    """Base of every error caused by input, files or the environment (exit code 2)."""
+
+    exit_code = 2
+
+
+class UsageError(EdgeresError):
+    """A flag, name or combination of options that is not valid."""
+
+
+class DataError(EdgeresError):
+    """A data set, image folder or calibration source that cannot be used."""
+
+
+class ModelFileError(EdgeresError):
+    """A model file that is missing, truncated, of the wrong kind or unsafe to load."""
+
+
+class MissingDependencyError(EdgeresError):
+    """An optional engine or library is not installed; the message names the extra."""
+
+
+class OutputExistsError(EdgeresError):
+    """An output would overwrite an existing file or run (use --force)."""
+
+
+class GateFailed(EdgeresError):
+    """A quality gate failed: accuracy drop, parity, a benchmark regression (exit code 1)."""
+
+    exit_code = 1
+
+
+def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UsageError:
+    """Build the error for an unknown name, offering close matches.
+
+    Args:
+        kind: What was named, e.g. ``"model"`` or ``"device profile"``.
+        name: What the user typed.
+        valid: Every accepted name.
+    """
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return UsageError(f"unknown {kind} '{name}'{hint} (valid: {', '.join(valid)})")
+
+
+def missing_dependency(module: str, extra: str, what: str) -> MissingDependencyError:
+    """Build the error for an optional module that is not installed."""
+    return MissingDependencyError(
+        f"{what} needs the Python module '{module}', which is not installed; "
+        f"install it with: pip install 'edgeres[{extra}]'"
+    )

@@ -1,0 +1,79 @@
+"""Models created by name: each variant is a small function registered with ``@register_model``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edgeres.errors import UsageError, unknown_name
+
+# ImageNet statistics: a sound default for natural and synthetic colour images alike.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a model expects by default: input size and normalisation.
+
+    Attributes:
+        img_size: Default square input size in pixels.
+        min_img_size: Smallest input the architecture handles sensibly.
+        mean: Per-channel RGB mean.
+        std: Per-channel RGB standard deviation.
+        description: One line for ``--help`` and listings.
+    """
+
+    img_size: int
+    min_img_size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    description: str = ""
+
+
+_REGISTRY: dict[str, tuple[Callable[..., Any], ModelConfig]] = {}
+
+
+def register_model(cfg: ModelConfig) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a model constructor under its function name."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _REGISTRY[fn.__name__] = (fn, cfg)
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    return sorted(_REGISTRY)
+
+
+def model_config(name: str) -> ModelConfig:
+    """The default input configuration of a registered model."""
+    if name not in _REGISTRY:
+        raise unknown_name("model", name, _REGISTRY)
+    return _REGISTRY[name][1]
+
+
+def create_model(name: str, num_classes: int = 10, **kwargs: Any):
+    """Build a registered model.
+
+    Args:
+        name: Registry name, e.g. ``"resnet8"``.
+        num_classes: Size of the classifier output.
+        **kwargs: Architecture options of that model (e.g. ``width`` for ``resnet18s``).
+
+    Raises:
+        UsageError: Unknown name (close matches are listed) or an option the model does not take.
+    """
+    if name not in _REGISTRY:
+        raise unknown_name("model", name, _REGISTRY)
+    if num_classes < 1:
+        raise UsageError(f"num_classes must be at least 1, got {num_classes}")
+    fn = _REGISTRY[name][0]
+    try:
+        return fn(num_classes=num_classes, **kwargs)
+    except TypeError as e:
+        raise UsageError(f"model '{name}' does not accept these options {kwargs}: {e}") from None

@@ -1,0 +1,100 @@
+"""The ``Backend`` base class every inference engine implements.
+
+Callers pass BGR ``uint8`` frames (``predict``) or a float batch in the model's ``InputSpec``
+(``infer``) and always get float scores back; layout, channel order and INT8 scale/zero-point are
+the backend's business.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeres.spec import InputSpec, ModelInfo
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Top-k result for one image.
+
+    Attributes:
+        labels: Class names, best first.
+        scores: Softmax probabilities matching ``labels``.
+        indices: Class indices matching ``labels``.
+    """
+
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+    indices: tuple[int, ...]
+
+    @property
+    def top1(self) -> str:
+        return self.labels[0]
+
+    def to_dict(self) -> dict:
+        return {
+            "topk": [
+                {"label": lab, "score": round(float(s), 6), "index": int(i)}
+                for lab, s, i in zip(self.labels, self.scores, self.indices, strict=True)
+            ]
+        }
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def topk_predictions(logits: np.ndarray, classes: tuple[str, ...], k: int) -> list[Prediction]:
+    """Turn a ``N x C`` logit batch into top-k ``Prediction`` objects."""
+    probs = softmax(logits.astype(np.float32))
+    k = max(1, min(k, probs.shape[-1]))
+    order = np.argsort(-probs, axis=-1)[:, :k]
+    out = []
+    for row, idx in zip(probs, order, strict=True):
+        names = tuple(classes[i] if i < len(classes) else str(i) for i in idx)
+        out.append(Prediction(names, tuple(float(row[i]) for i in idx), tuple(int(i) for i in idx)))
+    return out
+
+
+class Backend(ABC):
+    """One loaded model file on one inference engine.
+
+    Subclasses set ``path``, ``info`` and ``providers`` in ``__init__`` and implement ``infer``.
+    ``spec`` is ``info.spec``: the float batch ``infer`` takes is in ``spec.layout``.
+    """
+
+    format: str = ""
+    path: Path
+    info: ModelInfo
+    providers: list[str]
+
+    @property
+    def spec(self) -> InputSpec:
+        return self.info.spec
+
+    @abstractmethod
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run a float32 batch shaped ``spec.shape(n)``; return float32 logits ``n x classes``."""
+
+    def predict(self, images: np.ndarray | list[np.ndarray], topk: int = 5) -> list[Prediction]:
+        """Classify BGR ``uint8`` frames (one ``H x W x 3`` array or a list of them)."""
+        batch = self.spec.preprocess(images)
+        return topk_predictions(self.infer(batch), self.info.classes, topk)
+
+    def close(self) -> None:  # noqa: B027 - engines without resources need nothing here
+        """Release the engine's resources."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path}, providers={self.providers})"

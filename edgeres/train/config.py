@@ -1,0 +1,80 @@
+"""Training options: one dataclass, each field documented, checks that name the flag."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeres.errors import UsageError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What ``edgeres train`` does.
+
+    Attributes:
+        model: Registry name (``--model``).
+        data: ``shapes``, an image folder, or ``cifar10:DIR`` (``--data``).
+        out: Run folder for ``model.pt``, ``metrics.json``, ``history.csv``, ``curves.png`` (``--out``).
+        epochs: Passes over the training split (``--epochs``).
+        img_size: Square input size; ``None`` takes the model's default (``--img-size``).
+        batch_size: Images per optimizer step, across all processes (``--batch-size``).
+        lr: Peak learning rate of the one-cycle schedule (``--lr``).
+        weight_decay: L2 weight decay on conv/linear weights (``--weight-decay``).
+        seed: Seed for data order, augmentation and initialisation (``--seed``).
+        device: ``cpu`` or ``cuda`` (``--device``).
+        resume: Continue the interrupted run in ``out`` (``--resume``).
+        force: Replace a finished run in ``out`` (``--force``).
+        limit: Use at most this many training images (``--limit``); for ``shapes`` it is how
+            many are generated.
+        eval_limit: Use at most this many test images (``--eval-limit``).
+        val_fraction: Share of the training split held out to pick the best epoch, so the
+            reported test accuracy is not chosen on the test split itself.
+        threads: torch intra-op threads per process; ``None`` uses the cores (``--threads``).
+        model_args: Extra architecture options, e.g. ``{"width": 0.5}`` (``--width``).
+        quiet: No progress bars (``--json``).
+    """
+
+    model: str = "resnet8"
+    data: str = "shapes"
+    out: Path = Path("runs/train")
+    epochs: int = 15
+    img_size: int | None = None
+    batch_size: int = 128
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    seed: int = 0
+    device: str = "cpu"
+    resume: bool = False
+    force: bool = False
+    limit: int | None = None
+    eval_limit: int | None = None
+    val_fraction: float = 0.05
+    threads: int | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1", self.epochs),
+            (self.batch_size >= 1, "--batch-size must be at least 1", self.batch_size),
+            (self.lr > 0, "--lr must be positive", self.lr),
+            (self.weight_decay >= 0, "--weight-decay must be zero or positive", self.weight_decay),
+            (self.img_size is None or self.img_size >= 8, "--img-size must be at least 8", self.img_size),
+            (self.limit is None or self.limit >= 20, "--limit must be at least 20", self.limit),
+            (self.eval_limit is None or self.eval_limit >= 1, "--eval-limit must be at least 1", self.eval_limit),
+            (0.0 <= self.val_fraction < 0.5, "val_fraction must be in [0, 0.5)", self.val_fraction),
+            (self.threads is None or self.threads >= 1, "--threads must be at least 1", self.threads),
+            (self.device in ("cpu", "cuda"), "--device must be cpu or cuda", self.device),
+            (not (self.resume and self.force), "--resume and --force cannot be combined", ""),
+        ]
+        for ok, msg, got in checks:
+            if not ok:
+                raise UsageError(f"{msg} (got {got})" if got != "" else msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["out"] = str(self.out)
+        return d

@@ -1,0 +1,294 @@
+"""The training loop: in-memory uint8 images, numpy augmentation, one-cycle SGD, best epoch kept."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgeres import __version__
+from edgeres.data import ImageSet, load_split
+from edgeres.data.augment import augment
+from edgeres.errors import OutputExistsError, UsageError
+from edgeres.models import count_macs, count_params, create_model, model_config
+from edgeres.progress import progress
+from edgeres.spec import InputSpec, ModelInfo
+from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
+from edgeres.train.config import TrainConfig
+from edgeres.train.distributed import DistContext, init_distributed, shutdown_distributed
+from edgeres.train.history import plot_curves, write_history, write_metrics
+
+RUN_FILES = ("model.pt", "last.pt", "metrics.json", "history.csv")
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run left its files and what it measured."""
+
+    out: Path
+    checkpoint: Path
+    metrics: dict[str, Any]
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train ``cfg.model`` on ``cfg.data``; write the checkpoint, metrics, history and curves.
+
+    Runs in one process, or as one rank of a ``torchrun`` group (DDP).
+    """
+    ctx = init_distributed(cfg.device)
+    try:
+        return _train(cfg, ctx)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _pick_device(name: str, ctx: DistContext) -> torch.device:
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"--device cuda was asked for, but torch {torch.__version__} sees no CUDA GPU here "
+                "(torch.cuda.is_available() is False); use --device cpu"
+            )
+        return torch.device("cuda", ctx.local_rank)
+    return torch.device("cpu")
+
+
+def _check_out_dir(cfg: TrainConfig) -> None:
+    existing = [f for f in RUN_FILES if (cfg.out / f).exists()]
+    if cfg.resume:
+        if not (cfg.out / "last.pt").exists():
+            raise UsageError(f"--resume: '{cfg.out}' holds no interrupted run (no last.pt)")
+    elif existing and not cfg.force:
+        raise OutputExistsError(
+            f"'{cfg.out}' already holds a run ({', '.join(existing)}); "
+            "pass --resume to continue it, --force to replace it, or choose another --out"
+        )
+
+
+def _split_val(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet | None]:
+    n_val = int(len(data) * fraction)
+    if n_val < 10:
+        return data, None
+    perm = np.random.default_rng([seed, 7]).permutation(len(data))
+    pick = lambda idx: ImageSet(data.images[idx], data.labels[idx], data.classes, data.source)  # noqa: E731
+    return pick(np.sort(perm[n_val:])), pick(np.sort(perm[:n_val]))
+
+
+def _to_tensor(images: np.ndarray, spec: InputSpec, device: torch.device) -> torch.Tensor:
+    # Normalise in NHWC and view as NCHW: that is exactly torch's channels_last memory format.
+    x = torch.from_numpy(spec.with_layout("NHWC").normalize(images)).permute(0, 3, 1, 2)
+    return x.to(device, non_blocking=True)
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=max(1, steps), pct_start=0.2, div_factor=10.0
+    )
+    return opt, sched
+
+
+@torch.no_grad()
+def evaluate_arrays(
+    model: nn.Module, data: ImageSet, spec: InputSpec, device: torch.device, batch: int = 500
+) -> tuple[float, float]:
+    """Mean loss and top-1 accuracy of ``model`` on an in-memory image set."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(data), batch):
+        x = _to_tensor(data.images[i : i + batch], spec, device)
+        y = torch.from_numpy(data.labels[i : i + batch]).to(device)
+        logits = model(x)
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+    n = max(1, len(data))
+    return loss_sum / n, correct / n
+
+
+def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, steps) -> dict[str, float]:
+    model.train()
+    rng = np.random.default_rng([cfg.seed, epoch])
+    perm = rng.permutation(len(data))[ctx.rank :: ctx.world_size]
+    per_proc = max(1, cfg.batch_size // ctx.world_size)
+    loss_sum = correct = seen = 0.0
+    busy = 0.0
+    bar = progress(
+        range(steps), quiet=cfg.quiet or not ctx.is_main, desc=f"epoch {epoch + 1}/{cfg.epochs}"
+    )
+    for step in bar:
+        t0 = time.perf_counter()
+        idx = np.sort(perm[step * per_proc : (step + 1) * per_proc])
+        x = _to_tensor(augment(data.images[idx], rng), spec, device)
+        y = torch.from_numpy(data.labels[idx]).to(device)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        busy += time.perf_counter() - t0
+        loss_sum += float(loss) * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(idx)
+        if step % 10 == 0 or step == steps - 1:
+            ips = seen * ctx.world_size / max(busy, 1e-9)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{ips:.0f}")
+    loss_sum, correct, seen, busy = ctx.all_sum([loss_sum, correct, seen, busy])
+    return {
+        "train_loss": loss_sum / max(seen, 1),
+        "train_accuracy": correct / max(seen, 1),
+        "images": seen,
+        "busy": busy / ctx.world_size,
+    }
+
+
+def _load_data(cfg: TrainConfig, size: int, quiet: bool):
+    train_set = load_split(cfg.data, "train", size, limit=cfg.limit, quiet=quiet)
+    test_set = load_split(cfg.data, "test", size, limit=cfg.eval_limit, quiet=quiet)
+    if tuple(test_set.classes) != tuple(train_set.classes):
+        raise UsageError(
+            f"train and test splits of '{cfg.data}' have different classes "
+            f"({len(train_set.classes)} vs {len(test_set.classes)}); every split needs the same class folders"
+        )
+    train_set, val_set = _split_val(train_set, cfg.val_fraction, cfg.seed)
+    return train_set, val_set, test_set
+
+
+def _resume_state(cfg: TrainConfig, model: nn.Module, opt, sched) -> dict[str, Any]:
+    ckpt = load_checkpoint(cfg.out / "last.pt")
+    state = ckpt.train_state or {}
+    saved = state.get("config", {})
+    for key in ("model", "data", "img_size", "epochs", "batch_size"):
+        if saved.get(key) != getattr(cfg, key):
+            raise UsageError(
+                f"--resume: this run was started with --{key.replace('_', '-')} {saved.get(key)}, "
+                f"not {getattr(cfg, key)}; resume with the same settings"
+            )
+    model.load_state_dict(ckpt.model.state_dict())
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    return state
+
+
+def _train(cfg: TrainConfig, ctx: DistContext) -> TrainResult:
+    device = _pick_device(cfg.device, ctx)
+    _check_out_dir(cfg)
+    ctx.barrier()  # every rank checks before rank 0 writes anything
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
+    mcfg = model_config(cfg.model)
+    size = cfg.img_size or mcfg.img_size
+    quiet = cfg.quiet or not ctx.is_main
+    train_set, val_set, test_set = _load_data(cfg, size, quiet)
+    spec = InputSpec(size, size, mean=mcfg.mean, std=mcfg.std)
+    model_args = {"num_classes": len(train_set.classes), **cfg.model_args}
+    model = create_model(cfg.model, **model_args)
+    facts = {
+        "params": count_params(model),
+        "macs": count_macs(model, spec.shape(1)),
+        "data": cfg.data,
+        "img_size": size,
+        "edgeres_version": __version__,
+    }
+    info = ModelInfo(cfg.model, train_set.classes, spec, extra=facts)
+    model = model.to(device, memory_format=torch.channels_last)
+    per_proc = max(1, cfg.batch_size // ctx.world_size)
+    steps = max(1, len(train_set) // ctx.world_size // per_proc)
+    opt, sched = _optimizer(model, cfg, steps * cfg.epochs)
+    state = _resume_state(cfg, model, opt, sched) if cfg.resume else {}
+    history: list[dict[str, Any]] = list(state.get("history", []))
+    best = dict(state.get("best", {"val_accuracy": -1.0, "epoch": 0}))
+    seconds = float(state.get("seconds", 0.0))
+    net = model
+    if ctx.enabled:
+        ids = [ctx.local_rank] if device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    eval_set = val_set if val_set is not None else test_set
+    for epoch in range(len(history), cfg.epochs):
+        t0 = time.perf_counter()
+        stats = _train_epoch(net, opt, sched, train_set, spec, device, cfg, epoch, ctx, steps)
+        if ctx.is_main:
+            val_loss, val_acc = evaluate_arrays(model, eval_set, spec, device)
+            _, test_acc = evaluate_arrays(model, test_set, spec, device)
+            seconds += time.perf_counter() - t0
+            row = {
+                "epoch": epoch + 1,
+                "lr": sched.get_last_lr()[0],
+                "train_loss": stats["train_loss"],
+                "train_accuracy": stats["train_accuracy"],
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "test_accuracy": test_acc,
+                "images_per_second": stats["images"] / max(stats["busy"], 1e-9),
+                "seconds": time.perf_counter() - t0,
+            }
+            history.append(row)
+            if val_acc >= best["val_accuracy"]:
+                best = {"val_accuracy": val_acc, "test_accuracy": test_acc, "epoch": epoch + 1}
+                metrics = _metrics(cfg, info, history, best, seconds, ctx)
+                save_checkpoint(cfg.out / "model.pt", model, info, model_args, metrics)
+            train_state = {
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "history": history,
+                "best": best,
+                "seconds": seconds,
+                "config": cfg.to_dict(),
+            }
+            save_checkpoint(cfg.out / "last.pt", model, info, model_args, {}, train_state)
+            write_history(cfg.out / "history.csv", history)
+        ctx.barrier()
+    metrics = _metrics(cfg, info, history, best, seconds, ctx)
+    if ctx.is_main:
+        _finish(cfg, info, model_args, history, metrics)
+    ctx.barrier()
+    return TrainResult(cfg.out, cfg.out / "model.pt", metrics)
+
+
+def _metrics(cfg, info, history, best, seconds, ctx) -> dict[str, Any]:
+    ips = [r["images_per_second"] for r in history]
+    return {
+        "model": cfg.model,
+        "model_args": cfg.model_args,
+        "data": cfg.data,
+        "img_size": info.spec.height,
+        "classes": list(info.classes),
+        "test_accuracy": best.get("test_accuracy"),
+        "val_accuracy": best.get("val_accuracy"),
+        "best_epoch": best.get("epoch"),
+        "epochs": len(history),
+        "train_seconds": round(seconds, 2),
+        "images_per_second": round(float(np.median(ips)), 1) if ips else None,
+        "params": info.extra["params"],
+        "macs": info.extra["macs"],
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "device": cfg.device,
+        "world_size": ctx.world_size,
+        "threads_per_process": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "edgeres_version": __version__,
+    }
+
+
+def _finish(cfg, info, model_args, history, metrics) -> None:
+    # The best checkpoint gets the final metrics too, so `edgeres eval` and convert see them.
+    best_ckpt = load_checkpoint(cfg.out / "model.pt")
+    save_checkpoint(cfg.out / "model.pt", best_ckpt.model, info, model_args, metrics)
+    write_metrics(cfg.out / "metrics.json", metrics)
+    write_history(cfg.out / "history.csv", history)
+    plot_curves(cfg.out / "curves.png", history, f"{cfg.model} on {cfg.data}")
