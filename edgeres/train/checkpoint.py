@@ -87,7 +87,8 @@ def _read_payload(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
+        first = lines[0].split("error:")[-1].strip() if lines else type(e).__name__
         raise ModelFileError(
             f"refused to load '{path}': its pickle would import or run code, which edgeres never "
             f"executes ({first[:160]}); re-save the weights with edgeres train"

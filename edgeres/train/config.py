@@ -62,11 +62,23 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1", self.batch_size),
             (self.lr > 0, "--lr must be positive", self.lr),
             (self.weight_decay >= 0, "--weight-decay must be zero or positive", self.weight_decay),
-            (self.img_size is None or self.img_size >= 8, "--img-size must be at least 8", self.img_size),
+            (
+                self.img_size is None or self.img_size >= 8,
+                "--img-size must be at least 8",
+                self.img_size,
+            ),
             (self.limit is None or self.limit >= 20, "--limit must be at least 20", self.limit),
-            (self.eval_limit is None or self.eval_limit >= 1, "--eval-limit must be at least 1", self.eval_limit),
+            (
+                self.eval_limit is None or self.eval_limit >= 1,
+                "--eval-limit must be at least 1",
+                self.eval_limit,
+            ),
             (0.0 <= self.val_fraction < 0.5, "val_fraction must be in [0, 0.5)", self.val_fraction),
-            (self.threads is None or self.threads >= 1, "--threads must be at least 1", self.threads),
+            (
+                self.threads is None or self.threads >= 1,
+                "--threads must be at least 1",
+                self.threads,
+            ),
             (self.device in ("cpu", "cuda"), "--device must be cpu or cuda", self.device),
             (not (self.resume and self.force), "--resume and --force cannot be combined", ""),
         ]

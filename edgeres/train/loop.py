@@ -140,12 +140,14 @@ def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, steps) 
         opt.step()
         sched.step()
         busy += time.perf_counter() - t0
-        loss_sum += float(loss) * len(idx)
+        loss_sum += loss.item() * len(idx)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(idx)
         if step % 10 == 0 or step == steps - 1:
             ips = seen * ctx.world_size / max(busy, 1e-9)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{ips:.0f}")
+            bar.set_postfix(
+                loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{ips:.0f}"
+            )
     loss_sum, correct, seen, busy = ctx.all_sum([loss_sum, correct, seen, busy])
     return {
         "train_loss": loss_sum / max(seen, 1),
@@ -280,7 +282,7 @@ def _metrics(cfg, info, history, best, seconds, ctx) -> dict[str, Any]:
         "device": cfg.device,
         "world_size": ctx.world_size,
         "threads_per_process": torch.get_num_threads(),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "edgeres_version": __version__,
     }
 

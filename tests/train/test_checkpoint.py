@@ -11,7 +11,9 @@ from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def _info():
-    return ModelInfo("test_resnet", [f"c{i}" for i in range(10)], InputSpec(32, 32, mean=(0.5,) * 3))
+    return ModelInfo(
+        "test_resnet", [f"c{i}" for i in range(10)], InputSpec(32, 32, mean=(0.5,) * 3)
+    )
 
 
 def test_round_trip_keeps_weights_info_and_metrics(tmp_path):
@@ -28,7 +30,9 @@ def test_round_trip_keeps_weights_info_and_metrics(tmp_path):
 
 
 def test_truncated_checkpoint_is_refused(tmp_path):
-    path = save_checkpoint(tmp_path / "m.pt", create_model("test_resnet"), _info(), {"num_classes": 10})
+    path = save_checkpoint(
+        tmp_path / "m.pt", create_model("test_resnet"), _info(), {"num_classes": 10}
+    )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelFileError, match="truncated|not a PyTorch checkpoint"):

@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from edgeres.cli import main
+from edgeres.cli.train_cmds import MODEL_NAMES
+from edgeres.models import list_models
+
+
+def _run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_help_shows_an_example():
+    res = _run("train", "--help")
+    assert res.exit_code == 0
+    assert "Example:" in res.output and "edgeres train --model resnet8" in res.output
+
+
+def test_help_lists_every_registered_model():
+    assert set(MODEL_NAMES) == set(list_models())
+
+
+def test_unknown_model_is_one_line_exit_2(tmp_path):
+    res = _run("train", "--model", "resnet9", "--out", str(tmp_path / "x"))
+    assert res.exit_code == 2
+    assert "unknown model 'resnet9'" in res.output and "resnet8" in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "x" / "model.pt").exists()
+
+
+def test_unknown_data_name_is_exit_2(tmp_path):
+    res = _run(
+        "train",
+        "--model",
+        "test_resnet",
+        "--data",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "x"),
+    )
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+
+
+def test_existing_run_is_refused_without_force(tiny_ckpt):
+    res = _run("train", "--model", "test_resnet", "--out", str(tiny_ckpt.parent))
+    assert res.exit_code == 2
+    assert "--resume" in res.output and "--force" in res.output
+
+
+def test_cli_trains_and_prints_json(tmp_path):
+    out = tmp_path / "r"
+    res = _run(
+        "train", "--model", "test_resnet", "--out", str(out), "--epochs", "1",
+        "--limit", "200", "--eval-limit", "50", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["model"] == "test_resnet"
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeres", "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "train" in proc.stdout
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    res = _run("--debug", "train", "--model", "resnet9", "--out", str(tmp_path / "x"))
+    assert res.exit_code != 0 and res.exception is not None
