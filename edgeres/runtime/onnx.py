@@ -1,0 +1,206 @@
+"""ONNX Runtime backend.
+
+Providers are tried in the order given (a profile lists them: TensorRT, CUDA, XNNPACK, CPU); one that
+is not available here is dropped with a warning, or is an error with ``strict=True``. ``providers``
+reports what the session really uses. Before ONNX Runtime opens a file, a protobuf walk refuses
+corrupted files and external data outside the model's folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeres.errors import (
+    MissingDependencyError,
+    ModelFileError,
+    UsageError,
+    unknown_name,
+)
+from edgeres.metadata import read_onnx_metadata
+from edgeres.runtime.base import Backend
+from edgeres.runtime.common import check_batch, resolve_info
+from edgeres.runtime.onnx_check import check_external_data, scan_onnx
+from edgeres.spec import InputSpec
+
+CPU = "CPUExecutionProvider"
+# Short names accepted besides ONNX Runtime's own, so profiles and flags can say "cuda".
+_SHORT = {
+    "cpu": CPU,
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "dml": "DmlExecutionProvider",
+}
+GRAPH_OPT = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+_FLOAT_INPUTS = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingDependencyError(
+            "running .onnx files needs onnxruntime (part of the core install): pip install onnxruntime"
+        ) from None
+    return onnxruntime
+
+
+def pick_providers(requested: Sequence[str] | None, strict: bool = False) -> list[str]:
+    """Map provider names to the available ones, in order, always ending with the CPU."""
+    ort = _ort()
+    available = ort.get_available_providers()
+    names = list(requested) if requested else [CPU]
+    known = set(ort.get_all_providers())
+    chosen = []
+    for name in names:
+        full = _SHORT.get(name.lower(), name)
+        if full not in known:
+            raise unknown_name("ONNX Runtime provider", name, sorted(known | set(_SHORT)))
+        if full in available:
+            chosen.append(full)
+            continue
+        msg = f"ONNX Runtime provider {full} is not available here (available: {', '.join(available)})"
+        if strict:
+            raise MissingDependencyError(
+                f"{msg}; install the onnxruntime build that has it, or drop it (no --strict)"
+            )
+        warnings.warn(f"{msg}; falling back to the next provider", UserWarning, stacklevel=3)
+    if CPU not in chosen:
+        chosen.append(CPU)
+    return list(dict.fromkeys(chosen))
+
+
+class OnnxBackend(Backend):
+    """A ``.onnx`` file on ONNX Runtime.
+
+    Args:
+        path: The model file.
+        info: Use this ``ModelInfo`` instead of the embedded one.
+        providers: Execution providers in order of preference (full or short names).
+        threads: Intra-op threads (None: ONNX Runtime's default, one per core).
+        graph_opt: Graph optimisation level, one of ``disable|basic|extended|all``.
+        strict: Make an unavailable provider an error instead of a warning.
+        spec_override: ``InputSpec`` or dict of its fields replacing the embedded/defaulted spec.
+        classes: Class names replacing the embedded/defaulted ones.
+    """
+
+    format = "onnx"
+    engine = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: Any = None,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        graph_opt: str = "all",
+        strict: bool = False,
+        spec_override: InputSpec | dict | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        ort = _ort()
+        try:
+            data = self.path.read_bytes()
+        except OSError as e:
+            raise ModelFileError(f"cannot read '{self.path}': {e.strerror}") from None
+        scan = scan_onnx(data, self.path)
+        del data  # ONNX Runtime reads the file itself; do not hold two copies
+        check_external_data(self.path, scan.external)
+        requested = pick_providers(providers, strict)
+        self.session = self._session(ort, requested, threads, graph_opt)
+        self.providers = list(self.session.get_providers())
+        missing = [p for p in requested if p not in self.providers]
+        if missing:
+            msg = f"ONNX Runtime could not start {', '.join(missing)}; running on {', '.join(self.providers)}"
+            if strict:
+                raise MissingDependencyError(msg)
+            warnings.warn(msg, UserWarning, stacklevel=2)
+        precision = "int8" if "QuantizeLinear" in scan.op_types else "fp32"
+        try:
+            self._setup_io(info, spec_override, classes, precision)
+        except UnicodeDecodeError as e:  # names that are not UTF-8: a corrupted file
+            raise ModelFileError(
+                f"'{self.path}' is not a valid ONNX file (garbled names: {e})"
+            ) from None
+
+    def _session(self, ort: Any, providers: list[str], threads: int | None, graph_opt: str) -> Any:
+        if graph_opt not in GRAPH_OPT:
+            raise UsageError(f"graph_opt must be one of {', '.join(GRAPH_OPT)}, got '{graph_opt}'")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT[graph_opt])
+        if threads is not None:
+            if threads < 1:
+                raise UsageError(f"threads must be >= 1, got {threads}")
+            opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3  # ORT's own warnings would duplicate ours on stderr
+        try:
+            # ORT prints its provider-fallback retries with print(); keep stdout clean for --json.
+            with contextlib.redirect_stdout(io.StringIO()):
+                return ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
+        except Exception as e:  # ORT raises its own pybind exception types
+            raise ModelFileError(f"ONNX Runtime cannot load '{self.path}': {_first_line(e)}") from e
+
+    def _setup_io(self, info: Any, spec_override: Any, classes: Any, precision: str) -> None:
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or inputs[0].type not in _FLOAT_INPUTS:
+            got = ", ".join(f"{i.name}: {i.type}{i.shape}" for i in inputs)
+            raise ModelFileError(
+                f"'{self.path}' must take one float image tensor; it takes {got or 'nothing'}"
+            )
+        inp, out = inputs[0], outputs[0]
+        self.input_name, self.output_name = inp.name, out.name
+        self._input_dtype = _FLOAT_INPUTS[inp.type]
+        shape = [d if isinstance(d, int) else -1 for d in inp.shape]
+        self.fixed_batch = shape[0] if shape and shape[0] > 0 else None
+        n_out = out.shape[-1] if out.shape and isinstance(out.shape[-1], int) else None
+        embedded = info or read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.info = resolve_info(
+            self.path, embedded, shape, n_out, precision, spec_override, classes
+        )
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run a float32 batch shaped ``spec.shape(n)``; return float32 logits ``n x classes``."""
+        batch = check_batch(batch, self.spec)
+        if self._input_dtype is not np.float32:
+            batch = batch.astype(self._input_dtype)
+        n, fixed = batch.shape[0], self.fixed_batch
+        if fixed is None or fixed == n:
+            return self._run(batch)
+        if fixed != 1:
+            raise UsageError(f"'{self.path.name}' takes batches of exactly {fixed}, got {n}")
+        # Exports fix batch 1 by default: run the images one by one.
+        return np.concatenate([self._run(batch[i : i + 1]) for i in range(n)])
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            out = self.session.run([self.output_name], {self.input_name: batch})[0]
+        except Exception as e:  # the input was checked: a failure here is the model's
+            raise ModelFileError(
+                f"ONNX Runtime failed running '{self.path}': {_first_line(e)}"
+            ) from e
+        return out.astype(np.float32, copy=False).reshape(batch.shape[0], -1)
+
+    def close(self) -> None:
+        self.session = None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,165 @@
+"""A minimal protobuf walk over an ONNX file, done before ONNX Runtime opens it.
+
+It needs no ``onnx`` package (a device has none). It finds every tensor's external-data location
+(graph initializers, sparse initializers, tensors in node attributes, subgraphs and functions) so a
+file that points outside its folder is refused before any data is read, and it reads the
+``metadata_props`` entries. A file that is not well-formed protobuf is reported as corrupted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeres.errors import ModelFileError
+
+# Field numbers from onnx.proto3.
+_MODEL_GRAPH, _MODEL_METADATA, _MODEL_FUNCTIONS = 7, 14, 25
+_GRAPH_NODE, _GRAPH_INIT, _GRAPH_SPARSE_INIT = 1, 5, 15
+_NODE_OP_TYPE, _NODE_ATTR, _FUNCTION_NODE = 4, 5, 7
+_ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
+_TENSOR_EXTERNAL, _TENSOR_LOCATION = 13, 14
+_MAX_DEPTH = 32
+
+
+class _Malformed(Exception):
+    pass
+
+
+@dataclass
+class OnnxScan:
+    """What the walk found: metadata entries and external-data file names."""
+
+    metadata: dict[str, str] = field(default_factory=dict)
+    external: list[str] = field(default_factory=list)
+    op_types: set[str] = field(default_factory=set)
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise _Malformed("truncated varint")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
+    """Yield ``(field number, wire type, value)`` for one protobuf message."""
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise _Malformed("field number 0")
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1 or wire == 5:
+            size = 8 if wire == 1 else 4
+            if pos + size > end:
+                raise _Malformed("truncated fixed-size field")
+            value, pos = 0, pos + size
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            if pos + size > end:
+                raise _Malformed(f"field {number} claims {size} bytes past the end")
+            value, pos = buf[pos : pos + size], pos + size
+        else:
+            raise _Malformed(f"unsupported wire type {wire}")
+        yield number, wire, value
+
+
+def _messages(buf: memoryview, number: int) -> Iterator[memoryview]:
+    for n, wire, value in _fields(buf):
+        if n == number and wire == 2:
+            yield value
+
+
+def _tensor_locations(tensor: memoryview) -> Iterator[str]:
+    for entry in _messages(tensor, _TENSOR_EXTERNAL):
+        kv = {n: bytes(v).decode("utf-8", "replace") for n, w, v in _fields(entry) if w == 2}
+        if kv.get(1) == "location":
+            yield kv.get(2, "")
+
+
+def _graph_locations(graph: memoryview, depth: int) -> Iterator[str]:
+    if depth > _MAX_DEPTH:
+        raise _Malformed("subgraphs nested too deeply")
+    for t in _messages(graph, _GRAPH_INIT):
+        yield from _tensor_locations(t)
+    for sparse in _messages(graph, _GRAPH_SPARSE_INIT):
+        for part in (1, 2):
+            for t in _messages(sparse, part):
+                yield from _tensor_locations(t)
+    for node in _messages(graph, _GRAPH_NODE):
+        yield from _node_locations(node, depth)
+
+
+def _node_locations(node: memoryview, depth: int) -> Iterator[str]:
+    for attr in _messages(node, _NODE_ATTR):
+        for n, wire, value in _fields(attr):
+            if wire != 2:
+                continue
+            if n in (_ATTR_T, _ATTR_TENSORS):
+                yield from _tensor_locations(value)
+            elif n in (_ATTR_G, _ATTR_GRAPHS):
+                yield from _graph_locations(value, depth + 1)
+            elif n in (_ATTR_SPARSE, _ATTR_SPARSES):
+                for part in (1, 2):
+                    for t in _messages(value, part):
+                        yield from _tensor_locations(t)
+
+
+def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
+    """Walk an ONNX ``ModelProto``; raise ``ModelFileError`` if it is not well-formed."""
+    buf = memoryview(data)
+    scan = OnnxScan()
+    try:
+        graphs = 0
+        for n, wire, value in _fields(buf):
+            if wire != 2:
+                continue
+            if n == _MODEL_GRAPH:
+                graphs += 1
+                scan.external.extend(_graph_locations(value, 0))
+                for node in _messages(value, _GRAPH_NODE):
+                    for op in _messages(node, _NODE_OP_TYPE):
+                        scan.op_types.add(bytes(op).decode("utf-8", "replace"))
+            elif n == _MODEL_METADATA:
+                kv = {
+                    k: bytes(v).decode("utf-8", "replace") for k, w, v in _fields(value) if w == 2
+                }
+                scan.metadata[kv.get(1, "")] = kv.get(2, "")
+            elif n == _MODEL_FUNCTIONS:
+                for node in _messages(value, _FUNCTION_NODE):
+                    scan.external.extend(_node_locations(node, 0))
+        if graphs == 0:
+            raise _Malformed("no graph in the model")
+    except _Malformed as e:
+        raise ModelFileError(
+            f"'{path}' is not a valid ONNX file (corrupted or truncated: {e}); "
+            "re-export or copy it again"
+        ) from None
+    return scan
+
+
+def check_external_data(path: Path, locations: list[str]) -> None:
+    """Refuse external-data locations that leave the model's folder or do not exist."""
+    folder = path.resolve().parent
+    for loc in dict.fromkeys(locations):
+        target = (folder / loc).resolve()
+        if Path(loc).is_absolute() or not target.is_relative_to(folder):
+            raise ModelFileError(
+                f"'{path}' refers to external data '{loc}' outside its folder; refusing to load it "
+                "(keep the .data file beside the .onnx file and re-export with a relative name)"
+            )
+        if not target.is_file():
+            raise ModelFileError(
+                f"'{path}' needs its external data file '{loc}', which is missing; copy it beside "
+                "the .onnx file"
+            )

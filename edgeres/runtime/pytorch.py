@@ -1,0 +1,59 @@
+"""PyTorch backend for edgeres checkpoints (``.pt``); torch is imported only when one is loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from edgeres.errors import UsageError, missing_dependency
+from edgeres.runtime.base import Backend
+from edgeres.runtime.common import check_batch
+
+
+class TorchBackend(Backend):
+    """An edgeres checkpoint run by PyTorch (the reference every exported file is checked against).
+
+    Args:
+        path: The checkpoint (``model.pt``).
+        threads: ``torch.set_num_threads`` value (None: leave PyTorch's default).
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    format = "pytorch"
+    engine = "torch"
+
+    def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu") -> None:
+        try:
+            import torch
+        except ImportError:
+            raise missing_dependency("torch", "train", "running .pt checkpoints") from None
+        from edgeres.train.checkpoint import load_checkpoint
+
+        self.path = Path(path)
+        if threads is not None:
+            if threads < 1:
+                raise UsageError(f"threads must be >= 1, got {threads}")
+            torch.set_num_threads(threads)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(
+                f"device '{device}' asked for, but PyTorch sees no CUDA GPU here; use device='cpu'"
+            )
+        ckpt = load_checkpoint(self.path)
+        self._torch = torch
+        self.device = torch.device(device)
+        self.model = ckpt.model.to(self.device).eval()
+        self.info = dataclasses.replace(ckpt.info, spec=ckpt.info.spec.with_layout("NCHW"))
+        self.providers = [f"torch-{self.device.type}"]
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run a float32 NCHW batch; return float32 logits ``n x classes``."""
+        batch = check_batch(batch, self.spec)
+        torch = self._torch
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(batch).to(self.device))
+        return out.float().cpu().numpy()
+
+    def close(self) -> None:
+        self.model = None

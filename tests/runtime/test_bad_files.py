@@ -1,0 +1,122 @@
+"""Bad model files end in one clear EdgeresError and never crash the process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeres import runtime
+from edgeres.errors import EdgeresError, ModelFileError
+
+WORKER = Path(__file__).with_name("corrupt_worker.py")
+CASES = 150
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["onnx", "onnx_int8", "tflite", "tflite_int8"])
+def test_random_corruption_gives_clean_errors(key, rt_models, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), str(rt_models[key]), "1234", str(CASES), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (
+        f"the process died (exit {proc.returncode}); last file in {tmp_path}:\n{proc.stderr[-2000:]}"
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["counts"]["unexpected"] == 0, report["unexpected"]
+    assert report["counts"]["error"] > CASES // 4  # the corruption really hit something
+
+
+@pytest.mark.parametrize("cut", [1, 7, 8, 64, 0.5])
+@pytest.mark.parametrize("key", ["onnx", "tflite"])
+def test_truncated_files(key, cut, rt_models, tmp_path):
+    data = rt_models[key].read_bytes()
+    n = int(len(data) * cut) if isinstance(cut, float) else cut
+    path = tmp_path / f"cut{rt_models[key].suffix}"
+    path.write_bytes(data[:n])
+    with pytest.raises(ModelFileError, match="cut"):
+        runtime.load(path)
+
+
+def test_wrong_kind_of_file(rt_models, tmp_path):
+    fake = tmp_path / "really_onnx.tflite"
+    shutil.copy(rt_models["onnx"], fake)
+    with pytest.raises(ModelFileError, match="looks like onnx"):
+        runtime.load(fake)
+    text = tmp_path / "notes.pt"
+    text.write_text("this is not a checkpoint\n")
+    with pytest.raises(ModelFileError):
+        runtime.load(text)
+    fake_onnx = tmp_path / "really_tflite.onnx"
+    shutil.copy(rt_models["tflite"], fake_onnx)
+    with pytest.raises(ModelFileError):
+        runtime.load(fake_onnx)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelFileError, match="empty"):
+        runtime.load(empty)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        runtime.load(tmp_path / "missing.tflite")
+    with pytest.raises(ModelFileError, match="suffix"):
+        runtime.load(tmp_path / "model.h5")
+
+
+def _external_model(tmp_path: Path, location: str) -> Path:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((10, 3 * 8 * 8), np.float32), "w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    weight.external_data.add(key="location", value=location)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["x"], ["f"]),
+            helper.make_node("Gemm", ["f", "w"], ["y"], transB=1),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "models" / "ext.onnx"
+    path.parent.mkdir(exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("location", ["../secret.bin", "/etc/passwd", "sub/../../secret.bin"])
+def test_external_data_outside_the_folder_is_refused(location, tmp_path):
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 4 * 10 * 192)
+    path = _external_model(tmp_path, location)
+    with pytest.raises(ModelFileError, match="outside its folder"):
+        runtime.load(path)
+
+
+def test_external_data_inside_the_folder_loads(tmp_path):
+    import numpy as np
+
+    path = _external_model(tmp_path, "ext.onnx.data")
+    np.ones((10, 192), np.float32).tofile(path.parent / "ext.onnx.data")
+    with pytest.warns(UserWarning, match="no edgeres metadata"):
+        backend = runtime.load(path)
+    assert backend.infer(np.ones((1, 3, 8, 8), np.float32))[0, 0] == pytest.approx(192.0)
+    (path.parent / "ext.onnx.data").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        runtime.load(path)
+
+
+def test_every_failure_is_an_edgeres_error(tmp_path):
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(b"\x08\x07" + b"\xff" * 100)
+    with pytest.raises(EdgeresError):
+        runtime.load(path)

@@ -1,0 +1,197 @@
+"""The device install: a clean virtual environment with `pip install edgeres` (core only, no torch)
+runs predict/eval on files the workstation made; a second one runs the legacy `tflite-runtime`
+under numpy < 2, as on older Raspberry Pi images.
+
+Building an environment takes about a minute, so each is cached beside the repository
+(`.venv-device/`, `.venv-legacy/`, git-ignored) and rebuilt only when `pyproject.toml` or the
+requirements change; edgeres itself is reinstalled (no deps, a few seconds) on every run so the
+tests see the current code. `make setup-device` builds both ahead of time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.venv, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+# Old device images: numpy 1.x and the last tflite-runtime, no LiteRT, no ONNX Runtime.
+LEGACY_REQUIREMENTS = [
+    "numpy<2",
+    "tflite-runtime",
+    "click>=8.1",
+    "opencv-python-headless<4.11",
+    "pyyaml",
+    "tqdm",
+]
+
+
+def _pip(env_dir: Path, *args: str) -> None:
+    cmd = [
+        str(env_dir / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+
+
+def _source_copy(tmp: Path) -> Path:
+    """Only what a wheel needs, so the build leaves nothing behind in the repository."""
+    src = tmp / "edgeres-src"
+    shutil.copytree(REPO / "edgeres", src / "edgeres", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, src / name)
+    return src
+
+
+def build_env(name: str, requirements: list[str] | None, tmp: Path) -> Path:
+    """Create (or reuse) ``REPO/.venv-<name>`` and install the current edgeres into it.
+
+    Args:
+        name: ``device`` or ``legacy``.
+        requirements: Installed before edgeres, which then goes in with ``--no-deps``; None
+            installs edgeres with its own core dependencies (the plain device install).
+        tmp: Scratch folder for the source copy.
+    """
+    env_dir = REPO / f".venv-{name}"
+    key = hashlib.sha256(
+        (REPO / "pyproject.toml").read_bytes() + repr(requirements).encode()
+    ).hexdigest()
+    src = _source_copy(tmp)
+    stamp = env_dir / ".edgeres-key"
+    if not stamp.exists() or stamp.read_text() != key:
+        shutil.rmtree(env_dir, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=300)
+        _pip(env_dir, "setuptools>=68", "wheel")
+        if requirements is None:
+            _pip(env_dir, str(src))
+        else:
+            _pip(env_dir, *requirements)
+        stamp.write_text(key)
+    _pip(env_dir, "--no-deps", "--force-reinstall", "--no-build-isolation", str(src))
+    return env_dir
+
+
+def _run(env_dir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(EDGERES_QUIET="1", PATH=f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}")
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout, cwd="/"
+    )
+
+
+def _has_load_split() -> bool:
+    import edgeres.data
+
+    return hasattr(edgeres.data, "load_split")
+
+
+@pytest.fixture(scope="module")
+def device_env(tmp_path_factory) -> Path:
+    return build_env("device", None, tmp_path_factory.mktemp("device_src"))
+
+
+@pytest.fixture(scope="module")
+def legacy_env(tmp_path_factory) -> Path:
+    return build_env("legacy", LEGACY_REQUIREMENTS, tmp_path_factory.mktemp("legacy_src"))
+
+
+def test_device_env_has_no_torch(device_env):
+    py = device_env / "bin" / "python"
+    proc = _run(device_env, py, "-c", "import torch")
+    assert proc.returncode != 0 and "No module named 'torch'" in proc.stderr
+    proc = _run(
+        device_env,
+        py,
+        "-c",
+        "import edgeres, edgeres.runtime, edgeres.cli; print(edgeres.__file__)",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert str(device_env) in proc.stdout  # the installed copy, not the repository
+
+
+@pytest.mark.parametrize("key", ["onnx", "onnx_int8", "tflite", "tflite_int8"])
+def test_device_predict(device_env, key, rt_models, sample_images):
+    proc = _run(
+        device_env,
+        device_env / "bin" / "edgeres",
+        "predict",
+        rt_models[key],
+        *sample_images,
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert len(doc["results"]) == len(sample_images)
+    assert doc["results"][0]["topk"][0]["label"].startswith("class")
+
+
+@pytest.mark.skipif(not _has_load_split(), reason="edgeres.data.load_split has not landed yet")
+@pytest.mark.parametrize("key", ["onnx", "tflite_int8"])
+def test_device_eval(device_env, key, rt_models):
+    args = ("eval", rt_models[key], "--data", "shapes", "--limit", "40", "--json")
+    proc = _run(device_env, device_env / "bin" / "edgeres", *args)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["total"] == 40
+
+
+def test_device_checkpoint_needs_the_train_extra(device_env, rt_models, sample_images):
+    proc = _run(
+        device_env, device_env / "bin" / "edgeres", "predict", rt_models["pt"], sample_images[0]
+    )
+    assert proc.returncode == 2
+    assert "pip install 'edgeres[train]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_legacy_tflite_runtime(legacy_env, rt_models, sample_images):
+    py = legacy_env / "bin" / "python"
+    check = "import numpy, tflite_runtime; print(numpy.__version__)"
+    proc = _run(legacy_env, py, "-c", check)
+    assert proc.returncode == 0 and proc.stdout.startswith("1."), proc.stderr
+    assert _run(legacy_env, py, "-c", "import ai_edge_litert").returncode != 0
+    for key in ("tflite", "tflite_int8", "tflite_nchw"):
+        proc = _run(
+            legacy_env,
+            legacy_env / "bin" / "edgeres",
+            "predict",
+            rt_models[key],
+            *sample_images,
+            "--json",
+        )
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["engine"] == "tflite_runtime"
+        assert doc["results"][0]["topk"][0]["label"].startswith("class")
+
+
+def test_legacy_interpreter_survives_corrupted_files(legacy_env, rt_models, tmp_path):
+    worker = Path(__file__).with_name("corrupt_worker.py")
+    proc = _run(
+        legacy_env,
+        legacy_env / "bin" / "python",
+        worker,
+        rt_models["tflite_int8"],
+        "99",
+        "150",
+        tmp_path,
+    )
+    assert proc.returncode == 0, (
+        f"the process died (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["counts"]["unexpected"] == 0, report["unexpected"]

@@ -1,0 +1,85 @@
+"""The TFLite verifier refuses structurally valid flatbuffers whose contents would trip the interpreter."""
+
+from __future__ import annotations
+
+import flatbuffers
+import pytest
+from ai_edge_litert import schema_py_generated as schema
+
+from edgeres.errors import ModelFileError
+from edgeres.runtime.tflite_verify import verify_tflite
+
+
+def _pack(model) -> bytes:
+    b = flatbuffers.Builder(1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _first_op(model, opcode: int):
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    return next(op for op in model.subgraphs[0].operators if codes[op.opcodeIndex] == opcode)
+
+
+def _edit(path, edit) -> bytes:
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    edit(model)
+    return _pack(model)
+
+
+def test_valid_file_passes_and_reports(rt_models):
+    summary = verify_tflite(rt_models["tflite"].read_bytes())
+    assert summary.input_shapes == [(1, 32, 32, 3)]
+    assert "edgeres" in summary.metadata and summary.num_operators > 0
+
+
+def _bad_opcode(m):
+    m.subgraphs[0].operators[0].opcodeIndex = len(m.operatorCodes) + 3
+
+
+def _bad_tensor_index(m):
+    m.subgraphs[0].operators[0].inputs[0] = 10_000
+
+
+def _bad_buffer_index(m):
+    m.subgraphs[0].tensors[0].buffer = len(m.buffers) + 1
+
+
+def _zero_stride(m):
+    _first_op(m, schema.BuiltinOperator.CONV_2D).builtinOptions.strideW = 0
+
+
+def _short_weights(m):
+    tensor = next(
+        t
+        for t in m.subgraphs[0].tensors
+        if m.buffers[t.buffer].data is not None and len(t.shape) == 4
+    )
+    m.buffers[tensor.buffer].data = m.buffers[tensor.buffer].data[:-4]
+
+
+def _bad_subgraph_input(m):
+    m.subgraphs[0].inputs[0] = -5
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_bad_opcode, "operator code index"),
+        (_bad_tensor_index, "operator tensor index"),
+        (_bad_buffer_index, "tensor buffer index"),
+        (_zero_stride, "operator option"),
+        (_short_weights, "constant tensor"),
+        (_bad_subgraph_input, "subgraph input"),
+    ],
+)
+def test_semantic_corruption_is_refused(edit, message, rt_models):
+    with pytest.raises(ModelFileError, match=message):
+        verify_tflite(_edit(rt_models["tflite"], edit))
+
+
+def test_wrong_identifier_and_tiny_files():
+    with pytest.raises(ModelFileError, match="TFL3"):
+        verify_tflite(b"\x10\x00\x00\x00XXXX" + b"\x00" * 32)
+    with pytest.raises(ModelFileError):
+        verify_tflite(b"\x10\x00")
