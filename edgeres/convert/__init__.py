@@ -1,0 +1,125 @@
+"""``edgeres convert``: a checkpoint becomes FP32 ONNX and TFLite files, each checked for parity.
+
+The formats come from ``edgeres.formats.FORMATS``; each one's ``exporter`` is called as
+``exporter(model, info, out_path, **options)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeres.convert.common import export_info
+from edgeres.convert.parity import ParityReport, check_parity, real_images
+from edgeres.errors import ModelFileError
+from edgeres.fileio import check_overwrite
+from edgeres.formats import EXPORT_FORMATS, FORMATS, format_for_path, resolve
+
+__all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint", "output_path"]
+
+DEFAULT_OPSET = 18
+
+
+@dataclass
+class ConvertResult:
+    """What ``convert`` wrote and how each file compared with the checkpoint.
+
+    Attributes:
+        checkpoint: The source checkpoint.
+        outputs: Format name -> written file.
+        parity: One report per file (empty when ``verify=False``).
+        seconds: Format name -> export time in seconds.
+    """
+
+    checkpoint: Path
+    outputs: dict[str, Path] = field(default_factory=dict)
+    parity: list[ParityReport] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.parity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": str(self.checkpoint),
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "parity": [p.to_dict() for p in self.parity],
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "passed": self.passed,
+        }
+
+
+def load_source_checkpoint(path: str | Path):
+    """Load an edgeres checkpoint, refusing any other kind of file with a one-line error."""
+    path = Path(path)
+    fmt = format_for_path(path)
+    if fmt.name != "pytorch":
+        raise ModelFileError(
+            f"'{path}' is a {fmt.name} file; convert takes an edgeres checkpoint (.pt) from "
+            "edgeres train (to quantize an existing ONNX file use edgeres quantize)"
+        )
+    from edgeres.train.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def output_path(checkpoint: Path, fmt: str, out_dir: str | Path | None, suffix: str = "") -> Path:
+    """``<out_dir or checkpoint folder>/<stem><suffix><format suffix>``."""
+    folder = Path(out_dir) if out_dir is not None else checkpoint.parent
+    return folder / f"{checkpoint.stem}{suffix}{FORMATS[fmt].suffix}"
+
+
+def _exporter_options(fmt: str, opset: int, dynamic_batch: bool) -> dict[str, Any]:
+    # Batch is fixed at 1 in TFLite (litert-torch exports static shapes); only ONNX takes options.
+    return {"opset": opset, "dynamic_batch": dynamic_batch} if fmt == "onnx" else {}
+
+
+def convert(
+    checkpoint_path: str | Path,
+    to: tuple[str, ...] | list[str] = EXPORT_FORMATS,
+    out_dir: str | Path | None = None,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = False,
+    force: bool = False,
+    verify: bool = True,
+    quiet: bool = False,
+) -> ConvertResult:
+    """Export a checkpoint to each format in ``to`` and check every file against it.
+
+    Args:
+        checkpoint_path: An edgeres checkpoint (``.pt``).
+        to: Format names from ``edgeres.formats.EXPORT_FORMATS``.
+        out_dir: Output folder (default: beside the checkpoint); files are ``<stem>.<suffix>``.
+        opset: ONNX opset.
+        dynamic_batch: ONNX batch dimension left free (default fixed at 1).
+        force: Replace existing outputs.
+        verify: Run the parity check on each file.
+        quiet: No progress bar.
+
+    Raises:
+        OutputExistsError: An output exists and ``force`` is false (checked before any work).
+        ModelFileError: Not a checkpoint, or a converter cannot handle an op.
+    """
+    from edgeres.progress import progress
+
+    checkpoint_path = Path(checkpoint_path)
+    targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to}
+    for path in targets.values():
+        check_overwrite(path, force)
+    ckpt = load_source_checkpoint(checkpoint_path)
+    info = export_info(ckpt.info, checkpoint_path, model_args=ckpt.model_args)
+    result = ConvertResult(checkpoint=checkpoint_path)
+    images = real_images(info) if verify else None
+    for fmt in progress(list(targets), quiet=quiet, desc="convert", unit="format"):
+        exporter = resolve(FORMATS[fmt].exporter)
+        start = time.perf_counter()
+        exporter(ckpt.model, info, targets[fmt], **_exporter_options(fmt, opset, dynamic_batch))
+        result.seconds[fmt] = time.perf_counter() - start
+        result.outputs[fmt] = targets[fmt]
+        if verify:
+            result.parity.append(check_parity(ckpt.model, targets[fmt], info, images))
+    return result

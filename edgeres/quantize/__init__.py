@@ -1,0 +1,198 @@
+"""``edgeres quantize``: calibrated INT8 ONNX and TFLite files, with a report and an accuracy gate.
+
+Each format's quantizer comes from ``edgeres.formats.FORMATS`` and is called as
+``quantizer(source, out_path, options)``. Files are written to a hidden staging folder first and
+moved to their final names only when the ``max_drop`` gate passes; a rejected file is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeres.convert import output_path
+from edgeres.errors import ModelFileError, UsageError
+from edgeres.fileio import atomic_write_text, check_overwrite
+from edgeres.formats import EXPORT_FORMATS, FORMATS, format_for_path, resolve
+from edgeres.quantize.options import DEFAULT_SAMPLES, QuantOptions, default_activations
+from edgeres.quantize.report import QuantReport
+
+__all__ = ["QuantOptions", "QuantReport", "QuantizeResult", "quantize"]
+
+DEFAULT_EVAL_LIMIT = 1000
+
+
+@dataclass
+class QuantizeResult:
+    """What ``quantize`` kept and measured.
+
+    Attributes:
+        outputs: Format name -> INT8 file kept (rejected files are absent).
+        report: The full report.
+        report_path: Where the report JSON was saved.
+    """
+
+    outputs: dict[str, Path] = field(default_factory=dict)
+    report: QuantReport | None = None
+    report_path: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.report is None or self.report.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "report_path": str(self.report_path) if self.report_path else None,
+            "report": self.report.to_dict() if self.report else None,
+            "passed": self.passed,
+        }
+
+
+def _targets(model_path: Path, to, out_dir, force: bool) -> tuple[dict[str, Path], Path]:
+    targets = {fmt: output_path(model_path, fmt, out_dir, "_int8") for fmt in to}
+    report_path = next(iter(targets.values())).with_name(f"{model_path.stem}_int8_report.json")
+    for path in [*targets.values(), report_path]:
+        check_overwrite(path, force)
+    return targets, report_path
+
+
+def _check_source(model_path: Path, to) -> None:
+    fmt = format_for_path(model_path)
+    if fmt.name not in ("pytorch", "onnx"):
+        raise ModelFileError(
+            f"'{model_path}' is a {fmt.name} file; quantize takes an edgeres checkpoint (.pt) or an "
+            "FP32 ONNX file (.onnx)"
+        )
+    if fmt.name == "onnx" and "tflite" in to:
+        raise UsageError(
+            f"TFLite INT8 is made from the PyTorch checkpoint and '{model_path}' is ONNX; "
+            "use --to onnx, or pass the .pt checkpoint"
+        )
+    for name in to:
+        if name not in EXPORT_FORMATS:
+            raise UsageError(f"cannot quantize to '{name}' (valid: {', '.join(EXPORT_FORMATS)})")
+
+
+def quantize(
+    model_path: str | Path,
+    calib: str | Path | None = None,
+    to: tuple[str, ...] | list[str] | None = None,
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    method: str = "minmax",
+    per_tensor: bool = False,
+    profile: str | None = None,
+    activations: str | None = None,
+    io: str = "int8",
+    eval_data: str | None = None,
+    eval_limit: int | None = DEFAULT_EVAL_LIMIT,
+    max_drop: float | None = None,
+    out_dir: str | Path | None = None,
+    force: bool = False,
+    img_size: int | None = None,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    quiet: bool = False,
+) -> QuantizeResult:
+    """Quantize a checkpoint or FP32 ONNX file to INT8 in each format of ``to``.
+
+    Args:
+        model_path: An edgeres checkpoint (``.pt``) or FP32 ONNX file (``.onnx``, ONNX output only).
+        calib: Calibration images (folder), ``"shapes"``, a ``.npy`` of preprocessed tensors, or
+            None for the shipped ``calibration_data/``.
+        to: Format names (default: ONNX and TFLite from a checkpoint, ONNX from an ONNX file).
+        samples: Calibration samples.
+        method: ONNX range method ``minmax``, ``entropy`` or ``percentile``.
+        per_tensor: One weight scale per tensor instead of per channel.
+        profile: Device profile deciding the ONNX activation type (None: this host).
+        activations: ``"uint8"`` or ``"int8"``, overriding the profile.
+        io: TFLite input/output type.
+        eval_data: Data for the accuracy comparison (default: what the checkpoint was trained on).
+        eval_limit: At most this many eval images (None: all).
+        max_drop: Reject (delete) INT8 files whose top-1 falls more than this many points.
+        out_dir: Output folder (default: beside the model).
+        force: Replace existing outputs.
+        img_size: Input size of a third-party ONNX without edgeres metadata.
+        mean: Its per-channel RGB mean (after scaling to [0, 1]).
+        std: Its per-channel RGB std.
+        quiet: No progress bars.
+
+    Returns:
+        The kept files and the report; ``result.passed`` is False when the gate rejected a file.
+    """
+    from edgeres.progress import progress
+    from edgeres.quantize.evaluate import default_eval_data, evaluate, format_report
+    from edgeres.quantize.source import load_source
+
+    model_path = Path(model_path)
+    if to is None:
+        to = ("onnx",) if model_path.suffix.lower() == ".onnx" else EXPORT_FORMATS
+    opts = QuantOptions(
+        calib=calib,
+        samples=samples,
+        method=method,
+        per_channel=not per_tensor,
+        activations=activations or default_activations(profile),
+        io=io,
+        quiet=quiet,
+    )
+    _check_source(model_path, to)
+    targets, report_path = _targets(model_path, to, out_dir, force)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".edgeres-quantize-", dir=report_path.parent) as tmp:
+        stage = Path(tmp)
+        source = load_source(model_path, stage, img_size=img_size, mean=mean, std=std)
+        report = QuantReport(
+            source=str(model_path),
+            model=source.info.name,
+            options=opts.to_dict(),
+            max_drop=max_drop,
+        )
+        staged = {}
+        for fmt in progress(list(to), quiet=quiet, desc="quantize", unit="format"):
+            quantizer = resolve(FORMATS[fmt].quantizer)
+            staged[fmt] = quantizer(source, stage / targets[fmt].name, opts)
+            fp32_size = _fp32_size(fmt, source, stage)
+            report.formats[fmt] = format_report(
+                fmt, staged[fmt], targets[fmt], source, opts, fp32_size
+            )
+        evaluate(report, source, staged, eval_data or default_eval_data(source), eval_limit, quiet)
+        report.rejected = report.gate_failures()
+        result = QuantizeResult(report=report, report_path=report_path)
+        for fmt, path in staged.items():
+            if fmt not in report.rejected:
+                os.replace(path, targets[fmt])
+                result.outputs[fmt] = targets[fmt]
+    atomic_write_text(report_path, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def _fp32_size(fmt: str, source, stage: Path) -> int | None:
+    """Size of the FP32 file in ``fmt``: the ONNX used for quantization, or a TFLite export."""
+    if fmt == "onnx":
+        return source.fp32_onnx.stat().st_size
+    beside = source.path.with_suffix(".tflite")
+    if beside.is_file() and _same_source(beside, source):
+        return beside.stat().st_size
+    if source.model is None:
+        return None
+    from edgeres.convert.tflite import export_tflite
+
+    return export_tflite(source.model, source.info, stage / "fp32.tflite").stat().st_size
+
+
+def _same_source(path: Path, source) -> bool:
+    """Whether an existing FP32 file was exported from this very checkpoint (by its hash)."""
+    from edgeres.metadata import read_metadata
+
+    try:
+        info = read_metadata(path)
+    except Exception:  # noqa: BLE001 - an unreadable neighbour is simply not used
+        return False
+    want = source.info.extra.get("source_sha256")
+    return info is not None and want is not None and info.extra.get("source_sha256") == want

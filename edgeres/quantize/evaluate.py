@@ -1,0 +1,126 @@
+"""Fill the quantization report: run FP32 and INT8 files on the eval data and inspect the graphs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edgeres.convert.engines import OnnxRunner, runner_for
+from edgeres.errors import UsageError
+from edgeres.quantize.calib import calibration_batches, rebatch
+from edgeres.quantize.checks import check_onnx, check_tflite
+from edgeres.quantize.layers import layer_errors
+from edgeres.quantize.options import QuantOptions, QuantSource
+from edgeres.quantize.report import FormatReport, QuantReport, agreement, top1
+
+LAYER_SAMPLES = 8
+WORST_LAYERS = 5
+_EVAL_CHUNK = 64
+
+log = logging.getLogger(__name__)
+
+
+def default_eval_data(source: QuantSource) -> str | None:
+    """The data set the model was trained on, as its checkpoint or metadata says.
+
+    Files made by edgeres that do not say were trained on the built-in ``shapes``; a third-party
+    ONNX file has no default (None: accuracy is not measured unless ``--eval-data`` is given).
+    """
+    for facts in (source.info.extra, source.metrics):
+        for key in ("data", "train_data", "dataset"):
+            if facts.get(key):
+                return str(facts[key])
+    return "shapes" if source.has_metadata else None
+
+
+def load_eval(name: str, source: QuantSource, limit: int | None, quiet: bool):
+    """The eval ``ImageSet`` (test split) at the model's input size."""
+    from edgeres.data import load_split
+
+    return load_split(name, "test", source.info.spec.size, seed=0, limit=limit, quiet=quiet)
+
+
+def _logits(runner, images: np.ndarray, spec) -> np.ndarray:
+    chunks = [
+        runner(spec.preprocess(images[i : i + _EVAL_CHUNK]))
+        for i in range(0, len(images), _EVAL_CHUNK)
+    ]
+    return np.concatenate(chunks)
+
+
+def fp32_predictions(source: QuantSource, images: np.ndarray) -> np.ndarray:
+    """Top-1 of the FP32 model: the checkpoint in PyTorch, or the FP32 ONNX file."""
+    spec = source.info.spec
+    if source.model is not None:
+        import torch
+
+        def run(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return source.model(torch.from_numpy(x)).numpy()
+
+        return top1(_logits(run, images, spec.with_layout("NCHW")))
+    return top1(_logits(OnnxRunner(source.fp32_onnx).infer, images, spec))
+
+
+def int8_predictions(fmt: str, path: Path, source: QuantSource, images: np.ndarray) -> np.ndarray:
+    spec = source.info.spec.with_layout("NHWC") if fmt == "tflite" else source.info.spec
+    return top1(_logits(runner_for(path).infer, images, spec))
+
+
+def _layer_batches(source: QuantSource, opts: QuantOptions) -> list[np.ndarray]:
+    fixed = OnnxRunner(source.fp32_onnx).fixed_batch
+    stream = calibration_batches(opts.calib, source.info.spec, LAYER_SAMPLES, quiet=True)
+    return list(rebatch(stream, fixed))
+
+
+def format_report(
+    fmt: str,
+    path: Path,
+    final: Path,
+    source: QuantSource,
+    opts: QuantOptions,
+    fp32_size: int | None,
+) -> FormatReport:
+    """Graph facts of one staged INT8 file (accuracy is filled in by ``evaluate``)."""
+    r = FormatReport(
+        format=fmt, path=str(final), size_bytes=path.stat().st_size, fp32_size_bytes=fp32_size
+    )
+    if fmt == "onnx":
+        r.integer = check_onnx(path)
+        r.layers = layer_errors(
+            source.fp32_onnx, path, _layer_batches(source, opts), worst=WORST_LAYERS
+        )
+    else:
+        r.integer = check_tflite(path)
+    return r
+
+
+def evaluate(
+    report: QuantReport,
+    source: QuantSource,
+    staged: dict[str, Path],
+    eval_data: str | None,
+    limit: int | None,
+    quiet: bool,
+) -> None:
+    """Accuracy of FP32 and every INT8 file on ``eval_data``, agreement shares, drops (in place)."""
+    if eval_data is None:
+        if report.max_drop is not None:
+            raise UsageError("--max-drop needs eval data; pass --eval-data shapes|DIR|cifar10:DIR")
+        return
+    data = load_eval(eval_data, source, limit, quiet)
+    labels = np.asarray(data.labels)
+    fp32 = fp32_predictions(source, data.images)
+    report.eval_data, report.eval_samples = eval_data, int(len(labels))
+    report.fp32_accuracy = float(np.mean(fp32 == labels))
+    preds = {}
+    for fmt, path in staged.items():
+        preds[fmt] = int8_predictions(fmt, path, source, data.images)
+        r = report.formats[fmt]
+        r.accuracy = float(np.mean(preds[fmt] == labels))
+        r.agreement = agreement(preds[fmt], fp32)
+        r.drop_pts = round(100 * (report.fp32_accuracy - r.accuracy), 3)
+    if "onnx" in preds and "tflite" in preds:
+        report.cross_agreement = agreement(preds["onnx"], preds["tflite"])

@@ -1,0 +1,122 @@
+"""ONNX INT8: ONNX Runtime static quantization (QDQ), calibrated on a stream of samples."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from edgeres.convert.common import quiet_converters
+from edgeres.convert.onnx import strip_node_metadata
+from edgeres.errors import ModelFileError, UsageError
+from edgeres.fileio import atomic_path
+from edgeres.quantize.calib import CHUNK, calibration_batches, rebatch, streaming_reader
+from edgeres.quantize.options import QuantOptions, QuantSource
+
+
+def _ort_enums(opts: QuantOptions):
+    from onnxruntime.quantization import CalibrationMethod, QuantType
+
+    method = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[opts.method]
+    act = QuantType.QUInt8 if opts.activations == "uint8" else QuantType.QInt8
+    return method, act, QuantType.QInt8
+
+
+def _input_batch(path: Path) -> tuple[str, int | None]:
+    import onnx
+
+    inp = onnx.load(str(path), load_external_data=False).graph.input[0]
+    dim = inp.type.tensor_type.shape.dim[0]
+    return inp.name, (dim.dim_value if dim.HasField("dim_value") else None)
+
+
+def preprocess(fp32: Path, out: Path) -> Path:
+    """ONNX Runtime's quantization pre-processing (shape inference, graph fusions) into ``out``.
+
+    Falls back to ``fp32`` unchanged when the pre-processor cannot handle the graph: it only
+    improves speed and ranges, the quantizer works without it.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        with quiet_converters():
+            quant_pre_process(str(fp32), str(out), skip_symbolic_shape=True)
+        return out
+    except Exception as e:  # noqa: BLE001 - optional step
+        logging.getLogger(__name__).info("quantization pre-processing skipped: %s", e)
+        return fp32
+
+
+def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions) -> Path:
+    """Write a QDQ INT8 ONNX file of ``source.fp32_onnx`` with edgeres metadata.
+
+    Weights are int8 (per channel unless ``opts.per_channel`` is false); activations are
+    ``opts.activations``; ranges come from ``opts.samples`` samples of ``opts.calib`` streamed
+    through ONNX Runtime in chunks.
+
+    Raises:
+        DataError: Calibration data missing or too small.
+        ModelFileError: ONNX Runtime cannot quantize this graph.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    from edgeres.metadata import embed_onnx
+
+    if source.fp32_onnx is None:
+        raise UsageError("ONNX quantization needs an FP32 ONNX model")
+    method, act_type, weight_type = _ort_enums(opts)
+    out_path = Path(out_path)
+    with tempfile.TemporaryDirectory(prefix=".edgeres-q-", dir=out_path.parent) as tmp:
+        model_in = preprocess(source.fp32_onnx, Path(tmp) / "pre.onnx")
+        name, fixed = _input_batch(model_in)
+        spec = source.info.spec
+        stream = rebatch(
+            calibration_batches(
+                opts.calib, spec, opts.samples, quiet=opts.quiet, desc="calibrate onnx"
+            ),
+            fixed,
+        )
+        # Model runs: one per fixed-size piece, or one per streamed batch for a free batch.
+        runs = -(-opts.samples // CHUNK) if fixed is None else opts.samples // fixed
+        tmp_out = Path(tmp) / "int8.onnx"
+        try:
+            with quiet_converters():
+                quantize_static(
+                    str(model_in),
+                    str(tmp_out),
+                    streaming_reader(stream, name, runs),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=opts.per_channel,
+                    activation_type=act_type,
+                    weight_type=weight_type,
+                    calibrate_method=method,
+                    extra_options={"CalibStridedMinMax": CHUNK},
+                )
+        except (ValueError, RuntimeError, KeyError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ModelFileError(
+                f"ONNX Runtime could not quantize '{source.path}': {first}"
+            ) from None
+        proto = onnx.load(str(tmp_out))
+    info = int8_info(source, opts, fmt="onnx")
+    embed_onnx(strip_node_metadata(proto, keep=()), info)
+    with atomic_path(out_path) as tmp_file:
+        onnx.save_model(proto, str(tmp_file), save_as_external_data=False)
+    return out_path
+
+
+def int8_info(source: QuantSource, opts: QuantOptions, fmt: str):
+    """The info embedded in an INT8 file: precision int8 and how it was quantized."""
+    quant = dict(opts.to_dict(), format=fmt)
+    if fmt == "onnx":
+        quant.pop("io")  # ONNX QDQ keeps float input/output
+    if fmt == "tflite":
+        quant.pop("activations")
+        quant["method"] = "histogram"
+    return replace(source.info, precision="int8", extra=dict(source.info.extra, quantization=quant))

@@ -1,0 +1,121 @@
+"""Open the FP32 model to quantize: an edgeres checkpoint or any FP32 ONNX file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeres.convert.common import export_info
+from edgeres.errors import ModelFileError, UsageError
+from edgeres.formats import format_for_path
+from edgeres.quantize.options import QuantSource
+from edgeres.spec import DEFAULT_MEAN, DEFAULT_STD, InputSpec, ModelInfo
+
+
+def load_source(
+    path: str | Path,
+    work_dir: Path,
+    *,
+    img_size: int | None = None,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    opset: int = 18,
+) -> QuantSource:
+    """Open ``path`` for quantization; a checkpoint is exported to FP32 ONNX inside ``work_dir``.
+
+    ``img_size``/``mean``/``std`` describe the preprocessing of an ONNX file that carries no
+    edgeres metadata (they override nothing when the metadata exists).
+
+    Raises:
+        ModelFileError: Not a checkpoint or ONNX file, or unreadable.
+        UsageError: A third-party ONNX without a usable input size and no ``--img-size``.
+    """
+    path = Path(path)
+    fmt = format_for_path(path)
+    if fmt.name == "pytorch":
+        return _from_checkpoint(path, work_dir, opset)
+    if fmt.name == "onnx":
+        return _from_onnx(path, img_size, mean, std)
+    raise ModelFileError(
+        f"'{path}' is a {fmt.name} file; quantize takes an edgeres checkpoint (.pt) or an FP32 "
+        "ONNX file (.onnx)"
+    )
+
+
+def _from_checkpoint(path: Path, work_dir: Path, opset: int) -> QuantSource:
+    from edgeres.convert.onnx import export_onnx
+    from edgeres.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    info = export_info(ckpt.info, path, model_args=ckpt.model_args)
+    fp32 = export_onnx(ckpt.model, info, work_dir / f"{path.stem}.fp32.onnx", opset=opset)
+    return QuantSource(path=path, info=info, model=ckpt.model, fp32_onnx=fp32, metrics=ckpt.metrics)
+
+
+def _load_onnx(path: Path):
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types for garbage
+        raise ModelFileError(
+            f"'{path}' is not a readable ONNX model ({type(e).__name__})"
+        ) from None
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
+        raise ModelFileError(
+            f"'{path}' keeps its weights in external data files; re-save it as one file "
+            "(onnx.save_model(model, path, save_as_external_data=False))"
+        )
+    return proto
+
+
+def _from_onnx(path: Path, img_size, mean, std) -> QuantSource:
+    from edgeres.metadata import read_onnx_metadata
+
+    proto = _load_onnx(path)
+    props = {p.key: p.value for p in proto.metadata_props}
+    info = read_onnx_metadata(props)
+    if info is not None:
+        if info.precision != "fp32":
+            raise ModelFileError(
+                f"'{path}' is already {info.precision}; quantize its FP32 source instead"
+            )
+        return QuantSource(path=path, info=info, fp32_onnx=path)
+    return QuantSource(
+        path=path,
+        info=_third_party_info(path, proto, img_size, mean, std),
+        fp32_onnx=path,
+        has_metadata=False,
+    )
+
+
+def _third_party_info(path: Path, proto, img_size, mean, std) -> ModelInfo:
+    """Describe an ONNX file without edgeres metadata from its input shape and the flags."""
+    dims = [
+        d.dim_value if d.HasField("dim_value") else None
+        for d in proto.graph.input[0].type.tensor_type.shape.dim
+    ]
+    if len(dims) != 4:
+        raise ModelFileError(
+            f"'{path}' input has {len(dims)} dimensions; edgeres quantizes image models (N,3,H,W or N,H,W,3)"
+        )
+    layout = "NHWC" if dims[3] == 3 and dims[1] != 3 else "NCHW"
+    h, w = (dims[1], dims[2]) if layout == "NHWC" else (dims[2], dims[3])
+    if img_size is not None:
+        if h and w and (h, w) != (img_size, img_size):
+            raise UsageError(
+                f"--img-size {img_size} does not match the model's fixed input {h}x{w}"
+            )
+        h = w = img_size
+    if not h or not w:
+        raise UsageError(
+            f"'{path}' has no edgeres metadata and a free input size; pass --img-size (and --mean/--std)"
+        )
+    out_dims = proto.graph.output[0].type.tensor_type.shape.dim
+    n_classes = out_dims[-1].dim_value if out_dims and out_dims[-1].HasField("dim_value") else 0
+    if n_classes < 1:
+        raise ModelFileError(
+            f"'{path}' output has no fixed class dimension; edgeres quantizes classifiers"
+        )
+    spec = InputSpec(h, w, layout=layout, mean=mean or DEFAULT_MEAN, std=std or DEFAULT_STD)
+    classes = tuple(str(i) for i in range(n_classes))
+    return ModelInfo(name=path.stem, classes=classes, spec=spec, extra={"third_party": True})

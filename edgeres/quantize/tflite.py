@@ -1,0 +1,88 @@
+"""TFLite INT8: PT2E quantization with litert-torch's quantizer, full-integer, NHWC input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeres.convert.common import import_litert_torch, quiet_converters
+from edgeres.convert.tflite import (
+    compact_names,
+    litert_convert,
+    nhwc_module,
+    nhwc_sample,
+    tflite_info,
+)
+from edgeres.errors import ModelFileError, UsageError
+from edgeres.fileio import atomic_write_bytes
+from edgeres.quantize.calib import calibration_batches, rebatch
+from edgeres.quantize.onnx import int8_info
+from edgeres.quantize.options import QuantOptions, QuantSource
+from edgeres.quantize.tflite_io import float_io
+
+
+def _prepare(model, sample, per_channel: bool):
+    """Export the NHWC-wrapped model and insert PT2E observers; returns (prepared, quantizer)."""
+    import torch
+
+    import_litert_torch()
+    from litert_torch.quantize import pt2e_quantizer as pq
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    try:
+        with quiet_converters():
+            exported = torch.export.export(nhwc_module(model), (sample,)).module()
+    except Exception as e:  # noqa: BLE001 - export failing means the model has unsupported code
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelFileError(
+            f"torch.export could not trace the model for TFLite INT8: {first}"
+        ) from None
+    quantizer = pq.PT2EQuantizer().set_global(
+        pq.get_symmetric_quantization_config(is_per_channel=per_channel)
+    )
+    return quantize_pt2e.prepare_pt2e(exported, quantizer), quantizer
+
+
+def quantize_tflite(source: QuantSource, out_path: str | Path, opts: QuantOptions) -> Path:
+    """Write a full-integer INT8 ``.tflite`` (NHWC; int8 input and output unless ``opts.io``
+    is ``"float"``) with edgeres metadata.
+
+    The PT2E graph is batch-specialised, so calibration runs one sample at a time, as exported.
+
+    Raises:
+        UsageError: The source is not a PyTorch checkpoint (litert-torch converts PyTorch only).
+        DataError: Calibration data missing or too small.
+        ModelFileError: The converter cannot handle an op.
+    """
+    import torch
+
+    import_litert_torch()
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    if source.model is None:
+        raise UsageError(
+            f"TFLite INT8 is made from the PyTorch checkpoint, and '{source.path}' is ONNX; "
+            "pass the .pt checkpoint or use --to onnx"
+        )
+    info = tflite_info(int8_info(source, opts, fmt="tflite"))
+    sample = nhwc_sample(info)
+    prepared, quantizer = _prepare(source.model, sample, opts.per_channel)
+    stream = calibration_batches(
+        opts.calib, info.spec, opts.samples, quiet=opts.quiet, desc="calibrate tflite"
+    )
+    with torch.no_grad():
+        for x in rebatch(stream, 1):
+            prepared(torch.from_numpy(x))
+    with quiet_converters():
+        converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+    data = litert_convert(
+        converted, sample, "TFLite INT8", source.model, QuantConfig(pt2e_quantizer=quantizer)
+    )
+    from edgeres.metadata import embed_tflite
+
+    data = compact_names(data)
+    if opts.io == "float":
+        data = float_io(data)
+    out_path = Path(out_path)
+    atomic_write_bytes(out_path, embed_tflite(data, info))
+    return out_path

@@ -1,0 +1,118 @@
+"""edgeres quantize refuses bad input with one line, exit 2, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeres.cli import main
+
+
+def _run(args):
+    res = CliRunner().invoke(main, ["quantize", *args])
+    return res.exit_code, res.output
+
+
+def _assert_one_line_error(code, output, *needles):
+    assert code == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert "Traceback" not in output
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def _nothing_written(folder):
+    return not folder.exists() or not any(p for p in folder.iterdir())
+
+
+def test_missing_calibration_folder(fp32_onnx, tmp_path):
+    out = tmp_path / "out"
+    code, output = _run(
+        [str(fp32_onnx), "--to", "onnx", "--calib", str(tmp_path / "nope"), "--out", str(out)]
+    )
+    _assert_one_line_error(code, output, "nope")
+    assert _nothing_written(out)
+
+
+def test_empty_calibration_folder(fp32_onnx, tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    code, output = _run(
+        [str(fp32_onnx), "--to", "onnx", "--calib", str(tmp_path / "empty"), "--out", str(out)]
+    )
+    _assert_one_line_error(code, output, "empty")
+    assert _nothing_written(out)
+
+
+def test_folder_of_corrupt_images(fp32_onnx, tmp_path, caplog):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for i in range(8):
+        (bad / f"broken{i}.jpg").write_bytes(b"not a jpeg at all")
+    out = tmp_path / "out"
+    code, output = _run(
+        [str(fp32_onnx), "--to", "onnx", "--calib", str(bad), "--samples", "8", "--out", str(out)]
+    )
+    _assert_one_line_error(code, output)
+    assert "broken0.jpg" in output + caplog.text  # each skipped file is named in a warning
+    assert _nothing_written(out)
+
+
+def test_fewer_samples_than_needed(fp32_onnx, tmp_path):
+    few = tmp_path / "few"
+    few.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        cv2.imwrite(str(few / f"img{i}.png"), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    code, output = _run(
+        [str(fp32_onnx), "--to", "onnx", "--calib", str(few), "--samples", "50", "--out", str(out)]
+    )
+    _assert_one_line_error(code, output, "10")
+    assert _nothing_written(out)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("weights.pt", b"hello", "not"),
+        ("model.onnx", b"\xff\xff\xff\xff", "not"),
+        ("m.tflite", b"1234TFL3xxxx", "tflite"),
+    ],
+)
+def test_model_that_is_not_a_checkpoint_or_onnx(tmp_path, name, content, needle):
+    path = tmp_path / name
+    path.write_bytes(content)
+    out = tmp_path / "out"
+    code, output = _run([str(path), "--to", "onnx", "--calib", "shapes", "--out", str(out)])
+    _assert_one_line_error(code, output, needle)
+    assert _nothing_written(out)
+
+
+def test_tflite_from_onnx_is_refused(fp32_onnx, tmp_path):
+    code, output = _run(
+        [str(fp32_onnx), "--to", "tflite", "--calib", "shapes", "--out", str(tmp_path / "o")]
+    )
+    _assert_one_line_error(code, output, ".pt")
+
+
+def test_existing_output_refused_unless_force(quantized, artifacts_dir):
+    before = quantized.outputs["onnx"].read_bytes()
+    code, output = _run([str(artifacts_dir / "model.pt"), "--to", "onnx", "--calib", "shapes"])
+    _assert_one_line_error(code, output, "already exists", "--force")
+    assert quantized.outputs["onnx"].read_bytes() == before
+
+
+def test_bad_flags(fp32_onnx, tmp_path):
+    code, output = _run([str(fp32_onnx), "--to", "onnx", "--samples", "2", "--out", str(tmp_path)])
+    _assert_one_line_error(code, output, "--samples")
+    code, output = _run([str(fp32_onnx), "--to", "onnx", "--mean", "1,2", "--out", str(tmp_path)])
+    _assert_one_line_error(code, output, "--mean")
+
+
+def test_help_has_example():
+    out = CliRunner().invoke(main, ["quantize", "--help"]).output
+    assert "Example:" in out and "--max-drop" in out

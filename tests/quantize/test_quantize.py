@@ -1,0 +1,178 @@
+"""edgeres quantize: INT8 graphs, numbers, the report, the gate and the third-party ONNX path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from edgeres.cli import main
+from edgeres.convert.engines import OnnxRunner, TFLiteRunner
+from edgeres.metadata import read_metadata
+from edgeres.quantize import quantize
+from edgeres.quantize.checks import check_onnx, check_tflite, input_consumers
+
+
+def test_onnx_int8_graph_is_qdq_with_int8_weights(int8_onnx):
+    graph = onnx.load(str(int8_onnx)).graph
+    ops = [n.op_type for n in graph.node]
+    convs = ops.count("Conv")
+    assert convs >= 3
+    assert ops.count("QuantizeLinear") >= convs
+    assert ops.count("DequantizeLinear") >= 2 * convs
+    check = check_onnx(int8_onnx)
+    assert check.full_integer, check.to_dict()
+    assert check.weights_int8 == convs + ops.count("Gemm")
+    int8_inits = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    assert len(int8_inits) >= convs
+    # Activation type follows the host profile: uint8 on x86, int8 on ARM.
+    act = read_metadata(int8_onnx).extra["quantization"]["activations"]
+    q_in = next(
+        n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == graph.input[0].name
+    )
+    zero = next(i for i in graph.initializer if i.name == q_in.input[2])
+    assert zero.data_type == (onnx.TensorProto.UINT8 if act == "uint8" else onnx.TensorProto.INT8)
+
+
+def test_tflite_int8_is_full_integer_nhwc(int8_tflite):
+    check = check_tflite(int8_tflite)
+    assert check.input_dtype == "int8" and check.output_dtype == "int8"
+    assert check.full_integer, check.to_dict()
+    assert check.ops.get("CONV_2D", 0) >= 3
+    assert "TRANSPOSE" not in input_consumers(int8_tflite)
+    runner = TFLiteRunner(int8_tflite)
+    assert list(runner.inp["shape"]) == [1, 32, 32, 3]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_int8_metadata_round_trip(quantized, fmt):
+    info = read_metadata(quantized.outputs[fmt])
+    assert info.precision == "int8"
+    assert info.name == "test_resnet"
+    assert info.spec.layout == ("NHWC" if fmt == "tflite" else "NCHW")
+    q = info.extra["quantization"]
+    assert q["samples"] == 32 and q["per_channel"] is True
+    assert info.extra["source_sha256"]
+
+
+def test_int8_numbers_follow_fp32(quantized, fp32_onnx, int8_onnx, int8_tflite):
+    rep = quantized.report
+    assert rep.eval_samples == 64
+    for fmt in ("onnx", "tflite"):
+        r = rep.formats[fmt]
+        assert r.agreement >= 0.85, r
+        assert abs(r.drop_pts) <= 15
+    assert rep.cross_agreement >= 0.85
+    # Real images (what calibration saw), not noise: INT8 ranges are calibrated for real inputs.
+    from edgeres.data import load_split
+
+    spec = read_metadata(fp32_onnx).spec
+    x = spec.preprocess(load_split("shapes", "test", spec.size, limit=16, quiet=True).images)
+    ref = OnnxRunner(fp32_onnx).infer(x)
+    for got in (
+        OnnxRunner(int8_onnx).infer(x),
+        TFLiteRunner(int8_tflite).infer(x.transpose(0, 2, 3, 1)),
+    ):
+        # Relative L2 error of the logits (SQNR >= 10 dB); a wrong scale or layout gives ~1.
+        rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+        assert rel <= 0.3, rel
+
+
+def test_report_json_saved_beside_files(quantized):
+    doc = json.loads(quantized.report_path.read_text())
+    assert quantized.report_path.name == "model_int8_report.json"
+    assert doc["passed"] is True
+    assert doc["formats"]["onnx"]["integer"]["full_integer"] is True
+    assert doc["formats"]["onnx"]["layers"], "per-layer SQNR missing"
+    assert all("sqnr_db" in e and "layer" in e for e in doc["formats"]["onnx"]["layers"])
+    assert doc["formats"]["tflite"]["integer"]["input_dtype"] == "int8"
+    assert doc["formats"]["onnx"]["size_bytes"] < doc["formats"]["onnx"]["fp32_size_bytes"]
+    assert 0 <= doc["cross_agreement"] <= 1
+
+
+def test_gate_fails_on_purpose_and_deletes_the_file(fp32_onnx, tmp_path):
+    res = CliRunner().invoke(
+        main,
+        [
+            "quantize",
+            str(fp32_onnx),
+            "--to",
+            "onnx",
+            "--calib",
+            "shapes",
+            "--samples",
+            "16",
+            "--eval-data",
+            "shapes",
+            "--eval-limit",
+            "32",
+            "--max-drop",
+            "-100",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert res.exit_code == 1, res.output
+    assert "deleted" in res.output
+    assert not (tmp_path / "model_int8.onnx").exists()
+    report = json.loads((tmp_path / "model_int8_report.json").read_text())
+    assert report["passed"] is False and report["rejected"] == ["onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_int8_report.json"]
+
+
+def test_third_party_onnx_without_metadata(tiny_ckpt, tmp_path):
+    import torch
+
+    from edgeres.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(tiny_ckpt)
+    plain = tmp_path / "plain.onnx"
+    torch.onnx.export(
+        ckpt.model, (torch.zeros(1, 3, 32, 32),), str(plain), dynamo=True, external_data=False
+    )
+    assert read_metadata(plain) is None
+    spec = ckpt.info.spec
+    result = quantize(
+        plain,
+        calib="shapes",
+        to=("onnx",),
+        samples=16,
+        eval_data="shapes",
+        eval_limit=32,
+        img_size=32,
+        mean=spec.mean,
+        std=spec.std,
+        quiet=True,
+    )
+    info = read_metadata(result.outputs["onnx"])
+    assert info.precision == "int8" and info.spec.size == (32, 32)
+    assert info.spec.mean == spec.mean and info.extra.get("third_party") is True
+    assert result.report.formats["onnx"].agreement >= 0.8
+    with pytest.raises(Exception, match="--img-size 64 does not match"):
+        quantize(
+            plain, calib="shapes", to=("onnx",), samples=16, img_size=64, force=True, quiet=True
+        )
+
+
+def test_streaming_reader_chunks_and_stays_lazy():
+    from edgeres.quantize.calib import CHUNK, StreamingReader
+
+    pulled = []
+
+    def stream():
+        for i in range(70):
+            pulled.append(i)
+            yield np.full((1, 3), i, np.float32)
+
+    reader = StreamingReader(stream(), "x", 70)
+    assert len(reader) == 3 * CHUNK
+    seen = []
+    for start in range(0, len(reader), CHUNK):
+        reader.set_range(start, start + CHUNK)
+        while (item := reader.get_next()) is not None:
+            seen.append(int(item["x"][0, 0]))
+        assert len(pulled) == len(seen)  # nothing read ahead of the calibrator
+    assert seen == list(range(70))
