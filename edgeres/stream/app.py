@@ -1,0 +1,149 @@
+"""``edgeres run`` as one function: profile defaults, model, source, sinks, run, summary."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from edgeres.stream.pipeline import StreamConfig, run_stream
+from edgeres.stream.sinks import JsonLinesSink, SaveSink, ShowSink, Sink
+from edgeres.stream.sources import open_source
+from edgeres.stream.stats import StreamSummary
+
+FALLBACK_CAMERA = {"source": "demo", "width": 640, "height": 480, "fps": 30.0}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``edgeres run`` takes (``None`` = the device profile's value).
+
+    Attributes:
+        model: Model file (``.onnx``, ``.tflite``, ``.pt``).
+        source: ``--source``; ``None`` takes the profile's camera.
+        profile: Device profile name or YAML path; ``None`` = the one matching this machine.
+        width: Capture width for cameras and ``demo``.
+        height: Capture height for cameras and ``demo``.
+        fps: Capture rate for cameras, ``demo`` and folders.
+        threads: Engine threads; ``None`` = the profile's.
+        show: Open a window (``--show``).
+        save: Annotated mp4 to write (``--save``).
+        force: Replace an existing ``save`` file.
+        json_lines: One JSON object per frame on stdout (``--json``).
+        serve: ``HOST:PORT`` of the web page (``--serve``).
+        seed: Seed of the ``demo`` scene.
+        config: Pipeline options (top-k, smoothing, bounds, realtime).
+    """
+
+    model: str | Path
+    source: str | None = None
+    profile: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    threads: int | None = None
+    show: bool = False
+    save: str | Path | None = None
+    force: bool = False
+    json_lines: bool = False
+    serve: str | None = None
+    seed: int = 0
+    config: StreamConfig = StreamConfig()
+
+
+def camera_defaults(profile: Any, source: str | None) -> tuple[dict[str, Any], str]:
+    """The profile's camera (source, width, height, fps) and a note when a fallback was used.
+
+    With no ``--source``, a profile camera index that does not exist on this machine falls back to
+    the ``demo`` source (with a note) so ``edgeres run MODEL`` works on a machine without a camera.
+    """
+    if profile is None:
+        return dict(FALLBACK_CAMERA), ""
+    cam = profile.camera
+    defaults = {"source": cam.source, "width": cam.width, "height": cam.height, "fps": cam.fps}
+    note = ""
+    if source is None and cam.source.isdigit() and sys.platform.startswith("linux"):
+        if not Path(f"/dev/video{cam.source}").exists():
+            defaults["source"] = "demo"
+            note = (
+                f"no camera at /dev/video{cam.source} (the profile's camera); using the demo "
+                "source, pass --source to choose another"
+            )
+    return defaults, note
+
+
+def _load_profile(name: str | None) -> Any:
+    try:
+        from edgeres.profiles import load_profile
+    except ImportError:  # pragma: no cover - a trimmed install without profiles
+        return None
+    return load_profile(name)
+
+
+def build_sinks(opts: RunOptions, source_name: str, json_stream: IO[str] | None) -> list[Sink]:
+    """The sinks the options ask for; on an error the ones already made are closed."""
+    from edgeres.stream.serve import ServeSink
+
+    sinks: list[Sink] = []
+    try:
+        if opts.save:
+            sinks.append(SaveSink(opts.save, force=opts.force))
+        if opts.show:
+            sinks.append(ShowSink())
+        if opts.serve:
+            sinks.append(ServeSink(opts.serve, source=source_name))
+        if opts.json_lines:
+            sinks.append(JsonLinesSink(json_stream))
+    except BaseException:
+        for s in sinks:
+            s.close(ok=False)
+        raise
+    return sinks
+
+
+def run_model(
+    opts: RunOptions,
+    stop: threading.Event | None = None,
+    json_stream: IO[str] | None = None,
+    on_ready: Callable[[dict[str, Any]], None] | None = None,
+) -> StreamSummary:
+    """Load the model, open the source and sinks, and run until the end, a bound or ``stop``.
+
+    Args:
+        opts: What to run.
+        stop: Set it (a signal handler does) to end the run cleanly.
+        json_stream: Where ``--json`` lines go (stdout when ``None``).
+        on_ready: Called once everything is open, with facts worth telling the user (source,
+            size, model, web page URL, fallback note).
+
+    Returns:
+        The run's summary.
+    """
+    from edgeres.runtime import load
+
+    profile = _load_profile(opts.profile)
+    defaults, note = camera_defaults(profile, opts.source)
+    spec = opts.source if opts.source is not None else defaults["source"]
+    width = opts.width or defaults["width"]
+    height = opts.height or defaults["height"]
+    fps = opts.fps or defaults["fps"]
+    options = {"threads": opts.threads} if opts.threads else {}
+    backend = load(opts.model, profile=profile, **options)
+    try:
+        source = open_source(spec, width, height, fps, seed=opts.seed)
+        try:
+            sinks = build_sinks(opts, source.name, json_stream)
+        except BaseException:
+            source.close()
+            raise
+        if on_ready is not None:
+            urls = [s.url for s in sinks if hasattr(s, "url")]
+            on_ready({"source": source.name, "kind": source.kind, "fps": source.fps,
+                      "size": f"{width}x{height}", "model": str(opts.model), "urls": urls,
+                      "note": note})  # fmt: skip
+        return run_stream(backend, source, sinks, opts.config, stop)
+    finally:
+        backend.close()

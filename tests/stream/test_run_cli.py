@@ -1,0 +1,117 @@
+"""`edgeres run` end to end in a subprocess: JSON lines, Ctrl-C/SIGTERM cleanup, clear errors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+
+def _edgeres(*args: str) -> list[str]:
+    return [sys.executable, "-m", "edgeres", "run", *args]
+
+
+def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(_edgeres(*args), capture_output=True, text=True, timeout=timeout)
+
+
+def test_json_lines_one_object_per_frame(stream_onnx, video_file):
+    r = _run(str(stream_onnx), "--source", str(video_file), "--json", "--topk", "3")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d["frame"] for d in lines] == list(range(24))
+    assert all(len(d["topk"]) == 3 for d in lines)
+    assert "24 frames" in r.stderr and "stopped by end" in r.stderr
+
+
+def test_demo_run_is_bounded_by_max_frames(stream_onnx):
+    r = _run(str(stream_onnx), "--source", "demo", "--max-frames", "5", "--json", "--smooth", "0.8")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 5 and "stopped by max-frames" in r.stderr
+
+
+@pytest.mark.parametrize("source", ["7", "missing.mp4", "rtsp://127.0.0.1:9/cam"])
+def test_bad_sources_are_one_line_errors(stream_onnx, tmp_path, source):
+    r = _run(str(stream_onnx), "--source", source, timeout=30)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and ("camera" in last or "source" in last)
+
+
+def test_existing_save_target_is_refused(stream_onnx, tmp_path):
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(b"x")
+    r = _run(str(stream_onnx), "--source", "demo", "--max-frames", "2", "--save", str(out))
+    assert r.returncode == 2 and "--force" in r.stderr and out.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_and_finalises_the_video(stream_onnx, tmp_path, sig):
+    out = tmp_path / "live.mp4"
+    proc = subprocess.Popen(
+        _edgeres(str(stream_onnx), "--source", "demo", "--save", str(out), "--json",
+                 "--serve", "127.0.0.1:0", "--width", "160", "--height", "120"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(10):  # wait until frames are flowing
+            assert proc.stdout.readline(), proc.stderr.read()
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "stopped by signal" in stderr and "Traceback" not in stderr
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n >= 10  # the mp4 was finalised (readable to the end) with the frames written
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["live.mp4"]  # no temp files
+
+
+def test_run_has_help_with_an_example():
+    r = _run("--help")
+    assert r.returncode == 0 and "Example:" in r.stdout and "--source" in r.stdout
+
+
+def test_json_reader_going_away_ends_the_run_cleanly(stream_onnx):
+    proc = subprocess.Popen(
+        _edgeres(str(stream_onnx), "--source", "demo", "--json", "--width", "96", "--height", "64"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(3):  # `| head -n 3`
+            assert proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "stopped by sink" in stderr and "Traceback" not in stderr
+
+
+def test_without_source_a_camera_less_machine_falls_back_to_demo(stream_onnx):
+    if Path("/dev/video0").exists():
+        pytest.skip("this machine has a camera")
+    r = _run(str(stream_onnx), "--max-frames", "3", "--profile", "desktop-x86")
+    assert r.returncode == 0, r.stderr
+    assert "no camera at /dev/video0" in r.stderr and "using the demo source" in r.stderr
+
+
+def test_the_device_side_imports_no_torch():
+    code = (
+        "import sys, edgeres.cli.stream_cmds, edgeres.stream, edgeres.stream.app, "
+        "edgeres.stream.serve, edgeres.stream.demo; print('torch' in sys.modules)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "False", r.stderr

@@ -1,0 +1,198 @@
+"""Sinks: the saved mp4, the window's missing-GUI message, the web page (also in headless Chromium)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeres.errors import MissingDependencyError, OutputExistsError, UsageError
+from edgeres.stream import SaveSink, ShowSink, Sink, StreamConfig, open_source, run_stream
+from edgeres.stream.overlay import annotate
+from edgeres.stream.serve import ServeSink, parse_host_port
+from edgeres.stream.sinks import gui_available
+
+CHROMIUM = "/usr/bin/chromium"
+BACKGROUND = np.array([0x21, 0x1F, 0x1D])  # the page's #1d1f21 in BGR
+
+
+def _frame_count(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def test_save_writes_a_video_with_every_frame_and_no_temp_files(
+    backend, video_file, tmp_path, video_frames
+):
+    out = tmp_path / "out" / "annotated.mp4"
+    sink = SaveSink(out)
+    run_stream(backend, open_source(str(video_file)), [sink])
+    assert _frame_count(out) == video_frames
+    cap = cv2.VideoCapture(str(out))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(30.0)
+    # The 160 px frames were enlarged to 320 px for a legible overlay.
+    assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 320
+    cap.release()
+    assert [p.name for p in out.parent.iterdir()] == ["annotated.mp4"]
+
+
+def test_save_refuses_to_overwrite_unless_forced(backend, video_file, tmp_path, video_frames):
+    out = tmp_path / "a.mp4"
+    out.write_bytes(b"precious")
+    with pytest.raises(OutputExistsError, match="--force"):
+        SaveSink(out)
+    run_stream(backend, open_source(str(video_file)), [SaveSink(out, force=True)])
+    assert _frame_count(out) == video_frames
+    with pytest.raises(UsageError, match=".mp4"):
+        SaveSink(tmp_path / "a.avi")
+
+
+def test_a_failed_run_leaves_no_video(backend, tmp_path):
+    out = tmp_path / "fail.mp4"
+    sink = SaveSink(out)
+    source = open_source("demo", 96, 64, 100)
+
+    class Boom(Sink):
+        def write(self, result):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        run_stream(backend, source, [sink, Boom()], StreamConfig(max_frames=20))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_show_without_a_gui_says_how_to_get_one():
+    if gui_available():
+        pytest.skip("this OpenCV has a GUI")
+    with pytest.raises(MissingDependencyError, match="pip install opencv-python"):
+        ShowSink()
+
+
+def test_overlay_draws_on_a_copy():
+    img = np.full((240, 320, 3), 128, np.uint8)
+    out = annotate(img, "circle", 0.93, 29.7, "square 3.0%")
+    assert out.shape == img.shape and (img == 128).all() and not (out == 128).all()
+    assert annotate(np.zeros((32, 32, 3), np.uint8), "x", 0.5, 1.0).shape == (320, 320, 3)
+
+
+def test_parse_host_port_defaults_to_localhost():
+    assert parse_host_port("8080") == ("127.0.0.1", 8080)
+    assert parse_host_port(":8080") == ("127.0.0.1", 8080)
+    assert parse_host_port("0.0.0.0:81") == ("0.0.0.0", 81)
+    with pytest.raises(UsageError, match="HOST:PORT"):
+        parse_host_port("localhost:http")
+
+
+class _Serving:
+    """A demo run with --serve in a background thread, until the block ends."""
+
+    def __init__(self, backend):
+        self.sink = ServeSink("127.0.0.1:0", source="demo")
+        self.stop = threading.Event()
+        src = open_source("demo", 320, 240, 30)
+        self.thread = threading.Thread(
+            target=run_stream, args=(backend, src, [self.sink], StreamConfig(), self.stop)
+        )
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while self._get("stats.json")[1].get("frames", 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self
+
+    def _get(self, path: str):
+        with urllib.request.urlopen(self.sink.url + path, timeout=5) as r:
+            body = r.read()
+            ctype = r.headers["Content-Type"]
+        return ctype, (json.loads(body) if ctype == "application/json" else body)
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def test_serve_gives_page_frame_stats_and_mjpeg(backend):
+    with _Serving(backend) as s:
+        assert s.sink.host == "127.0.0.1"
+        ctype, page = s._get("")
+        assert ctype.startswith("text/html") and b"/stream.mjpg" in page
+        ctype, stats = s._get("stats.json")
+        assert stats["frames"] >= 3 and "infer" in stats["stages"]
+        ctype, jpeg = s._get("frame.jpg")
+        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert ctype == "image/jpeg" and img.shape == (240, 320, 3)
+        with urllib.request.urlopen(s.sink.url + "stream.mjpg", timeout=5) as r:
+            assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+            head = r.read(200)
+        assert head.startswith(b"--edgeresframe\r\nContent-Type: image/jpeg")
+    assert not s.thread.is_alive()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="needs Debian's chromium: apt-get install -y chromium"
+)
+def test_web_page_shows_a_frame_in_headless_chromium(backend, tmp_path):
+    shot = tmp_path / "page.png"
+    with _Serving(backend) as s, tempfile.TemporaryDirectory() as profile:
+        cmd = [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={shot}",
+            "--window-size=800,600", "--timeout=5000", s.sink.url,
+        ]  # fmt: skip
+        subprocess.run(cmd, capture_output=True, timeout=90, check=True)
+    page = cv2.imread(str(shot))
+    assert page is not None and page.shape[:2] == (600, 800)
+    # The 320x240 stream sits below the title: everything there that is not the page background.
+    differs = np.abs(page.astype(int) - BACKGROUND).max(axis=2) > 40
+    ys, xs = np.nonzero(differs[50:])
+    assert xs.max() - xs.min() >= 300 and ys.max() - ys.min() >= 230
+    frame = page[50 + ys.min() + 60 : 50 + ys.max() - 10, xs.min() + 10 : xs.max() - 10]
+    assert frame.std() > 5  # a real scene (gradient and shape), not a blank box
+
+
+def test_folder_of_mixed_sizes_saves_one_video_size(backend, image_folder, tmp_path):
+    out = tmp_path / "folder.mp4"
+    summary = run_stream(backend, open_source(str(image_folder)), [SaveSink(out)])
+    assert summary.frames == 5 and _frame_count(out) == 5
+
+
+def test_show_window_stops_the_run_on_q(backend, monkeypatch):
+    """The window logic with OpenCV's GUI calls stubbed (this build has no GUI)."""
+    import edgeres.stream.sinks as sinks_mod
+
+    keys = iter([-1, -1, ord("q")])
+    calls = []
+    monkeypatch.setattr(sinks_mod, "gui_available", lambda: True)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(cv2, "imshow", lambda name, img: calls.append(img.shape), raising=False)
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: next(keys, -1), raising=False)
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 1.0, raising=False)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda name: calls.append("closed"), raising=False)
+    s = run_stream(backend, open_source("demo", 96, 64, 100), [ShowSink()])
+    assert s.stopped_by == "sink" and calls[-1] == "closed"
+    assert calls[0] == (213, 320, 3)  # small frames are enlarged so the overlay is legible
+
+
+def test_show_without_a_display_suggests_serve(monkeypatch):
+    import edgeres.stream.sinks as sinks_mod
+
+    monkeypatch.setattr(sinks_mod, "gui_available", lambda: True)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(UsageError, match="--serve"):
+        ShowSink()
