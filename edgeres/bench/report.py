@@ -1,0 +1,152 @@
+"""Render a ``BenchmarkReport``: terminal table, Markdown, CSV and JSON (returned as text)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from edgeres.bench.results import BenchmarkReport, ModelResult
+from edgeres.bench.tables import md_table, text_table
+
+COLUMNS = (
+    "model",
+    "format",
+    "precision",
+    "threads",
+    "size MB",
+    "MMACs",
+    "accuracy %",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "mean ms",
+    "std ms",
+    "inf/s",
+    "load ms",
+    "first ms",
+    "peak MB",
+    "+MB",
+    "outliers",
+    "speed-up",
+)
+
+
+def comparison_rows(report: BenchmarkReport) -> tuple[list[str], list[list[object]]]:
+    """Headers and one row per result; speed-up is the first result's p50 over each p50."""
+    headers = list(COLUMNS)
+    estimated = any(r.estimate for r in report.results)
+    if estimated:
+        headers.append(f"est. {report.profile} p50 ms")
+    ref = report.results[0].latency.p50_ms if report.results else None
+    rows = [_row(r, ref, estimated) for r in report.results]
+    return headers, rows
+
+
+def _row(r: ModelResult, ref: float | None, estimated: bool) -> list[object]:
+    lat = r.latency
+    row: list[object] = [
+        r.name,
+        r.format,
+        r.precision,
+        r.threads,
+        round(r.file_size_bytes / 1e6, 3),
+        round(r.macs / 1e6, 2) if r.macs else None,
+        round(100 * r.accuracy, 2) if r.accuracy is not None else None,
+        round(lat.p50_ms, 4),
+        round(lat.p90_ms, 4),
+        round(lat.p99_ms, 4),
+        round(lat.mean_ms, 4),
+        round(lat.std_ms, 4),
+        round(lat.throughput, 1),
+        round(r.load_ms, 1),
+        round(r.first_ms, 3),
+        round(r.peak_rss_mb, 1) if r.peak_rss_mb is not None else None,
+        _added_mb(r),
+        f"{lat.outliers}/{lat.runs}",
+        f"{ref / lat.p50_ms:.2f}x" if ref and lat.p50_ms > 0 else None,
+    ]
+    if estimated:
+        est = (r.estimate or {}).get("p50_ms")
+        row.append(round(est, 4) if est is not None else None)
+    return row
+
+
+def _added_mb(r: ModelResult) -> float | None:
+    """Memory this model added: its peak over what the process held before loading it."""
+    if r.peak_rss_mb is None or r.rss_before_mb is None:
+        return None
+    return round(r.peak_rss_mb - r.rss_before_mb, 1)
+
+
+def header_lines(report: BenchmarkReport) -> list[str]:
+    """What the figures are and where they come from, printed above every table."""
+    e = report.environment
+    b = report.budget
+    lines = [
+        f"profile {report.profile}: {report.label}",
+        f"machine: {e.get('cpu_model')}, {e.get('cores_usable')} cores usable, {e.get('arch')}; "
+        f"governor {','.join(e.get('governor') or ['n/a'])}; "
+        + ", ".join(f"{k} {v}" for k, v in e.get("libraries", {}).items() if k in _LIBS),
+        f"method: batch 1, warm-up >= {b['warmup_runs']} runs and {b['warmup_seconds']} s, then "
+        f"{b['trials']} trials of >= {b['min_runs']} runs and {b['min_seconds']} s "
+        f"({b['pause_seconds']} s pause); outliers = Tukey fences, counted, not removed; "
+        "peak MB = process RSS high-water while loading + running the model, +MB = over the RSS "
+        "before loading it",
+    ]
+    if any(r.estimate for r in report.results):
+        lines.append(
+            f"est. column: an ESTIMATE for {report.profile}, not a measurement: "
+            "2 x MACs / (device peak x efficiency measured here), floored by weights / bandwidth"
+        )
+    return lines + [f"note: {n}" for n in report.notes]
+
+
+_LIBS = ("onnxruntime", "ai-edge-litert", "tflite-runtime", "numpy")
+
+
+def to_text(report: BenchmarkReport) -> str:
+    headers, rows = comparison_rows(report)
+    return "\n".join([*header_lines(report), "", text_table(headers, rows)])
+
+
+def to_markdown(report: BenchmarkReport, command: str | None = None) -> str:
+    headers, rows = comparison_rows(report)
+    parts = [f"- {line}" for line in header_lines(report)]
+    if command:
+        parts.append(f"- command: `{command}`")
+    return "\n".join([*parts, "", md_table(headers, rows), ""])
+
+
+def to_json(report: BenchmarkReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) + "\n"
+
+
+def to_csv(report: BenchmarkReport) -> str:
+    """One row per result with every scalar field flattened (``latency.p50_ms`` ...)."""
+    rows = [_flat(r) for r in report.results]
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _flat(r: ModelResult) -> dict[str, object]:
+    d = r.to_dict()
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        if k in ("env_before", "env_after"):
+            out[f"{k}.max_temperature_c"] = v.get("max_temperature_c")
+            mhz = v.get("cpu_mhz") or []
+            out[f"{k}.cpu_mhz_mean"] = round(sum(mhz) / len(mhz), 1) if mhz else None
+        elif k in ("latency", "estimate"):
+            for kk, vv in (v or {}).items():
+                if not isinstance(vv, dict | list):
+                    out[f"{k}.{kk}"] = vv
+        elif isinstance(v, list):
+            out[k] = ";".join(map(str, v))
+        else:
+            out[k] = v
+    return out

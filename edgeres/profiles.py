@@ -1,0 +1,322 @@
+"""Device profiles: how to recognise a device and how to run and measure models on it.
+
+One YAML file per device ships in ``edgeres/devices/``; a user names a built-in profile
+(``raspberry-pi-5``) or a file of their own by path (``--profile ./my-board.yaml``). ``host`` is
+built from the machine running now (architecture, cores, CPU flags). Profiles are frozen
+dataclasses; a file with an unknown key, a missing field or a wrong type is refused with a message
+naming the file and the key.
+
+Torch-free: runtime, stream and bench import this on a device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from edgeres.errors import UsageError, unknown_name
+from edgeres.profiles_facts import HostFacts, read_facts, this_machine
+from edgeres.profiles_schema import SchemaError, build, to_plain
+
+DEVICES_DIR = Path(__file__).parent / "devices"
+HOST = "host"
+PRECISIONS = ("fp32", "fp16", "int8")
+INT8_ACTIVATIONS = ("uint8", "int8")
+PROFILE_FORMATS = ("onnx", "tflite", "pytorch")
+
+
+@dataclass(frozen=True)
+class Match:
+    """How a device is recognised. It matches when its architecture is listed (or none are) and
+    every non-empty rule below matches; a profile with no rule besides ``architectures`` describes
+    a class of machine and is never chosen automatically (the ``host`` profile covers those).
+
+    Attributes:
+        architectures: ``uname -m`` values accepted (``aarch64``, ``x86_64``).
+        device_tree_model: Any of these substrings in ``/proc/device-tree/model``.
+        nv_tegra_release: Any of these substrings in ``/etc/nv_tegra_release`` (e.g. ``R36``).
+        cpu_model: Any of these substrings in ``/proc/cpuinfo``'s model name.
+    """
+
+    architectures: tuple[str, ...] = ()
+    device_tree_model: tuple[str, ...] = ()
+    nv_tegra_release: tuple[str, ...] = ()
+    cpu_model: tuple[str, ...] = ()
+
+    @property
+    def is_specific(self) -> bool:
+        return bool(self.device_tree_model or self.nv_tegra_release or self.cpu_model)
+
+    def matches(self, facts: HostFacts) -> bool:
+        """Whether a machine with these facts is this device."""
+        if not self.is_specific:
+            return False
+        if self.architectures and facts.arch not in self.architectures:
+            return False
+        rules = (
+            (self.device_tree_model, facts.dt_model),
+            (self.nv_tegra_release, facts.tegra_release),
+            (self.cpu_model, facts.cpu_model),
+        )
+        return all(_any_in(subs, text) for subs, text in rules if subs)
+
+
+def _any_in(substrings: tuple[str, ...], text: str | None) -> bool:
+    return text is not None and any(s.lower() in text.lower() for s in substrings)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Camera defaults for ``edgeres run`` (``source``: ``0``, ``picamera``, ``gst:PIPELINE``, ...)."""
+
+    source: str
+    width: int
+    height: int
+    fps: float
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.height < 1 or self.fps <= 0:
+            raise UsageError(
+                f"camera width, height and fps must be positive, got {self.width}x{self.height} "
+                f"at {self.fps} fps"
+            )
+
+
+@dataclass(frozen=True)
+class Sensors:
+    """Where temperature and throttling are read.
+
+    Attributes:
+        temperature: Globs of files holding millidegrees Celsius.
+        throttle_command: Command whose output reports throttling (``vcgencmd get_throttled``).
+        throttle_files: Globs of files whose non-zero content means throttling happened.
+    """
+
+    temperature: tuple[str, ...] = ("/sys/class/thermal/thermal_zone*/temp",)
+    throttle_command: tuple[str, ...] = ()
+    throttle_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long ``edgeres benchmark`` measures: warm-up by count and time, then each trial runs
+    until both ``min_runs`` and ``min_seconds`` are reached, ``trials`` times with a pause between."""
+
+    warmup_runs: int = 10
+    warmup_seconds: float = 1.0
+    min_runs: int = 50
+    min_seconds: float = 2.0
+    trials: int = 3
+    pause_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.warmup_runs < 0 or self.warmup_seconds < 0 or self.pause_seconds < 0:
+            raise UsageError("warm-up runs, warm-up seconds and pause must be >= 0")
+        if self.min_runs < 1 or self.trials < 1:
+            raise UsageError(
+                f"min_runs and trials must be >= 1, got {self.min_runs} and {self.trials}"
+            )
+        if self.min_seconds < 0:
+            raise UsageError(f"min_seconds must be >= 0, got {self.min_seconds}")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One performance figure and where it comes from (``value`` null when unknown)."""
+
+    value: float | None
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.value is not None and self.value <= 0:
+            raise UsageError(f"a peak figure must be positive or null, got {self.value}")
+        if not self.source.strip():
+            raise UsageError("every peak figure needs a 'source' saying where it comes from")
+
+
+@dataclass(frozen=True)
+class Peak:
+    """Theoretical peaks of one compute unit (the CPU, or a Jetson's GPU)."""
+
+    fp32_gflops: Figure
+    int8_gops: Figure
+    memory_gbs: Figure
+
+
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "gpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A device profile.
+
+    Attributes:
+        name: Profile name (``raspberry-pi-5``): letters, digits and dashes.
+        description: One line: the device, its SoC, its clock.
+        match: How the device is recognised.
+        threads: Threads the engines use.
+        providers: Per format, ONNX Runtime providers or TFLite delegates in order of preference.
+        preferred_format: The format to deploy on this device (``tflite``/``onnx``).
+        precision: Preferred precision (``fp32``, ``fp16``, ``int8``).
+        int8_activations: INT8 activation type for quantization: ``uint8`` (x86: ORT's u8s8
+            kernels, measured 3x faster here) or ``int8`` (ARM, TensorRT).
+        camera: Camera defaults.
+        sensors: Where temperature and throttling are read.
+        budget: Benchmark budgets.
+        peaks: Per compute unit (``cpu`` required, ``gpu`` optional), theoretical peaks with sources.
+        notes: Free text shown by ``edgeres devices NAME``.
+        source: Where the profile came from (file path or ``computed``); not a YAML key.
+    """
+
+    name: str
+    description: str
+    match: Match
+    threads: int
+    providers: dict[str, tuple[str, ...]]
+    preferred_format: str
+    precision: str
+    int8_activations: str
+    camera: Camera
+    sensors: Sensors
+    budget: Budget
+    peaks: dict[str, Peak]
+    notes: str = ""
+    source: str = field(default="", compare=False, metadata={"yaml": False})
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise SchemaError("name", f"must be letters, digits and '-', got '{self.name}'")
+        if self.threads < 1:
+            raise SchemaError("threads", f"must be >= 1, got {self.threads}")
+        for fmt, names in self.providers.items():
+            if fmt not in PROFILE_FORMATS:
+                raise SchemaError(
+                    f"providers.{fmt}", f"unknown format (valid: {', '.join(PROFILE_FORMATS)})"
+                )
+            if not names:
+                raise SchemaError(f"providers.{fmt}", "needs at least one provider/delegate")
+        _check_choice("preferred_format", self.preferred_format, PROFILE_FORMATS)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("int8_activations", self.int8_activations, INT8_ACTIVATIONS)
+        if "cpu" not in self.peaks:
+            raise SchemaError("peaks", "needs a 'cpu' entry")
+        for unit in self.peaks:
+            _check_choice(f"peaks.{unit}", unit, ("cpu", "gpu"))
+
+    @property
+    def is_host(self) -> bool:
+        """Whether this profile describes the machine running now."""
+        return self.name == HOST or self.match.matches(this_machine())
+
+    def providers_for(self, fmt: str) -> tuple[str, ...]:
+        """Providers/delegates for a format, empty when the profile says nothing about it."""
+        return self.providers.get(fmt, ())
+
+    def peak_for(self, fmt: str) -> tuple[str, Peak]:
+        """The compute unit (``cpu``/``gpu``) a format runs on with this profile, and its peaks."""
+        first = next(iter(self.providers_for(fmt)), "")
+        unit = "gpu" if first in GPU_PROVIDERS and "gpu" in self.peaks else "cpu"
+        return unit, self.peaks[unit]
+
+    def to_dict(self) -> dict:
+        """Plain data (what the YAML holds), plus ``source`` and ``is_host``."""
+        return {**to_plain(self), "source": self.source, "is_host": self.is_host}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(to_plain(self), sort_keys=False, width=100)
+
+
+def _check_choice(key: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise SchemaError(key, f"'{value}' is not valid (valid: {', '.join(valid)})")
+
+
+def builtin_names() -> list[str]:
+    """Names of the shipped profiles plus ``host``."""
+    return sorted(p.stem for p in DEVICES_DIR.glob("*.yaml")) + [HOST]
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    """Load and validate one profile YAML file.
+
+    Raises:
+        UsageError: The file is missing, not YAML, or breaks the schema (the message names the
+            file and the key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"device profile file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UsageError(
+            f"device profile file '{path}' is not valid YAML: {str(e).splitlines()[0]}"
+        ) from None
+    try:
+        profile = build(Profile, data)
+    except SchemaError as e:
+        raise UsageError(
+            f"invalid device profile '{path}': {e}; fix the file or see 'edgeres devices raspberry-pi-5' for a valid example"
+        ) from None
+    return dataclasses.replace(profile, source=str(path))
+
+
+@cache
+def _builtin(name: str) -> Profile:
+    if name == HOST:
+        from edgeres.profiles_host import host_profile
+
+        return host_profile(this_machine())
+    return load_profile_file(DEVICES_DIR / f"{name}.yaml")
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text
+
+
+def load_profile(name_or_path: str | Path | Profile | None = None) -> Profile:
+    """Get a profile by name, by file path, or the one for this machine.
+
+    Args:
+        name_or_path: A built-in name (``raspberry-pi-4``, ``host``, ...), a path to a YAML
+            file, a ``Profile`` (returned as is), or ``None`` for the profile matching this
+            machine (``host`` when none matches).
+
+    Raises:
+        UsageError: Unknown name (with close matches) or an invalid file.
+    """
+    if isinstance(name_or_path, Profile):
+        return name_or_path
+    if name_or_path is None:
+        return match_host() or _builtin(HOST)
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or _looks_like_path(text):
+        return load_profile_file(text)
+    if text not in builtin_names():
+        if Path(text).is_file():
+            return load_profile_file(text)
+        raise unknown_name("device profile", text, builtin_names())
+    return _builtin(text)
+
+
+def list_profiles() -> list[Profile]:
+    """Every shipped profile, then ``host``."""
+    return [_builtin(n) for n in builtin_names()]
+
+
+def match_host(root: str | Path = "/", arch: str | None = None) -> Profile | None:
+    """The shipped profile matching this machine (or a fake one under ``root``), else ``None``.
+
+    Args:
+        root: Filesystem root holding ``proc/``, ``sys/`` and ``etc/`` (tests pass a temp folder).
+        arch: Architecture to assume instead of ``platform.machine()``.
+    """
+    facts = this_machine() if str(root) == "/" and arch is None else read_facts(root, arch)
+    for name in builtin_names():
+        if name != HOST and (p := _builtin(name)).match.matches(facts):
+            return p
+    return None

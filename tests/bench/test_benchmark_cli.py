@@ -1,0 +1,181 @@
+"""`edgeres benchmark` end to end on real engines with a budget of a few milliseconds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bench_helpers import TINY_BUDGET, TINY_MACS
+from click.testing import CliRunner
+
+from edgeres.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def base_json(bench_models, tmp_path_factory):
+    """One benchmark of all three files, saved as JSON (also the baseline for the gate tests)."""
+    out = tmp_path_factory.mktemp("bench") / "base.json"
+    res = run(
+        "benchmark",
+        bench_models["onnx"],
+        bench_models["onnx_int8"],
+        bench_models["tflite"],
+        *TINY_BUDGET,
+        "--save",
+        out,
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_json_report_has_every_figure(base_json):
+    data = json.loads(base_json.read_text())
+    assert (
+        data["profile"] == "host"
+        and data["profile_is_host"]
+        and data["label"] == "measured on this machine"
+    )
+    assert data["environment"]["cpu_model"] and "onnxruntime" in data["environment"]["libraries"]
+    first, int8, tfl = data["results"]
+    assert (first["format"], int8["precision"], tfl["format"]) == ("onnx", "int8", "tflite")
+    assert first["macs"] == TINY_MACS and tfl["macs"] == TINY_MACS
+    for r in data["results"]:
+        lat = r["latency"]
+        assert (
+            lat["runs"] >= 10
+            and lat["min_ms"] <= lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+        )
+        assert r["load_ms"] > 0 and r["first_ms"] > 0 and r["file_size_bytes"] > 0
+        assert r["providers"] and r["estimate"] is None and len(r["trial_p50_ms"]) == 2
+        assert "cpu_mhz" in r["env_before"] and "temperature_c" in r["env_after"]
+        assert r["peak_rss_mb"] >= r["rss_before_mb"] > 0
+    assert tfl["providers"][0].lower() == "xnnpack"
+
+
+def test_table_md_csv_plot(bench_models, tmp_path):
+    md, csv_path, png = tmp_path / "b.md", tmp_path / "b.csv", tmp_path / "b.png"
+    res = run(
+        "benchmark",
+        bench_models["onnx"],
+        bench_models["tflite"],
+        *TINY_BUDGET,
+        "--md",
+        md,
+        "--csv",
+        csv_path,
+        "--plot",
+        png,
+    )
+    assert res.exit_code == 0, res.output
+    assert "speed-up" in res.output and "1.00x" in res.output and "tiny.tflite" in res.output
+    assert "| tiny.onnx |" in md.read_text() and "command: `edgeres" in md.read_text()
+    assert csv_path.read_text().count("\n") == 3
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = run("benchmark", bench_models["onnx"], *TINY_BUDGET, "--md", md)
+    assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_other_device_profile_gets_labelled_estimate(bench_models):
+    res = run(
+        "benchmark",
+        bench_models["onnx"],
+        *TINY_BUDGET,
+        "--profile",
+        "raspberry-pi-4",
+        "--threads",
+        "1",
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert (
+        data["label"].startswith("measured here") and "raspberry-pi-4's settings" in data["label"]
+    )
+    est = data["results"][0]["estimate"]
+    assert est["kind"] == "estimate, not a measurement" and est["p50_ms"] > 0
+
+
+def test_thread_sweep_and_warning(bench_models):
+    res = run("benchmark", bench_models["onnx_int8"], *TINY_BUDGET, "--threads", "1,64", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [r["threads"] for r in data["results"]] == [1, 64]
+    assert "exceeds" in data["notes"][0] and "warning: --threads 64" in res.stderr
+
+
+def test_accuracy_with_data(bench_models):
+    pytest.importorskip("edgeres.data", reason="data area")
+    from edgeres import data
+
+    if not hasattr(data, "load_split"):
+        pytest.skip("edgeres.data.load_split not landed yet")
+    res = run(
+        "benchmark",
+        bench_models["onnx"],
+        *TINY_BUDGET,
+        "--data",
+        "shapes",
+        "--limit",
+        "20",
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)["results"][0]
+    assert 0.0 <= r["accuracy"] <= 1.0 and r["accuracy_n"] == 20
+
+
+def test_baseline_gate_passes_and_fails(bench_models, base_json, tmp_path):
+    data = json.loads(base_json.read_text())
+    slow = json.loads(json.dumps(data))
+    for r in slow["results"]:
+        r["latency"]["p50_ms"] *= 1000  # the baseline was far slower: no regression
+    ok_base = tmp_path / "slow.json"
+    ok_base.write_text(json.dumps(slow))
+    res = run("benchmark", bench_models["onnx"], *TINY_BUDGET, "--baseline", ok_base)
+    assert res.exit_code == 0, res.output
+    for r in data["results"]:
+        r["latency"]["p50_ms"] /= 1000  # the baseline was far faster: regression
+    bad_base = tmp_path / "fast.json"
+    bad_base.write_text(json.dumps(data))
+    res = run(
+        "benchmark", bench_models["onnx"], *TINY_BUDGET, "--baseline", bad_base, "--tolerance", "5"
+    )
+    assert res.exit_code == 1 and "regression" in res.output and "WORSE" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runs", "0"], "--runs must be >= 1"),
+        (["--trials", "0"], "--trials must be >= 1"),
+        (["--profile", "rasberry-pi-4"], "did you mean raspberry-pi-4"),
+        (["--threads", "two"], "--threads takes N"),
+        (["--threads", "0"], ">= 1"),
+        (["--csv", "/proc/nope/x.csv"], "not writable"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(bench_models, args, message):
+    res = run("benchmark", bench_models["onnx"], *TINY_BUDGET, *args)
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+
+
+def test_bad_model_and_bad_profile_file(bench_models, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\xff\xff\xff not onnx")
+    res = run("benchmark", broken, *TINY_BUDGET)
+    assert res.exit_code == 2 and "broken.onnx" in res.output
+    prof = tmp_path / "p.yaml"
+    prof.write_text("name: x\nthreads: 2\n")
+    res = run("benchmark", bench_models["onnx"], "--profile", prof)
+    assert res.exit_code == 2 and str(prof) in res.output and "missing" in res.output
+    bad_base = tmp_path / "b.json"
+    bad_base.write_text("{}")
+    res = run("benchmark", bench_models["onnx"], *TINY_BUDGET, "--baseline", bad_base)
+    assert res.exit_code == 2 and "not an edgeres benchmark result" in res.output
