@@ -1,0 +1,198 @@
+"""Calibration samples for INT8 quantization, streamed batch by batch.
+
+Every image goes through the model's ``InputSpec.preprocess``, the same code the runtime uses, so
+calibration sees exactly what inference will see. Sources:
+
+* a folder: every image OpenCV reads, recursively; corrupt files are skipped with a warning;
+* ``"shapes"``: the synthetic data's calibration stream (disjoint from its train and test splits);
+* a ``.npy`` file of already preprocessed tensors in the spec's layout (memory-mapped).
+
+Memory does not grow with ``samples``: files are read lazily, one batch at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from edgeres.data import shapes
+from edgeres.data.common import OPENCV_EXTS, image_files, log, read_image, warn_skipped
+from edgeres.errors import DataError, UsageError
+from edgeres.progress import progress
+from edgeres.spec import InputSpec
+
+# The shipped calibration images; present in a source checkout / editable install.
+DEFAULT_CALIB_DIR = Path(__file__).resolve().parents[2] / "calibration_data"
+
+
+def default_calibration_source() -> str | Path:
+    """``DEFAULT_CALIB_DIR`` when it exists, else ``"shapes"`` (with a warning)."""
+    if DEFAULT_CALIB_DIR.is_dir():
+        return DEFAULT_CALIB_DIR
+    log.warning(
+        "warning: the shipped calibration folder '%s' is missing (not a source checkout?); "
+        "calibrating on the synthetic 'shapes' stream instead",
+        DEFAULT_CALIB_DIR,
+    )
+    return "shapes"
+
+
+def _is_npy(source: str | Path) -> bool:
+    return str(source).lower().endswith(".npy")
+
+
+def count_calibration_images(source: str | Path) -> int | None:
+    """Candidate samples in ``source``: image files in a folder, rows of a ``.npy``.
+
+    ``None`` for ``"shapes"`` (an endless stream). A folder's count may include corrupt files,
+    which are only found when read.
+    """
+    if str(source) == "shapes":
+        return None
+    path = Path(source)
+    if _is_npy(source):
+        return int(_open_npy(path).shape[0])
+    _check_folder(path)
+    return len(image_files(path, OPENCV_EXTS, warn_other=False))
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise DataError(
+            f"calibration source '{folder}' does not exist (valid: a folder of images, 'shapes', "
+            "or a .npy of preprocessed tensors)"
+        )
+    if not folder.is_dir():
+        raise DataError(
+            f"calibration source '{folder}' is not a folder, 'shapes' or a .npy file; "
+            "pass a folder of images"
+        )
+    if not any(folder.iterdir()):
+        raise DataError(f"calibration folder '{folder}' is empty; put some images in it")
+
+
+def _open_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"calibration file '{path}' does not exist")
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"'{path}' is not a readable .npy array ({e})") from None
+
+
+def _check_samples(samples: int, batch_size: int) -> None:
+    if samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {samples}")
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
+
+
+def iter_calibration(
+    source: str | Path,
+    spec: InputSpec,
+    samples: int,
+    batch_size: int = 32,
+    quiet: bool = False,
+) -> Iterator[np.ndarray]:
+    """Yield float32 batches (``spec.shape(n)``, in ``spec.layout``) totalling ``samples`` samples.
+
+    The source is checked when this is called (before any batch is made), so a bad source fails
+    before an expensive quantization starts.
+
+    Args:
+        source: A folder of images, ``"shapes"``, or a ``.npy`` of preprocessed tensors.
+        spec: The model's input spec; images are resized and normalised with it.
+        samples: How many samples to yield in all.
+        batch_size: Samples per batch (the last batch may be smaller).
+        quiet: No progress bar.
+
+    Raises:
+        DataError: Missing or empty folder, no image file, a ``.npy`` of the wrong shape, or
+            fewer samples than ``samples``. Corrupt files are only found while streaming, so
+            too few *readable* images raise at the end of the stream.
+    """
+    _check_samples(samples, batch_size)
+    if str(source) == "shapes":
+        batches = _iter_shapes(spec, samples, batch_size)
+    elif _is_npy(source):
+        batches = _iter_npy(_checked_npy(Path(source), spec, samples), samples, batch_size)
+    else:
+        folder = Path(source)
+        batches = _iter_folder(folder, _checked_files(folder, samples), spec, samples, batch_size)
+    return _with_progress(batches, samples, quiet)
+
+
+def _with_progress(batches: Iterator[np.ndarray], samples: int, quiet: bool):
+    with progress(total=samples, quiet=quiet, desc="calibration", unit="img", delay=1.0) as bar:
+        for batch in batches:
+            bar.update(len(batch))
+            yield batch
+
+
+def _iter_shapes(spec: InputSpec, samples: int, batch_size: int) -> Iterator[np.ndarray]:
+    for start in range(0, samples, batch_size):
+        n = min(batch_size, samples - start)
+        images, _ = shapes.generate(n, spec.size, split="calib", start=start)
+        yield spec.preprocess(images)
+
+
+def _checked_npy(path: Path, spec: InputSpec, samples: int) -> np.ndarray:
+    arr = _open_npy(path)
+    want = spec.shape(1)[1:]
+    if arr.ndim != 4 or tuple(arr.shape[1:]) != want:
+        raise DataError(
+            f"'{path}' holds an array of shape {arr.shape}; this model's preprocessed input is "
+            f"N x {' x '.join(map(str, want))} ({spec.layout}); save tensors made with its InputSpec"
+        )
+    if arr.shape[0] < samples:
+        raise DataError(
+            f"'{path}' holds {arr.shape[0]} samples, fewer than the {samples} requested; "
+            f"pass --samples {arr.shape[0]} or save more"
+        )
+    return arr
+
+
+def _iter_npy(arr: np.ndarray, samples: int, batch_size: int) -> Iterator[np.ndarray]:
+    for start in range(0, samples, batch_size):
+        yield np.asarray(arr[start : min(samples, start + batch_size)], dtype=np.float32)
+
+
+def _checked_files(folder: Path, samples: int) -> list[Path]:
+    _check_folder(folder)
+    files = image_files(folder, OPENCV_EXTS, warn_other=False)
+    if not files:
+        raise DataError(
+            f"no image files in '{folder}' (looked recursively for "
+            f"{', '.join(sorted(OPENCV_EXTS))}); add images or use --calib shapes"
+        )
+    if len(files) < samples:
+        raise DataError(
+            f"'{folder}' has {len(files)} image files, fewer than the {samples} calibration samples "
+            f"requested; pass --samples {len(files)} or add images"
+        )
+    return files
+
+
+def _iter_folder(folder: Path, files: list[Path], spec: InputSpec, samples: int, batch_size: int):
+    batch: list[np.ndarray] = []
+    found = 0
+    for path in files:
+        image = read_image(path)
+        if image is None:
+            warn_skipped(path, "not a readable image (corrupt or unsupported)")
+            continue
+        batch.append(spec.resize_image(image))
+        found += 1
+        if len(batch) == batch_size or found == samples:
+            yield spec.normalize(np.stack(batch))
+            batch = []
+        if found == samples:
+            return
+    if found == 0:
+        raise DataError(f"none of the {len(files)} image files in '{folder}' could be read")
+    raise DataError(
+        f"only {found} of the files in '{folder}' are readable images, fewer than the {samples} "
+        f"calibration samples requested; pass --samples {found} or add images"
+    )

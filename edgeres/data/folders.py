@@ -1,0 +1,175 @@
+"""Image folders: one sub-folder per class, the layout of torchvision, Keras and Ultralytics.
+
+Two layouts are accepted:
+
+* ``DIR/train/<class>/*`` and ``DIR/val/<class>/*`` (or ``DIR/test/<class>/*``): the split
+  ``"test"`` reads ``val/`` when it exists, else ``test/``.
+* ``DIR/<class>/*`` alone: a fixed share (``HOLDOUT``) of each class is held out for ``"test"``,
+  chosen by the seed (stratified and deterministic).
+
+Corrupt or non-image files are skipped with a warning naming each; the loader counts them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeres.data.common import (
+    DATASET_EXTS,
+    PROGRESS_DELAY_S,
+    image_files,
+    read_image,
+    resizer,
+    warn_skipped,
+)
+from edgeres.errors import DataError
+from edgeres.progress import progress
+
+HOLDOUT = 0.2  # share of each class held out as "test" when a folder has no train/val split
+_EXPECTED = "expected DIR/<class>/<image> or DIR/train/<class>/<image> + DIR/val/<class>/<image>"
+
+
+@dataclass(frozen=True)
+class FolderSplit:
+    """The files of one split, before decoding."""
+
+    files: list[Path]
+    labels: list[int]
+    classes: tuple[str, ...]
+    layout: str  # "train/val", "train/test" or "classes"
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise DataError(f"data folder '{folder}' does not exist ({_EXPECTED})")
+    if not folder.is_dir():
+        raise DataError(f"data source '{folder}' is not a folder ({_EXPECTED})")
+    if not any(folder.iterdir()):
+        raise DataError(f"data folder '{folder}' is empty ({_EXPECTED})")
+
+
+def _eval_folder(folder: Path) -> Path | None:
+    for name in ("val", "test"):
+        if (folder / name).is_dir():
+            return folder / name
+    return None
+
+
+def _classes_of(folder: Path) -> tuple[str, ...]:
+    dirs = _class_dirs(folder)
+    if not dirs:
+        raise DataError(f"'{folder}' has no class sub-folders ({_EXPECTED})")
+    return tuple(d.name for d in dirs)
+
+
+def _files_by_class(folder: Path, classes: tuple[str, ...]) -> list[list[Path]]:
+    unknown = sorted(set(d.name for d in _class_dirs(folder)) - set(classes))
+    if unknown:
+        raise DataError(
+            f"'{folder}' has class folders {unknown} that the train split lacks "
+            f"(train classes: {', '.join(classes)}); use the same class names in both"
+        )
+    return [
+        image_files(folder / c, DATASET_EXTS, warn_other=True) if (folder / c).is_dir() else []
+        for c in classes
+    ]
+
+
+def _holdout(files: list[Path], seed: int, label: int) -> tuple[list[Path], list[Path]]:
+    """Split one class's files into (train, test) by seed; at least one of each when possible."""
+    if len(files) < 2:
+        return files, []
+    order = np.random.default_rng([seed, label, 0x4F1D]).permutation(len(files))
+    n_test = min(len(files) - 1, max(1, math.ceil(HOLDOUT * len(files))))
+    test = set(order[:n_test].tolist())
+    return ([f for i, f in enumerate(files) if i not in test],
+            [f for i, f in enumerate(files) if i in test])  # fmt: skip
+
+
+def list_split(folder: str | Path, split: str, *, seed: int = 0) -> FolderSplit:
+    """Find the files and labels of ``split`` (``"train"`` or ``"test"``) in an image folder."""
+    folder = Path(folder)
+    _check_folder(folder)
+    train_dir, eval_dir = folder / "train", _eval_folder(folder)
+    if train_dir.is_dir():
+        if eval_dir is None:
+            raise DataError(
+                f"'{folder}' has train/ but no val/ or test/ folder; add one, or put the class "
+                f"folders directly in '{folder}' to hold out {HOLDOUT:.0%} by seed"
+            )
+        classes = _classes_of(train_dir)
+        per_class = _files_by_class(train_dir if split == "train" else eval_dir, classes)
+        layout = f"train/{eval_dir.name}"
+    else:
+        classes = _classes_of(folder)
+        per_class = []
+        for label, files in enumerate(_files_by_class(folder, classes)):
+            tr, te = _holdout(files, seed, label)
+            per_class.append(tr if split == "train" else te)
+        layout = "classes"
+    files = [f for fs in per_class for f in fs]
+    labels = [label for label, fs in enumerate(per_class) for _ in fs]
+    if not files:
+        raise DataError(
+            f"no {split} images found in '{folder}' (accepted: {', '.join(sorted(DATASET_EXTS))}, "
+            f"any case; {_EXPECTED})"
+        )
+    return FolderSplit(files, labels, classes, layout)
+
+
+def load_folder(
+    folder: str | Path,
+    split: str,
+    size: int | tuple[int, int],
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    quiet: bool = False,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], int]:
+    """Decode and resize one split of an image folder.
+
+    Args:
+        folder: The data folder (either layout).
+        split: ``"train"`` or ``"test"``.
+        size: Output size (int or ``(height, width)``), resized with ``InputSpec.resize_image``.
+        seed: Seed for the held-out share (class-only layout) and for ``limit``'s subset.
+        limit: Keep at most this many images (a seeded random subset, in file order).
+        quiet: No progress bar.
+
+    Returns:
+        ``(images, labels, classes, skipped)``; ``skipped`` counts unreadable files.
+    """
+    found = list_split(folder, split, seed=seed)
+    files, labels = found.files, found.labels
+    if limit is not None and limit < len(files):
+        keep = np.sort(np.random.default_rng([seed, 0x11A1]).permutation(len(files))[:limit])
+        files, labels = [files[i] for i in keep], [labels[i] for i in keep]
+    spec = resizer(size)
+    images, kept, skipped = [], [], 0
+    pairs = zip(files, labels, strict=True)
+    desc = f"reading {split} images"
+    bar = progress(
+        pairs, quiet=quiet, total=len(files), desc=desc, unit="img", delay=PROGRESS_DELAY_S
+    )
+    for path, label in bar:
+        image = read_image(path)
+        if image is None:
+            warn_skipped(path, "not a readable image (corrupt or unsupported)")
+            skipped += 1
+            continue
+        images.append(spec.resize_image(image))
+        kept.append(label)
+    if not images:
+        raise DataError(
+            f"none of the {len(files)} {split} image files in '{folder}' could be read "
+            f"({skipped} skipped as corrupt); check the files"
+        )
+    return np.stack(images), np.asarray(kept, dtype=np.int64), found.classes, skipped

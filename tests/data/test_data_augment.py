@@ -1,0 +1,31 @@
+"""Train-time augmentation keeps shape and dtype and is repeatable."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeres.data import shapes
+from edgeres.data.augment import augment
+
+
+def test_augment_shape_dtype_and_repeatable():
+    images, _ = shapes.generate(16, 32)
+    a = augment(images, np.random.default_rng(1))
+    b = augment(images, np.random.default_rng(1))
+    assert a.shape == images.shape and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, images)
+    assert images.tobytes() == shapes.generate(16, 32)[0].tobytes()  # input untouched
+
+
+def test_augment_is_a_shift_or_flip_of_the_input():
+    images = np.arange(2 * 8 * 8 * 3, dtype=np.uint8).reshape(2, 8, 8, 3)
+    out = augment(images, np.random.default_rng(0), pad=0, flip=True)
+    for src, dst in zip(images, out, strict=True):
+        assert np.array_equal(dst, src) or np.array_equal(dst, src[:, ::-1])
+
+
+def test_augment_non_square_and_empty():
+    images = np.zeros((3, 20, 40, 3), np.uint8)
+    assert augment(images, np.random.default_rng(0)).shape == (3, 20, 40, 3)
+    assert augment(images[:0], np.random.default_rng(0)).shape == (0, 20, 40, 3)

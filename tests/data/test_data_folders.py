@@ -1,0 +1,127 @@
+"""Image folder loader: both layouts, extensions in any case, corrupt files, bad folders."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeres.data import load_split
+from edgeres.data.folders import HOLDOUT, list_split
+from edgeres.errors import DataError
+
+
+def _write(path: Path, colour: int, size=(20, 30)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.full((*size, 3), colour, np.uint8)
+    ok, buf = cv2.imencode(path.suffix.lower() if path.suffix.lower() != ".jpeg" else ".jpg", image)
+    assert ok
+    path.write_bytes(buf.tobytes())
+
+
+def _class_folder(root: Path, per_class: int = 10) -> Path:
+    exts = [".png", ".JPG", ".jpeg", ".Bmp", ".webp"]
+    for c, name in enumerate(["cat", "dog"]):
+        for i in range(per_class):
+            _write(root / name / f"img_{i}{exts[i % len(exts)]}", 40 + 150 * c)
+    return root
+
+
+def test_train_val_layout(tmp_path):
+    for split, n in (("train", 3), ("val", 2)):
+        for c, name in enumerate(["b_class", "a_class"]):
+            for i in range(n):
+                _write(tmp_path / split / name / f"{i}.png", 10 * c)
+    train = load_split(tmp_path, "train", 16, quiet=True)
+    test = load_split(tmp_path, "test", (12, 16), quiet=True)
+    assert train.classes == ("a_class", "b_class") and len(train) == 6
+    assert len(test) == 4 and test.images.shape == (4, 12, 16, 3)
+    assert train.images.dtype == np.uint8 and train.labels.dtype == np.int64
+    assert sorted(train.labels.tolist()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_test_folder_used_when_no_val(tmp_path):
+    _write(tmp_path / "train" / "x" / "0.png", 1)
+    _write(tmp_path / "test" / "x" / "0.png", 2)
+    assert list_split(tmp_path, "test").layout == "train/test"
+
+
+def test_class_only_layout_is_split_by_seed(tmp_path):
+    root = _class_folder(tmp_path / "d")
+    train = list_split(root, "train", seed=0)
+    test = list_split(root, "test", seed=0)
+    assert set(train.files).isdisjoint(test.files)
+    assert len(train.files) + len(test.files) == 20
+    # Stratified: the held-out share of each class.
+    assert test.labels.count(0) == test.labels.count(1) == round(HOLDOUT * 10)
+    assert list_split(root, "test", seed=0).files == test.files  # deterministic
+    assert list_split(root, "test", seed=1).files != test.files
+    ds = load_split(root, "train", 32, quiet=True)
+    assert len(ds) == 16 and ds.images.shape[1:] == (32, 32, 3)
+
+
+def test_mixed_case_extensions_all_read(tmp_path):
+    root = _class_folder(tmp_path / "d", per_class=5)
+    found = list_split(root, "train").files + list_split(root, "test").files
+    assert {p.suffix for p in found} == {".png", ".JPG", ".jpeg", ".Bmp", ".webp"}
+
+
+def test_corrupt_and_non_image_files_are_skipped_with_a_warning(tmp_path, caplog):
+    root = _class_folder(tmp_path / "d", per_class=5)
+    bad = root / "cat" / "broken.png"
+    bad.write_bytes(b"not a png at all")
+    note = root / "dog" / "notes.txt"
+    note.write_text("hello")
+    with caplog.at_level(logging.WARNING, logger="edgeres.data"):
+        train = load_split(root, "train", 16, seed=0, quiet=True)
+        test = load_split(root, "test", 16, seed=0, quiet=True)
+    text = caplog.text
+    assert "notes.txt" in text
+    assert "broken.png" in text
+    assert train.skipped + test.skipped == 1
+    assert len(train) + len(test) == 10
+
+
+def test_unicode_path(tmp_path):
+    root = tmp_path / "données"
+    _write(root / "chat_é" / "ñ.png", 5)
+    _write(root / "chat_é" / "b.png", 5)
+    ds = load_split(root, "train", 8, quiet=True)
+    assert ds.classes == ("chat_é",) and len(ds) == 1
+
+
+def test_only_corrupt_files_is_an_error(tmp_path, caplog):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(b"\xff\xd8garbage")
+    (tmp_path / "a" / "y.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match="could be read"):
+        load_split(tmp_path, "train", 8, quiet=True)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "classless", "file", "no_images", "no_val"])
+def test_bad_folders(tmp_path, case):
+    folder = tmp_path / "data"
+    if case == "empty":
+        folder.mkdir()
+    elif case == "classless":
+        _write(folder / "loose.png", 1)
+    elif case == "file":
+        folder.write_text("x")
+    elif case == "no_images":
+        (folder / "cat").mkdir(parents=True)
+        (folder / "dog").mkdir(parents=True)
+    elif case == "no_val":
+        _write(folder / "train" / "cat" / "0.png", 1)
+    with pytest.raises(DataError) as info:
+        load_split(folder, "train", 8, quiet=True)
+    message = str(info.value)
+    assert "\n" not in message and str(folder) in message
+
+
+def test_limit_takes_a_seeded_subset(tmp_path):
+    root = _class_folder(tmp_path / "d")
+    ds = load_split(root, "train", 8, limit=5, quiet=True)
+    assert len(ds) == 5
