@@ -24,7 +24,7 @@ test: lint
 	$(BIN)/pytest -q
 
 demo: setup
-	$(BIN)/edgeres demo --out demo-out
+	$(BIN)/edgeres demo --out demo-out --force
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache

@@ -10,46 +10,21 @@ import pytest
 os.environ.setdefault("EDGERES_QUIET", "1")  # no progress bars in test logs
 
 # Exported artifacts (fp32/int8 ONNX and TFLite) built once from `tiny_ckpt`.
-pytest_plugins = (
-    ["fixtures_artifacts"] if (Path(__file__).parent / "fixtures_artifacts.py").exists() else []
-)
+pytest_plugins = ["fixtures_artifacts"]
+
+
+def _train_once(tmp_path_factory, name: str, **kw) -> Path:
+    from edgeres.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp(f"{name}_run")
+    # One thread: deterministic, and no OpenMP spinning when other jobs share the cores.
+    cfg = TrainConfig(
+        model=name, data="shapes", out=out, batch_size=64, threads=1, quiet=True, **kw
+    )
+    return train(cfg).checkpoint
 
 
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:
     """A `test_resnet` checkpoint trained for a few seconds on shapes at 32 px (~20% accuracy)."""
-    from edgeres.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("tiny_run")
-    cfg = TrainConfig(
-        model="test_resnet",
-        data="shapes",
-        out=out,
-        epochs=3,
-        batch_size=64,
-        limit=3000,
-        eval_limit=300,
-        threads=1,
-        quiet=True,
-    )
-    return train(cfg).checkpoint
-
-
-@pytest.fixture(scope="session")
-def r8_ckpt(tmp_path_factory) -> Path:
-    """A briefly trained `resnet8` checkpoint (one short epoch): real weights, real statistics."""
-    from edgeres.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("r8_run")
-    cfg = TrainConfig(
-        model="resnet8",
-        data="shapes",
-        out=out,
-        epochs=1,
-        batch_size=64,
-        limit=600,
-        eval_limit=200,
-        threads=1,
-        quiet=True,
-    )
-    return train(cfg).checkpoint
+    return _train_once(tmp_path_factory, "test_resnet", epochs=3, limit=3000, eval_limit=300)
