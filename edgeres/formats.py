@@ -123,7 +123,9 @@ def format_for_path(path: str | Path) -> Format:
     if not head:
         raise ModelFileError(f"model file '{path}' is empty")
     if not fmt.matches_magic(head):
-        actual = next((f.name for f in FORMATS.values() if f.matches_magic(head) and f is not fmt), None)
+        actual = next(
+            (f.name for f in FORMATS.values() if f.matches_magic(head) and f is not fmt), None
+        )
         hint = f"; its content looks like {actual}, rename it" if actual else ""
         raise ModelFileError(f"'{path}' is not a valid {fmt.name} file{hint}")
     return fmt

@@ -25,18 +25,26 @@ def _import_train():
 
 
 @click.command("train")
-@click.option("--model", default="resnet8", show_default=True, help=f"One of: {', '.join(MODEL_NAMES)}.")
-@click.option("--data", default="shapes", show_default=True, help="shapes | image folder | cifar10:DIR.")
+@click.option(
+    "--model", default="resnet8", show_default=True, help=f"One of: {', '.join(MODEL_NAMES)}."
+)
+@click.option(
+    "--data", default="shapes", show_default=True, help="shapes | image folder | cifar10:DIR."
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder to write.")
 @click.option("--epochs", type=int, default=15, show_default=True)
 @click.option("--img-size", type=int, default=None, help="Input size (default: the model's).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=0.1, show_default=True, help="Peak one-cycle learning rate.")
+@click.option(
+    "--lr", type=float, default=0.1, show_default=True, help="Peak one-cycle learning rate."
+)
 @click.option("--weight-decay", type=float, default=5e-4, show_default=True)
 @click.option("--width", type=float, default=None, help="Width multiplier (resnet18s).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--threads", type=int, default=None, help="torch threads per process (default: cores).")
+@click.option(
+    "--threads", type=int, default=None, help="torch threads per process (default: cores)."
+)
 @click.option("--limit", type=int, default=None, help="Use at most N training images.")
 @click.option("--eval-limit", type=int, default=None, help="Use at most N test images.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
