@@ -176,3 +176,77 @@ def test_streaming_reader_chunks_and_stays_lazy():
             seen.append(int(item["x"][0, 0]))
         assert len(pulled) == len(seen)  # nothing read ahead of the calibrator
     assert seen == list(range(70))
+
+
+def _initializer_key(init) -> bytes:
+    body = onnx.TensorProto()
+    body.CopyFrom(init)
+    body.name = ""
+    return body.SerializeToString(deterministic=True)
+
+
+def test_onnx_int8_graph_is_compact(int8_onnx, fp32_onnx):
+    from edgeres.quantize.layers import _layer_tensors
+
+    model = onnx.load(str(int8_onnx))
+    graph = model.graph
+    used = {i for n in graph.node for i in n.input}
+    assert [i.name for i in graph.initializer if i.name not in used] == []
+    keys = [_initializer_key(i) for i in graph.initializer]
+    assert len(keys) == len(set(keys)), "identical initializers stored twice"
+    assert not graph.value_info
+    assert {o.domain for o in model.opset_import} == {""}
+    # The per-layer report looks up FP32 Conv/Gemm output names in the INT8 graph.
+    outputs = {o for n in graph.node for o in n.output}
+    fp_tensors = [t for _, t, _ in _layer_tensors(onnx.load(str(fp32_onnx)).graph)]
+    assert fp_tensors and set(fp_tensors) <= outputs
+
+
+def test_compact_qdq_merges_renames_and_keeps_values():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from edgeres.quantize.compact import compact_qdq
+
+    def scalar(name, dtype, value):
+        return helper.make_tensor(name, dtype, [], [value])
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["x_q"], name="x_Q"),
+            helper.make_node(
+                "DequantizeLinear", ["x_q", "x_scale2", "x_zp2"], ["x_dq"], name="x_DQ"
+            ),
+            helper.make_node("Relu", ["x_dq"], ["relu"], name="relu_node"),
+            helper.make_node("QuantizeLinear", ["relu", "r_scale", "x_zp"], ["r_q"], name="r_Q"),
+            helper.make_node("DequantizeLinear", ["r_q", "r_scale", "x_zp2"], ["y"], name="r_DQ"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+        [
+            scalar("x_scale", TensorProto.FLOAT, 0.05),
+            scalar("x_scale2", TensorProto.FLOAT, 0.05),
+            scalar("r_scale", TensorProto.FLOAT, 0.02),
+            scalar("x_zp", TensorProto.UINT8, 128),
+            scalar("x_zp2", TensorProto.UINT8, 128),
+            helper.make_tensor("unused", TensorProto.FLOAT, [4], [1.0, 2.0, 3.0, 4.0]),
+        ],
+        value_info=[helper.make_tensor_value_info("x_q", TensorProto.UINT8, [2, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = {"x": np.linspace(-3, 3, 6, dtype=np.float32).reshape(2, 3)}
+    ref = ort.InferenceSession(model.SerializeToString()).run(None, x)[0]
+    before = len(model.SerializeToString())
+    compact_qdq(model)
+    onnx.checker.check_model(model)
+    got = ort.InferenceSession(model.SerializeToString()).run(None, x)[0]
+    np.testing.assert_array_equal(got, ref)
+    assert len(model.SerializeToString()) < before
+    assert (
+        len(model.graph.initializer) == 3
+    )  # one scale pair merged, zero points merged, unused gone
+    assert not model.graph.value_info
+    names = {o for n in model.graph.node for o in n.output}
+    assert {"relu", "y"} <= names and "x_q" not in names  # non-Q/DQ outputs and graph I/O kept
+    assert [n.name for n in model.graph.node][2] == "relu_node"
