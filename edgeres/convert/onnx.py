@@ -11,6 +11,9 @@ from edgeres.spec import ModelInfo
 
 # Opset 18 is what ONNX Runtime 1.14+ runs, so a device with an older runtime still loads the file,
 # and everything edgeres models use (Conv, Gemm, ReduceMean, QDQ per-channel) exists in it.
+# The exporter writes IR version 10, which ONNX Runtime < 1.18 rejects ("Unsupported model IR
+# version"); IR 8 is the newest that opset 18 needs (ONNX 1.13), and ORT 1.15/1.17 load such files.
+IR_FOR_OPSET = ((18, 8), (20, 9))
 DEFAULT_OPSET = 18
 MIN_OPSET, MAX_OPSET = 13, 23
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -71,7 +74,10 @@ def export_proto(
             )
     except Exception as e:  # noqa: BLE001 - any exporter crash becomes one clear line
         raise converter_error(e, "ONNX", model, sample) from None
-    return program.model_proto
+    proto = program.model_proto
+    ir = next((ir for max_opset, ir in IR_FOR_OPSET if opset <= max_opset), proto.ir_version)
+    proto.ir_version = min(proto.ir_version, ir)
+    return proto
 
 
 def export_onnx(
