@@ -38,13 +38,19 @@ class Format:
     quantizer: str | None
     needs_torch: bool = False
 
-    def matches_magic(self, head: bytes) -> bool:
-        """Whether the first bytes of a file look like this format."""
+    def matches_magic(self, head: bytes, strict: bool = False) -> bool:
+        """Whether the first bytes of a file look like this format.
+
+        ``strict`` asks for the usual first bytes only (for ONNX: ``ir_version`` first, as every
+        serializer writes it), so a hint that a file "looks like" another format is not a guess.
+        """
         if self.name == "tflite":
             return len(head) >= 8 and head[4:8] == b"TFL3"
         if self.name == "pytorch":
             return head[:4] == b"PK\x03\x04"  # torch.save writes a zip archive
         if self.name == "onnx":
+            if strict:
+                return head[:1] == b"\x08"
             # A ModelProto is protobuf; its first field is almost always ir_version (tag 0x08).
             # Other leading fields are legal, so accept any protobuf tag of field 1..14, wire 0/2.
             return len(head) > 0 and (head[0] & 0x07) in (0, 2) and 1 <= (head[0] >> 3) <= 14
@@ -124,7 +130,12 @@ def format_for_path(path: str | Path) -> Format:
         raise ModelFileError(f"model file '{path}' is empty")
     if not fmt.matches_magic(head):
         actual = next(
-            (f.name for f in FORMATS.values() if f.matches_magic(head) and f is not fmt), None
+            (
+                f.name
+                for f in FORMATS.values()
+                if f.matches_magic(head, strict=True) and f is not fmt
+            ),
+            None,
         )
         hint = f"; its content looks like {actual}, rename it" if actual else ""
         raise ModelFileError(f"'{path}' is not a valid {fmt.name} file{hint}")

@@ -58,6 +58,11 @@ def test_wrong_kind_of_file(rt_models, tmp_path):
     shutil.copy(rt_models["tflite"], fake_onnx)
     with pytest.raises(ModelFileError):
         runtime.load(fake_onnx)
+    # A text file is not "like" any format: no misleading rename hint.
+    text_tflite = tmp_path / "notes.tflite"
+    text_tflite.write_text("hello\n")
+    with pytest.raises(ModelFileError, match=r"not a valid tflite file$"):
+        runtime.load(text_tflite)
     empty = tmp_path / "empty.onnx"
     empty.write_bytes(b"")
     with pytest.raises(ModelFileError, match="empty"):
