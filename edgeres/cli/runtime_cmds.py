@@ -40,13 +40,11 @@ def _load(model: Path, profile: str | None, strict: bool, threads: int | None) -
 
 
 def _read_image(path: Path) -> Any:
-    import cv2
-    import numpy as np
+    from edgeres.data.common import read_image
 
     if not path.is_file():
         raise DataError(f"image '{path}' does not exist")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    image = read_image(path)
     if image is None:
         raise DataError(
             f"'{path}' is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF...); "

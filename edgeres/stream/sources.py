@@ -20,10 +20,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgeres.data.common import OPENCV_EXTS, image_files, read_image
 from edgeres.errors import DataError, MissingDependencyError, UsageError
 
 SOURCE_HELP = "0 (camera index), FILE, URL, gst:PIPELINE, picamera, demo or an image folder"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 URL_SCHEMES = (
     "rtsp://",
     "rtsps://",
@@ -193,10 +193,10 @@ class FolderSource(FrameSource):
     def __init__(self, folder: Path, fps: float = 30.0) -> None:
         self.name = str(folder)
         self.fps = float(fps)
-        self.files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.files = image_files(folder, OPENCV_EXTS, warn_other=False)
         if not self.files:
             raise DataError(
-                f"folder '{folder}' has no images ({', '.join(IMAGE_SUFFIXES)}); "
+                f"folder '{folder}' has no images ({', '.join(sorted(OPENCV_EXTS))}); "
                 "give a folder of images, a video file or a camera index"
             )
         self._next = 0
@@ -208,7 +208,7 @@ class FolderSource(FrameSource):
         while self._next < len(self.files):
             i = self._next
             self._next += 1
-            frame = cv2.imread(str(self.files[i]), cv2.IMREAD_COLOR)
+            frame = read_image(self.files[i])
             if frame is not None:  # an unreadable file is skipped, as a corrupt video frame is
                 return True, frame, i / self.fps
         return False, None, 0.0
