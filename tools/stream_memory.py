@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from edgeres.bench.memory import current_rss_mb
 from edgeres.runtime import load
 from edgeres.stream import JsonLinesSink, SaveSink, Sink, StreamConfig, run_stream
 from edgeres.stream.demo import DemoSource
@@ -28,12 +29,11 @@ TARGET_MB = 5.0
 
 
 def rss_mb() -> float:
-    """Resident set size of this process in MB (VmRSS, which /proc reports in kB)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
+    """Resident set size of this process in MB, as the benchmark reads it (VmRSS)."""
+    mb = current_rss_mb()
+    if mb is None:
+        raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
+    return mb
 
 
 class RssProbe(Sink):
