@@ -87,6 +87,13 @@ class InputSpec:
         """The same preprocessing with another tensor layout."""
         return replace(self, layout=layout)
 
+    def from_layout(self, batch: np.ndarray, layout: str) -> np.ndarray:
+        """A float batch in ``layout`` laid out as this spec's ``layout``."""
+        if layout == self.layout:
+            return batch
+        order = (0, 2, 3, 1) if self.layout == "NHWC" else (0, 3, 1, 2)
+        return np.ascontiguousarray(batch.transpose(order))
+
     def resize_image(self, image: np.ndarray) -> np.ndarray:
         """Resize one BGR ``uint8`` image to ``height x width`` (no colour or scaling change)."""
         if image.ndim == 2:

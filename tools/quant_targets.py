@@ -75,21 +75,14 @@ def train_or_take(name: str, args, ckpts: dict[str, Path]) -> Path:
 
 
 def latency_ms(path: Path, threads: int, runs: int, warmup: int) -> float:
-    """Median batch-1 inference time of the engine alone (input already in the file's dtype)."""
-    from edgeres.convert.engines import OnnxRunner, TFLiteRunner
+    """Median batch-1 inference time of the backend's raw ``infer`` (float batch in the file's layout)."""
+    from edgeres import runtime
 
-    if path.suffix == ".tflite":
-        r = TFLiteRunner(path, threads=threads)
-        x = np.zeros(r.inp["shape"], dtype=r.inp["dtype"])
-        r.interpreter.set_tensor(r.inp["index"], x)
-        step = r.interpreter.invoke
-    else:
-        r = OnnxRunner(path, threads=threads)
-        shape = [d if isinstance(d, int) else 1 for d in r.session.get_inputs()[0].shape]
-        feed = {r.input_name: np.zeros(shape, np.float32)}
+    backend = runtime.load(path, threads=threads)
+    x = np.zeros(backend.spec.shape(1), np.float32)
 
-        def step():
-            r.session.run(None, feed)
+    def step():
+        backend.infer(x)
 
     for _ in range(warmup):
         step()
@@ -147,7 +140,7 @@ def measure(name: str, ckpt: Path, args) -> list[dict]:
 
 
 def conv_size(conv) -> int:
-    from edgeres.metadata import read_metadata
+    from edgeres.formats import read_metadata
 
     return read_metadata(conv.outputs["onnx"]).spec.height
 

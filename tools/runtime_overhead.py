@@ -126,7 +126,7 @@ def overhead_rows(name: str, paths: dict[str, Path], threads: int) -> list[str]:
 
 
 def preprocess_rows(paths_by_model: dict[str, dict[str, Path]]) -> list[str]:
-    from edgeres.metadata import read_metadata
+    from edgeres.formats import read_metadata
 
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     rows = []

@@ -15,7 +15,7 @@ from edgeres.convert.common import export_info
 from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError
 from edgeres.fileio import check_overwrite
-from edgeres.formats import EXPORT_FORMATS, FORMATS, format_for_path, resolve
+from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
 
 __all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint", "output_path"]
 
@@ -73,13 +73,14 @@ def output_path(checkpoint: Path, fmt: str, out_dir: str | Path | None, suffix: 
 
 
 def _exporter_options(fmt: str, opset: int, dynamic_batch: bool) -> dict[str, Any]:
-    # Batch is fixed at 1 in TFLite (litert-torch exports static shapes); only ONNX takes options.
-    return {"opset": opset, "dynamic_batch": dynamic_batch} if fmt == "onnx" else {}
+    # Each format's exporter names the options it takes (litert-torch's TFLite takes none).
+    offered = {"opset": opset, "dynamic_batch": dynamic_batch}
+    return {k: v for k, v in offered.items() if k in FORMATS[fmt].export_options}
 
 
 def convert(
     checkpoint_path: str | Path,
-    to: tuple[str, ...] | list[str] = EXPORT_FORMATS,
+    to: tuple[str, ...] | list[str] | None = None,
     out_dir: str | Path | None = None,
     *,
     opset: int = DEFAULT_OPSET,
@@ -92,7 +93,7 @@ def convert(
 
     Args:
         checkpoint_path: An edgeres checkpoint (``.pt``).
-        to: Format names from ``edgeres.formats.EXPORT_FORMATS``.
+        to: Format names from ``edgeres.formats.export_formats()`` (default: all of them).
         out_dir: Output folder (default: beside the checkpoint); files are ``<stem>.<suffix>``.
         opset: ONNX opset.
         dynamic_batch: ONNX batch dimension left free (default fixed at 1).
@@ -107,7 +108,7 @@ def convert(
     from edgeres.progress import progress
 
     checkpoint_path = Path(checkpoint_path)
-    targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to}
+    targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to or export_formats()}
     for path in targets.values():
         check_overwrite(path, force)
     ckpt = load_source_checkpoint(checkpoint_path)

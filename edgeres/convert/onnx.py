@@ -105,7 +105,7 @@ def export_onnx(
     """
     import onnx
 
-    from edgeres.metadata import embed_onnx
+    from edgeres.formats.onnx import embed_onnx
 
     info = _onnx_info(info, opset, dynamic_batch)
     proto = export_proto(model, info, opset=opset, dynamic_batch=dynamic_batch)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeres.convert.engines import runner_for
+from edgeres import runtime
 from edgeres.spec import ModelInfo
 
 # The issue's criterion: FP32 logits within 1e-4 (max abs) and the same top-1 on every input.
@@ -21,7 +21,7 @@ class ParityReport:
     """How an exported file compares with the PyTorch model on the same inputs.
 
     Attributes:
-        format: ``"onnx"`` or ``"tflite"``.
+        format: The file's format name.
         path: The file checked.
         inputs: Number of inputs compared (random and real).
         real_inputs: How many of them were real (preprocessed ``shapes`` test) images.
@@ -87,7 +87,7 @@ def check_parity(
 
     Args:
         model: The source network in eval mode (takes NCHW).
-        path: An FP32 ``.onnx`` (NCHW) or ``.tflite`` (NHWC) file exported from it.
+        path: An FP32 file exported from it, in any format the runtime loads.
         info: The model's info; its spec preprocesses ``images``.
         images: BGR ``uint8`` images to include (e.g. from ``real_images``).
         atol: Maximum absolute logit difference allowed.
@@ -97,9 +97,10 @@ def check_parity(
     x = parity_inputs(info, images)
     with torch.no_grad():
         ref = model.eval()(torch.from_numpy(x)).numpy()
-    runner = runner_for(path)
-    fmt = "tflite" if Path(path).suffix.lower() == ".tflite" else "onnx"
-    got = runner.infer(x.transpose(0, 2, 3, 1) if fmt == "tflite" else x)
+    # The backend's raw ``infer`` on a float batch in the file's layout: no pre/post-processing.
+    with runtime.load(path) as backend:
+        got = backend.infer(backend.spec.from_layout(x, "NCHW"))
+        fmt = backend.format
     return ParityReport(
         format=fmt,
         path=str(path),

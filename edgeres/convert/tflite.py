@@ -107,7 +107,7 @@ def export_tflite(model, info: ModelInfo, out_path: str | Path) -> Path:
     """
     import torch
 
-    from edgeres.metadata import embed_tflite
+    from edgeres.formats.tflite import embed_tflite
 
     info = tflite_info(info)
     with torch.no_grad():

@@ -17,9 +17,10 @@ from typing import Any
 from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_write_text, check_overwrite
-from edgeres.formats import EXPORT_FORMATS, FORMATS, format_for_path, resolve
+from edgeres.formats import FORMATS, Format, format_for_path, resolve
 from edgeres.quantize.options import DEFAULT_SAMPLES, QuantOptions, default_activations
 from edgeres.quantize.report import QuantReport
+from edgeres.quantize.source import describe_sources
 
 __all__ = ["QuantOptions", "QuantReport", "QuantizeResult", "quantize"]
 
@@ -61,21 +62,33 @@ def _targets(model_path: Path, to, out_dir, force: bool) -> tuple[dict[str, Path
     return targets, report_path
 
 
+def targets_from(source: Format) -> tuple[str, ...]:
+    """Names of the formats whose INT8 file can be made from a ``source`` file, in table order."""
+    return tuple(
+        name
+        for name, f in FORMATS.items()
+        if f.quantization and source.name in f.quantization.sources
+    )
+
+
 def _check_source(model_path: Path, to) -> None:
     fmt = format_for_path(model_path)
-    if fmt.name not in ("pytorch", "onnx"):
+    if fmt.quant_source is None:
         raise ModelFileError(
-            f"'{model_path}' is a {fmt.name} file; quantize takes an edgeres checkpoint (.pt) or an "
-            "FP32 ONNX file (.onnx)"
+            f"'{model_path}' is a {fmt.name} file; quantize takes {describe_sources()}"
         )
-    if fmt.name == "onnx" and "tflite" in to:
-        raise UsageError(
-            f"TFLite INT8 is made from the PyTorch checkpoint and '{model_path}' is ONNX; "
-            "use --to onnx, or pass the .pt checkpoint"
-        )
+    possible = targets_from(fmt)
     for name in to:
-        if name not in EXPORT_FORMATS:
-            raise UsageError(f"cannot quantize to '{name}' (valid: {', '.join(EXPORT_FORMATS)})")
+        target = FORMATS.get(name)
+        if target is None or target.quantization is None:
+            valid = [n for n, f in FORMATS.items() if f.quantization]
+            raise UsageError(f"cannot quantize to '{name}' (valid: {', '.join(valid)})")
+        if name not in possible:
+            made_from = ", ".join(FORMATS[s].suffix for s in target.quantization.sources)
+            raise UsageError(
+                f"{name} INT8 is made from {made_from} files and '{model_path}' is {fmt.name}; "
+                f"use --to {','.join(possible)}, or pass the .pt checkpoint"
+            )
 
 
 def quantize(
@@ -131,7 +144,7 @@ def quantize(
 
     model_path = Path(model_path)
     if to is None:
-        to = ("onnx",) if model_path.suffix.lower() == ".onnx" else EXPORT_FORMATS
+        to = targets_from(format_for_path(model_path))
     opts = QuantOptions(
         calib=calib,
         samples=samples,
@@ -155,7 +168,7 @@ def quantize(
         )
         staged = {}
         for fmt in progress(list(to), quiet=quiet, desc="quantize", unit="format"):
-            quantizer = resolve(FORMATS[fmt].quantizer)
+            quantizer = resolve(FORMATS[fmt].quantization.quantizer)
             staged[fmt] = quantizer(source, stage / targets[fmt].name, opts)
             fp32_size = _fp32_size(fmt, source, stage)
             report.formats[fmt] = format_report(
@@ -173,22 +186,22 @@ def quantize(
 
 
 def _fp32_size(fmt: str, source, stage: Path) -> int | None:
-    """Size of the FP32 file in ``fmt``: the ONNX used for quantization, or a TFLite export."""
-    if fmt == "onnx":
+    """Size of the FP32 file in ``fmt``: the one quantized, one beside the source, or an export."""
+    target = FORMATS[fmt]
+    if source.fp32_onnx is not None and source.fp32_onnx.suffix in target.suffixes:
         return source.fp32_onnx.stat().st_size
-    beside = source.path.with_suffix(".tflite")
+    beside = source.path.with_suffix(target.suffix)
     if beside.is_file() and _same_source(beside, source):
         return beside.stat().st_size
-    if source.model is None:
+    if source.model is None or target.exporter is None:
         return None
-    from edgeres.convert.tflite import export_tflite
-
-    return export_tflite(source.model, source.info, stage / "fp32.tflite").stat().st_size
+    exporter = resolve(target.exporter)
+    return exporter(source.model, source.info, stage / f"fp32{target.suffix}").stat().st_size
 
 
 def _same_source(path: Path, source) -> bool:
     """Whether an existing FP32 file was exported from this very checkpoint (by its hash)."""
-    from edgeres.metadata import read_metadata
+    from edgeres.formats import read_metadata
 
     try:
         info = read_metadata(path)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeres.convert.engines import OnnxRunner, runner_for
+from edgeres import runtime
 from edgeres.errors import UsageError
+from edgeres.formats import FORMATS, resolve
 from edgeres.quantize.calib import calibration_batches, rebatch
-from edgeres.quantize.checks import check_onnx, check_tflite
 from edgeres.quantize.layers import layer_errors
 from edgeres.quantize.options import QuantOptions, QuantSource
 from edgeres.quantize.report import FormatReport, QuantReport, agreement, top1
@@ -42,37 +42,41 @@ def load_eval(name: str, source: QuantSource, limit: int | None, quiet: bool):
     return load_split(name, "test", source.info.spec.size, seed=0, limit=limit, quiet=quiet)
 
 
-def _logits(runner, images: np.ndarray, spec) -> np.ndarray:
+def _logits(run, images: np.ndarray, spec) -> np.ndarray:
     chunks = [
-        runner(spec.preprocess(images[i : i + _EVAL_CHUNK]))
+        run(spec.preprocess(images[i : i + _EVAL_CHUNK]))
         for i in range(0, len(images), _EVAL_CHUNK)
     ]
     return np.concatenate(chunks)
 
 
+def _file_predictions(path: Path, images: np.ndarray, info=None) -> np.ndarray:
+    """Top-1 of a model file on its default engine, preprocessed by its spec (or ``info``'s)."""
+    with runtime.load(path, **({"info": info} if info is not None else {})) as backend:
+        return top1(_logits(backend.infer, images, backend.spec))
+
+
 def fp32_predictions(source: QuantSource, images: np.ndarray) -> np.ndarray:
     """Top-1 of the FP32 model: the checkpoint in PyTorch, or the FP32 ONNX file."""
-    spec = source.info.spec
-    if source.model is not None:
-        import torch
+    if source.model is None:
+        # A third-party file carries no spec: the one from --img-size/--mean/--std applies.
+        return _file_predictions(source.fp32_onnx, images, source.info)
+    import torch
 
-        def run(x: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return source.model(torch.from_numpy(x)).numpy()
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return source.model(torch.from_numpy(x)).numpy()
 
-        return top1(_logits(run, images, spec.with_layout("NCHW")))
-    return top1(_logits(OnnxRunner(source.fp32_onnx).infer, images, spec))
-
-
-def int8_predictions(fmt: str, path: Path, source: QuantSource, images: np.ndarray) -> np.ndarray:
-    spec = source.info.spec.with_layout("NHWC") if fmt == "tflite" else source.info.spec
-    return top1(_logits(runner_for(path).infer, images, spec))
+    return top1(_logits(run, images, source.info.spec.with_layout("NCHW")))
 
 
-def _layer_batches(source: QuantSource, opts: QuantOptions) -> list[np.ndarray]:
-    fixed = OnnxRunner(source.fp32_onnx).fixed_batch
+def onnx_layer_errors(source: QuantSource, path: Path, opts: QuantOptions) -> list:
+    """Per-layer error of an INT8 ONNX file against the FP32 one, on a few calibration batches."""
+    with runtime.load(source.fp32_onnx, info=source.info) as fp32:
+        fixed = fp32.fixed_batch
     stream = calibration_batches(opts.calib, source.info.spec, LAYER_SAMPLES, quiet=True)
-    return list(rebatch(stream, fixed))
+    batches = list(rebatch(stream, fixed))
+    return layer_errors(source.fp32_onnx, path, batches, worst=WORST_LAYERS)
 
 
 def format_report(
@@ -87,13 +91,10 @@ def format_report(
     r = FormatReport(
         format=fmt, path=str(final), size_bytes=path.stat().st_size, fp32_size_bytes=fp32_size
     )
-    if fmt == "onnx":
-        r.integer = check_onnx(path)
-        r.layers = layer_errors(
-            source.fp32_onnx, path, _layer_batches(source, opts), worst=WORST_LAYERS
-        )
-    else:
-        r.integer = check_tflite(path)
+    quant = FORMATS[fmt].quantization
+    r.integer = resolve(quant.checker)(path)
+    if quant.layer_errors:
+        r.layers = resolve(quant.layer_errors)(source, path, opts)
     return r
 
 
@@ -117,10 +118,10 @@ def evaluate(
     report.fp32_accuracy = float(np.mean(fp32 == labels))
     preds = {}
     for fmt, path in staged.items():
-        preds[fmt] = int8_predictions(fmt, path, source, data.images)
+        preds[fmt] = _file_predictions(path, data.images)
         r = report.formats[fmt]
         r.accuracy = float(np.mean(preds[fmt] == labels))
         r.agreement = agreement(preds[fmt], fp32)
         r.drop_pts = round(100 * (report.fp32_accuracy - r.accuracy), 3)
-    if "onnx" in preds and "tflite" in preds:
-        report.cross_agreement = agreement(preds["onnx"], preds["tflite"])
+    if len(preds) == 2:  # two INT8 files of one source: how often they agree with each other
+        report.cross_agreement = agreement(*preds.values())

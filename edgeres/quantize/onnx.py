@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from edgeres.convert.common import quiet_converters
@@ -13,7 +12,7 @@ from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_path
 from edgeres.quantize.calib import CHUNK, calibration_batches, rebatch, streaming_reader
 from edgeres.quantize.compact import compact_qdq
-from edgeres.quantize.options import QuantOptions, QuantSource
+from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
 
 
 def _ort_enums(opts: QuantOptions):
@@ -67,7 +66,7 @@ def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions)
     import onnx
     from onnxruntime.quantization import QuantFormat, quantize_static
 
-    from edgeres.metadata import embed_onnx
+    from edgeres.formats.onnx import embed_onnx
 
     if source.fp32_onnx is None:
         raise UsageError("ONNX quantization needs an FP32 ONNX model")
@@ -105,20 +104,10 @@ def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions)
                 f"ONNX Runtime could not quantize '{source.path}': {first}"
             ) from None
         proto = onnx.load(str(tmp_out))
-    info = int8_info(source, opts, fmt="onnx")
+    # ONNX QDQ keeps float input/output: the io option does not apply.
+    info = int8_info(source, "onnx", {k: v for k, v in opts.to_dict().items() if k != "io"})
     # Q/DQ bookkeeping (names, value_info, repeated zero points) is ~10% of a small model's file.
     embed_onnx(compact_qdq(strip_node_metadata(proto, keep=())), info)
     with atomic_path(out_path) as tmp_file:
         onnx.save_model(proto, str(tmp_file), save_as_external_data=False)
     return out_path
-
-
-def int8_info(source: QuantSource, opts: QuantOptions, fmt: str):
-    """The info embedded in an INT8 file: precision int8 and how it was quantized."""
-    quant = dict(opts.to_dict(), format=fmt)
-    if fmt == "onnx":
-        quant.pop("io")  # ONNX QDQ keeps float input/output
-    if fmt == "tflite":
-        quant.pop("activations")
-        quant["method"] = "histogram"
-    return replace(source.info, precision="int8", extra=dict(source.info.extra, quantization=quant))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +109,9 @@ class QuantSource:
     @property
     def stem(self) -> str:
         return self.path.stem
+
+
+def int8_info(source: QuantSource, fmt: str, quantization: dict[str, Any]) -> ModelInfo:
+    """The info embedded in an INT8 file: precision int8 and how it was quantized."""
+    extra = dict(source.info.extra, quantization=dict(quantization, format=fmt))
+    return replace(source.info, precision="int8", extra=extra)

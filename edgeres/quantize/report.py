@@ -62,7 +62,7 @@ class QuantReport:
         eval_samples: Number of eval images.
         fp32_accuracy: FP32 top-1 on them.
         formats: Per-format results.
-        cross_agreement: Share of samples where INT8 ONNX and INT8 TFLite agree.
+        cross_agreement: Share of samples where the two INT8 files agree (two formats only).
         max_drop: The ``--max-drop`` gate in points (None: no gate).
         rejected: Formats whose file was deleted because the gate failed.
     """
@@ -110,7 +110,8 @@ class QuantReport:
         for r in self.formats.values():
             out.extend(_format_lines(r))
         if self.cross_agreement is not None:
-            out.append(f"  INT8 ONNX vs INT8 TFLite top-1 agreement: {_pct(self.cross_agreement)}")
+            pair = " vs ".join(f"INT8 {name}" for name in self.formats)
+            out.append(f"  {pair} top-1 agreement: {_pct(self.cross_agreement)}")
         if self.max_drop is not None:
             verdict = "passed" if self.passed else f"FAILED, deleted: {', '.join(self.rejected)}"
             out.append(f"  gate --max-drop {self.max_drop:g} pts: {verdict}")

@@ -6,9 +6,19 @@ from pathlib import Path
 
 from edgeres.convert.common import export_info
 from edgeres.errors import ModelFileError, UsageError
-from edgeres.formats import format_for_path
+from edgeres.formats import FORMATS, Format, format_for_path, resolve
 from edgeres.quantize.options import QuantSource
 from edgeres.spec import DEFAULT_MEAN, DEFAULT_STD, InputSpec, ModelInfo
+
+
+def quantize_sources() -> dict[str, Format]:
+    """The formats a quantization can start from, by name."""
+    return {name: f for name, f in FORMATS.items() if f.quant_source}
+
+
+def describe_sources() -> str:
+    """``pytorch (.pt) or onnx (.onnx) files``, from the format table."""
+    return " or ".join(f"{n} ({f.suffix})" for n, f in quantize_sources().items()) + " files"
 
 
 def load_source(
@@ -26,24 +36,21 @@ def load_source(
     edgeres metadata (they override nothing when the metadata exists).
 
     Raises:
-        ModelFileError: Not a checkpoint or ONNX file, or unreadable.
+        ModelFileError: Not a format quantization starts from, or unreadable.
         UsageError: A third-party ONNX without a usable input size and no ``--img-size``.
     """
     path = Path(path)
     fmt = format_for_path(path)
-    if fmt.name == "pytorch":
-        return _from_checkpoint(path, work_dir, opset)
-    if fmt.name == "onnx":
-        return _from_onnx(path, img_size, mean, std)
-    raise ModelFileError(
-        f"'{path}' is a {fmt.name} file; quantize takes an edgeres checkpoint (.pt) or an FP32 "
-        "ONNX file (.onnx)"
-    )
+    if fmt.quant_source is None:
+        raise ModelFileError(f"'{path}' is a {fmt.name} file; quantize takes {describe_sources()}")
+    opener = resolve(fmt.quant_source)
+    return opener(path, work_dir, img_size=img_size, mean=mean, std=std, opset=opset)
 
 
-def _from_checkpoint(path: Path, work_dir: Path, opset: int) -> QuantSource:
+def from_checkpoint(path: Path, work_dir: Path, *, opset: int, **_: object) -> QuantSource:
+    """An edgeres checkpoint, with an FP32 ONNX export of it in ``work_dir``."""
     from edgeres.convert.onnx import export_onnx
-    from edgeres.train.checkpoint import load_checkpoint
+    from edgeres.formats.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
     info = export_info(ckpt.info, path, model_args=ckpt.model_args)
@@ -68,8 +75,9 @@ def _load_onnx(path: Path):
     return proto
 
 
-def _from_onnx(path: Path, img_size, mean, std) -> QuantSource:
-    from edgeres.metadata import read_onnx_metadata
+def from_onnx(path: Path, work_dir: Path, *, img_size, mean, std, **_: object) -> QuantSource:
+    """An FP32 ONNX file: edgeres' own (its metadata) or a third party's (described by flags)."""
+    from edgeres.formats.onnx import read_onnx_metadata
 
     proto = _load_onnx(path)
     props = {p.key: p.value for p in proto.metadata_props}

@@ -15,8 +15,7 @@ from edgeres.convert.tflite import (
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_write_bytes
 from edgeres.quantize.calib import calibration_batches, rebatch
-from edgeres.quantize.onnx import int8_info
-from edgeres.quantize.options import QuantOptions, QuantSource
+from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
 from edgeres.quantize.tflite_io import float_io
 
 
@@ -64,7 +63,9 @@ def quantize_tflite(source: QuantSource, out_path: str | Path, opts: QuantOption
             f"TFLite INT8 is made from the PyTorch checkpoint, and '{source.path}' is ONNX; "
             "pass the .pt checkpoint or use --to onnx"
         )
-    info = tflite_info(int8_info(source, opts, fmt="tflite"))
+    # PT2E observes histograms and picks its own activation type: those options do not apply.
+    quant = {k: v for k, v in opts.to_dict().items() if k != "activations"}
+    info = tflite_info(int8_info(source, "tflite", dict(quant, method="histogram")))
     sample = nhwc_sample(info)
     prepared, quantizer = _prepare(source.model, sample, opts.per_channel)
     stream = calibration_batches(
@@ -78,7 +79,7 @@ def quantize_tflite(source: QuantSource, out_path: str | Path, opts: QuantOption
     data = litert_convert(
         converted, sample, "TFLite INT8", source.model, QuantConfig(pt2e_quantizer=quantizer)
     )
-    from edgeres.metadata import embed_tflite
+    from edgeres.formats.tflite import embed_tflite
 
     data = compact_names(data)
     if opts.io == "float":

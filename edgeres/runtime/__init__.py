@@ -19,57 +19,109 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.errors import UsageError
-from edgeres.formats import format_for_path, resolve
+from edgeres.errors import MissingDependencyError, UsageError, unknown_name
+from edgeres.formats import Engine, Format, engine_names, format_for_path
 from edgeres.progress import progress
 from edgeres.runtime.base import Backend, Prediction, softmax, topk_predictions
 
-__all__ = ["Backend", "EvalResult", "Prediction", "evaluate", "load", "softmax", "topk_predictions"]
+__all__ = [
+    "Backend",
+    "EvalResult",
+    "Prediction",
+    "engines_for",
+    "evaluate",
+    "load",
+    "softmax",
+    "topk_predictions",
+]
 
-# Options a profile sets per format; explicit keyword options always win.
-_PROFILE_OPTION = {"onnx": "providers", "tflite": "delegates"}
 
-
-def _profile_options(profile: Any, fmt: str) -> dict[str, Any]:
+def _profile_options(profile: Any, fmt: Format, engine: Engine) -> dict[str, Any]:
+    """Threads and the engine's per-format list (providers, delegates) from a profile."""
     if profile is None:
         return {}
     from edgeres.profiles import load_profile
 
     prof = load_profile(profile)
     opts: dict[str, Any] = {"threads": prof.threads}
-    names = prof.providers_for(fmt)
-    if names and fmt in _PROFILE_OPTION:
-        opts[_PROFILE_OPTION[fmt]] = list(names)
+    names = prof.providers_for(fmt.name)
+    if names and engine.profile_option:
+        opts[engine.profile_option] = list(names)
     return opts
 
 
-def load(path: str | Path, profile: Any = None, **options: Any) -> Backend:
-    """Load any model file edgeres reads (``.pt``, ``.onnx``, ``.tflite``) on its engine.
+def engines_for(fmt: Format, engine: str | None = None) -> list[Engine]:
+    """The engines to try for a format: the one named, else every installed one in order.
+
+    Raises:
+        UsageError: An unknown engine name (close matches offered), or one that cannot run
+            this format.
+        MissingDependencyError: The named engine, or every engine of the format, is missing.
+    """
+    if engine is not None:
+        chosen = fmt.engine(engine)
+        if chosen is None:
+            if engine not in engine_names():
+                raise unknown_name("engine", engine, engine_names())
+            valid = ", ".join(e.name for e in fmt.engines)
+            raise UsageError(f"engine '{engine}' cannot run {fmt.name} files (engines: {valid})")
+        if not chosen.available:
+            raise MissingDependencyError(f"engine '{engine}' is not installed: {chosen.install}")
+        return [chosen]
+    installed = [e for e in fmt.engines if e.available]
+    if not installed:
+        hints = "; or ".join(e.install for e in fmt.engines)
+        raise MissingDependencyError(f"running {fmt.suffix} files needs an engine: {hints}")
+    return installed
+
+
+def _open(fmt: Format, engine: Engine, path: Path, profile: Any, options: dict) -> Backend:
+    backend_cls = engine.backend_class()
+    accepted = set(inspect.signature(backend_cls).parameters) - {"path", *engine.options}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise UsageError(
+            f"{fmt.name} models on {engine.name} take no option {', '.join(unknown)} "
+            f"(valid: {', '.join(sorted(accepted))})"
+        )
+    # A profile speaks for every format; keep what this backend understands (threads for .pt).
+    from_profile = _profile_options(profile, fmt, engine)
+    kwargs = {k: v for k, v in from_profile.items() if k in accepted}
+    backend = backend_cls(path, **{**kwargs, **options, **engine.options})
+    backend.engine = engine.name
+    return backend
+
+
+def load(
+    path: str | Path, profile: Any = None, engine: str | None = None, **options: Any
+) -> Backend:
+    """Load any model file edgeres reads (``.pt``, ``.onnx``, ``.tflite``) on an engine.
 
     Args:
         path: The model file; its suffix picks the format and its first bytes must agree.
         profile: A device profile (name, YAML path or ``Profile``) giving threads and the
             providers/delegates to try; None leaves the engines' defaults.
+        engine: An engine name from the format table (``onnxruntime``, ``litert``...); None
+            takes the first installed engine of the format, falling back to the next one when an
+            installed engine cannot start.
         **options: Engine options for the backend's constructor (``threads``, ``providers``,
             ``delegates``, ``strict``, ``spec_override``, ``classes``...); they override the profile.
 
     Raises:
         ModelFileError: Missing, misnamed, corrupted or unsafe file.
-        MissingDependencyError: The format's engine is not installed.
-        UsageError: An unknown option or a bad option value.
+        MissingDependencyError: No engine for the format is installed (or the named one is not).
+        UsageError: An unknown engine or option, or a bad option value.
     """
+    path = Path(path)
     fmt = format_for_path(path)
-    backend_cls = resolve(fmt.backend)
-    accepted = set(inspect.signature(backend_cls).parameters) - {"path"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise UsageError(
-            f"{fmt.name} models take no option {', '.join(unknown)} "
-            f"(valid: {', '.join(sorted(accepted))})"
-        )
-    # A profile speaks for every format; keep what this backend understands (threads for .pt).
-    from_profile = {k: v for k, v in _profile_options(profile, fmt.name).items() if k in accepted}
-    return backend_cls(path, **{**from_profile, **options})
+    candidates = engines_for(fmt, engine)
+    for i, chosen in enumerate(candidates):
+        try:
+            return _open(fmt, chosen, path, profile, options)
+        except MissingDependencyError:
+            if i == len(candidates) - 1:
+                raise
+    raise AssertionError("engines_for returns at least one engine")
 
 
 @dataclass(frozen=True)

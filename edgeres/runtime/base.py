@@ -70,6 +70,7 @@ class Backend(ABC):
     """
 
     format: str = ""
+    engine: str = ""  # the engine's name in the format table, set by ``runtime.load``
     path: Path
     info: ModelInfo
     providers: list[str]

@@ -23,10 +23,10 @@ from edgeres.errors import (
     UsageError,
     unknown_name,
 )
-from edgeres.metadata import read_onnx_metadata
+from edgeres.formats.onnx import read_onnx_metadata
+from edgeres.formats.onnx_check import check_external_data, scan_onnx
 from edgeres.runtime.base import Backend
 from edgeres.runtime.common import check_batch, resolve_info
-from edgeres.runtime.onnx_check import check_external_data, scan_onnx
 from edgeres.spec import InputSpec
 
 CPU = "CPUExecutionProvider"

@@ -22,14 +22,14 @@ class TorchBackend(Backend):
     """
 
     format = "pytorch"
-    engine = "torch"
+    engine = "pytorch"
 
     def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu") -> None:
         try:
             import torch
         except ImportError:
             raise missing_dependency("torch", "train", "running .pt checkpoints") from None
-        from edgeres.train.checkpoint import load_checkpoint
+        from edgeres.formats.checkpoint import load_checkpoint
 
         self.path = Path(path)
         if threads is not None:

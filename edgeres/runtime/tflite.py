@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import MissingDependencyError, ModelFileError, UsageError
-from edgeres.metadata import METADATA_KEY, _parse
+from edgeres.formats.base import METADATA_KEY, parse_info
+from edgeres.formats.tflite_verify import verify_tflite
 from edgeres.runtime.base import Backend
 from edgeres.runtime.common import check_batch, resolve_info
-from edgeres.runtime.tflite_verify import verify_tflite
 from edgeres.spec import InputSpec
 
 # Interpreter modules in order of preference, with the install hint for each.
@@ -85,7 +85,7 @@ class TFLiteBackend(Backend):
             raise ModelFileError(f"cannot read '{self.path}': {e.strerror}") from None
         summary = verify_tflite(data, self.path)
         module = interpreter_module(engine)
-        self.engine = module.__name__.split(".")[0]
+        self.interpreter_package = module.__name__.split(".")[0]
         if threads is not None and threads < 1:
             raise UsageError(f"threads must be >= 1, got {threads}")
         self.interpreter, self.providers = self._open(
@@ -93,7 +93,7 @@ class TFLiteBackend(Backend):
         )
         raw = summary.metadata.get(METADATA_KEY)
         embedded = info or (
-            _parse(raw.rstrip(b"\x00").decode("utf-8", "replace"), "TFLite") if raw else None
+            parse_info(raw.rstrip(b"\x00").decode("utf-8", "replace"), "TFLite") if raw else None
         )
         try:
             self._setup_io(embedded, spec_override, classes)

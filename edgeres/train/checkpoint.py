@@ -1,4 +1,4 @@
-"""Checkpoints that load without executing code.
+"""Writing checkpoints that load without executing code (reading: ``edgeres.formats.checkpoint``).
 
 A checkpoint is a ``torch.save`` dict of plain values only (tensors, numbers, strings, lists,
 dicts), so ``torch.load(weights_only=True)`` reads it; a pickle that would import or call anything
@@ -7,9 +7,6 @@ else is refused before any of it runs.
 
 from __future__ import annotations
 
-import pickle
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +14,16 @@ import torch
 from torch import nn
 
 from edgeres import __version__
-from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_path
-from edgeres.models import create_model
+from edgeres.formats.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    Checkpoint,
+    load_checkpoint,
+)
 from edgeres.spec import ModelInfo
 
-CHECKPOINT_FORMAT = "edgeres-checkpoint"
-CHECKPOINT_VERSION = 1
-
-
-@dataclass
-class Checkpoint:
-    """A loaded checkpoint.
-
-    Attributes:
-        model: The network with its weights, in eval mode, on the CPU.
-        info: Class names, ``InputSpec`` and facts carried with the model.
-        model_name: Registry name.
-        model_args: Constructor options (``num_classes``, ``width``...).
-        metrics: Metrics saved with it (``test_accuracy``...).
-        train_state: Optimizer/scheduler/epoch state for ``--resume`` (only in ``last.pt``).
-    """
-
-    model: nn.Module
-    info: ModelInfo
-    model_name: str
-    model_args: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
-    train_state: dict[str, Any] | None = None
+__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(
@@ -74,72 +53,3 @@ def save_checkpoint(
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
-
-
-def _read_payload(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ModelFileError(f"checkpoint '{path}' does not exist")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"'{path}' is not a PyTorch checkpoint (not a torch.save zip archive); "
-            "it may be truncated or another kind of file"
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
-        first = lines[0].split("error:")[-1].strip() if lines else type(e).__name__
-        raise ModelFileError(
-            f"refused to load '{path}': its pickle would import or run code, which edgeres never "
-            f"executes ({first[:160]}); re-save the weights with edgeres train"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(f"'{path}' is truncated or corrupted ({msg[:160]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ModelFileError(
-            f"'{path}' is a PyTorch file but not an edgeres checkpoint "
-            "(no 'format: edgeres-checkpoint' entry); train it with edgeres train"
-        )
-    if payload.get("version", 0) > CHECKPOINT_VERSION:
-        raise ModelFileError(
-            f"'{path}' was written by a newer edgeres (checkpoint version {payload['version']}); "
-            "upgrade edgeres to load it"
-        )
-    return payload
-
-
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Load a checkpoint without executing code and rebuild its model (eval mode, CPU).
-
-    Raises:
-        ModelFileError: Missing, truncated, not an edgeres checkpoint, unsafe pickle, or weights
-            that do not fit the named architecture.
-    """
-    path = Path(path)
-    payload = _read_payload(path)
-    try:
-        info = ModelInfo.from_dict(payload["info"])
-        model_name = str(payload["model_name"])
-        model_args = dict(payload["model_args"])
-        state = payload["state_dict"]
-    except (KeyError, TypeError, UsageError) as e:
-        raise ModelFileError(f"'{path}' is missing checkpoint fields: {e}") from None
-    try:
-        model = create_model(model_name, **model_args)
-    except UsageError as e:
-        raise ModelFileError(f"'{path}' names a model edgeres cannot build: {e}") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise ModelFileError(f"'{path}' weights do not fit model '{model_name}': {first}") from None
-    model.eval()
-    return Checkpoint(
-        model=model,
-        info=info,
-        model_name=model_name,
-        model_args=model_args,
-        metrics=dict(payload.get("metrics", {})),
-        train_state=payload.get("train_state"),
-    )

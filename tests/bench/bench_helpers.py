@@ -25,7 +25,7 @@ def make_onnx(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from edgeres.metadata import embed_onnx
+    from edgeres.formats.onnx import embed_onnx
 
     rng = np.random.default_rng(0)
     inits = [
@@ -64,7 +64,7 @@ def make_onnx_int8(src: Path, path: Path) -> Path:
         quantize_static,
     )
 
-    from edgeres.metadata import embed_onnx
+    from edgeres.formats.onnx import embed_onnx
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -92,7 +92,7 @@ def make_tflite(path: Path) -> Path:
     import litert_torch
     import torch
 
-    from edgeres.metadata import embed_tflite
+    from edgeres.formats.tflite import embed_tflite
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from edgeres.cli import main
 from edgeres.convert.parity import check_parity, real_images
 from edgeres.errors import ModelFileError
-from edgeres.metadata import read_metadata
+from edgeres.formats import read_metadata
 from edgeres.quantize.checks import input_consumers, tflite_graph
 
 

@@ -9,9 +9,9 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
+from edgeres import runtime
 from edgeres.cli import main
-from edgeres.convert.engines import OnnxRunner, TFLiteRunner
-from edgeres.metadata import read_metadata
+from edgeres.formats import read_metadata
 from edgeres.quantize import quantize
 from edgeres.quantize.checks import check_onnx, check_tflite, input_consumers
 
@@ -43,8 +43,8 @@ def test_tflite_int8_is_full_integer_nhwc(int8_tflite):
     assert check.full_integer, check.to_dict()
     assert check.ops.get("CONV_2D", 0) >= 3
     assert "TRANSPOSE" not in input_consumers(int8_tflite)
-    runner = TFLiteRunner(int8_tflite)
-    assert list(runner.inp["shape"]) == [1, 32, 32, 3]
+    with runtime.load(int8_tflite) as backend:
+        assert backend.spec.shape(backend.fixed_batch) == (1, 32, 32, 3)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
@@ -71,10 +71,10 @@ def test_int8_numbers_follow_fp32(quantized, fp32_onnx, int8_onnx, int8_tflite):
 
     spec = read_metadata(fp32_onnx).spec
     x = spec.preprocess(load_split("shapes", "test", spec.size, limit=16, quiet=True).images)
-    ref = OnnxRunner(fp32_onnx).infer(x)
+    ref = runtime.load(fp32_onnx).infer(x)
     for got in (
-        OnnxRunner(int8_onnx).infer(x),
-        TFLiteRunner(int8_tflite).infer(x.transpose(0, 2, 3, 1)),
+        runtime.load(int8_onnx).infer(x),
+        runtime.load(int8_tflite).infer(x.transpose(0, 2, 3, 1)),
     ):
         # Relative L2 error of the logits (SQNR >= 10 dB); a wrong scale or layout gives ~1.
         rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)

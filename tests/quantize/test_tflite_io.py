@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeres.convert.engines import TFLiteRunner
-from edgeres.metadata import read_tflite_metadata
+from edgeres import runtime
+from edgeres.formats.tflite import read_tflite_metadata
 from edgeres.quantize.checks import check_tflite
 from edgeres.quantize.tflite_io import float_io
 
@@ -19,5 +19,5 @@ def test_float_io_keeps_the_integer_graph_and_its_numbers(int8_tflite, tmp_path)
     assert check.ops["QUANTIZE"] == 1 and check.ops["DEQUANTIZE"] == 1
     assert check.full_integer and not check.float_ops
     x = np.random.default_rng(0).standard_normal((3, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_array_equal(TFLiteRunner(out).infer(x), TFLiteRunner(int8_tflite).infer(x))
+    np.testing.assert_array_equal(runtime.load(out).infer(x), runtime.load(int8_tflite).infer(x))
     assert read_tflite_metadata(out.read_bytes()).precision == "int8"

@@ -34,7 +34,7 @@ def _export_onnx(model, info, out: Path) -> Path:
     import onnx
     import torch
 
-    from edgeres.metadata import embed_onnx
+    from edgeres.formats.onnx import embed_onnx
 
     sample = torch.randn(info.spec.with_layout("NCHW").shape(1))
     torch.onnx.export(model, (sample,), str(out), dynamo=True, external_data=False, verbose=False)
@@ -81,7 +81,7 @@ def _export_tflite(model, info, out: Path, nhwc: bool, int8: bool) -> Path:
     import litert_torch
     import torch
 
-    from edgeres.metadata import embed_tflite
+    from edgeres.formats.tflite import embed_tflite
 
     layout = "NHWC" if nhwc else "NCHW"
     module = litert_torch.to_channel_last_io(model, args=[0]).eval() if nhwc else model
@@ -201,7 +201,7 @@ def rt_models(rt_ckpt, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def shapes_test(rt_models):
     """200 shapes test images at the models' size, as an ImageSet-like object."""
-    from edgeres.metadata import read_metadata
+    from edgeres.formats import read_metadata
 
     size = read_metadata(rt_models["onnx"]).spec.height
     images, labels = _shapes(200, size)

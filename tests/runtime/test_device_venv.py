@@ -175,7 +175,7 @@ def test_legacy_tflite_runtime(legacy_env, rt_models, sample_images):
         )
         assert proc.returncode == 0, proc.stderr
         doc = json.loads(proc.stdout)
-        assert doc["engine"] == "tflite_runtime"
+        assert doc["engine"] == "tflite-runtime"  # its name in the format table
         assert doc["results"][0]["topk"][0]["label"].startswith("class")
 
 

@@ -8,14 +8,9 @@ import sys
 import pytest
 
 from edgeres.errors import ModelFileError
-from edgeres.metadata import (
-    METADATA_KEY,
-    embed_onnx,
-    embed_tflite,
-    read_metadata,
-    read_onnx_metadata,
-    read_tflite_metadata,
-)
+from edgeres.formats import METADATA_KEY, read_metadata
+from edgeres.formats.onnx import embed_onnx, read_onnx_metadata
+from edgeres.formats.tflite import embed_tflite, read_tflite_metadata
 from edgeres.spec import InputSpec, ModelInfo
 
 INFO = ModelInfo(
@@ -30,7 +25,7 @@ INFO = ModelInfo(
 def test_metadata_module_imports_nothing_heavy():
     import subprocess
 
-    code = "import sys, edgeres.metadata, edgeres.runtime; print(any(m in sys.modules for m in ('torch', 'onnx')))"
+    code = "import sys, edgeres.formats, edgeres.runtime; print(any(m in sys.modules for m in ('torch', 'onnx')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

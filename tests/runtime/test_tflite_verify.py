@@ -7,7 +7,7 @@ import pytest
 from ai_edge_litert import schema_py_generated as schema
 
 from edgeres.errors import ModelFileError
-from edgeres.runtime.tflite_verify import verify_tflite
+from edgeres.formats.tflite_verify import verify_tflite
 
 
 def _pack(model) -> bytes:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeres.errors import ModelFileError
-from edgeres.runtime.flatbuf import Malformed, Reader, Table, root
+from edgeres.formats.flatbuf import Malformed, Reader, Table, root
 
 # TensorType -> bytes per element, for the types whose constant buffers have a fixed size.
 _ELEM_SIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 15: 4}

@@ -1,0 +1,118 @@
+"""The one table of model formats, and the engines that run each of them.
+
+Each format is one module (``pytorch``, ``onnx``, ``tflite``) holding everything about it: suffix
+and magic bytes, verifier and metadata, layout, MAC counting, and lazy references to its exporter,
+quantizer and engines. ``convert``, ``quantize``, ``runtime.load``, ``benchmark`` and the click
+choices iterate this table; nothing else branches on a format's name. Adding a format is one module
+plus one row in ``FORMATS`` (or ``register`` from outside the package); a format may list several
+engines, and an engine class may serve several formats.
+
+Importing this package imports neither torch nor any engine, so a device can use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeres.errors import ModelFileError, UsageError, unknown_name
+from edgeres.formats import onnx, pytorch, tflite
+from edgeres.formats.base import METADATA_KEY, Engine, Format, Quantization, parse_info, resolve
+from edgeres.spec import ModelInfo
+
+__all__ = [
+    "FORMATS",
+    "METADATA_KEY",
+    "Engine",
+    "Format",
+    "Quantization",
+    "engine_names",
+    "export_formats",
+    "format_for_path",
+    "get_format",
+    "parse_format_list",
+    "parse_info",
+    "read_metadata",
+    "register",
+    "resolve",
+]
+
+FORMATS: dict[str, Format] = {f.name: f for f in (pytorch.FORMAT, onnx.FORMAT, tflite.FORMAT)}
+
+
+def register(fmt: Format) -> None:
+    """Add a format to the table (a plugin, or a test's dummy format); its name must be new."""
+    if fmt.name in FORMATS:
+        raise UsageError(f"format '{fmt.name}' is already registered")
+    FORMATS[fmt.name] = fmt
+
+
+def export_formats() -> tuple[str, ...]:
+    """Names of the formats ``convert`` can write (those with an exporter), in table order."""
+    return tuple(name for name, f in FORMATS.items() if f.exporter)
+
+
+def engine_names() -> tuple[str, ...]:
+    """Every engine name in the table, in table order, each once."""
+    return tuple(dict.fromkeys(e.name for f in FORMATS.values() for e in f.engines))
+
+
+def get_format(name: str) -> Format:
+    """Look a format up by name (``onnx``, ``tflite``, ``pytorch``)."""
+    if name not in FORMATS:
+        raise unknown_name("format", name, FORMATS)
+    return FORMATS[name]
+
+
+def parse_format_list(text: str) -> tuple[str, ...]:
+    """Parse ``--to onnx,tflite`` into validated export format names, order kept, no repeats."""
+    valid = export_formats()
+    names = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
+    if not names:
+        raise UsageError(f"--to needs at least one format (valid: {', '.join(valid)})")
+    for n in names:
+        if n not in valid:
+            raise unknown_name("export format", n, valid)
+    return names
+
+
+def format_for_path(path: str | Path) -> Format:
+    """Pick the format of a model file from its suffix, then check its first bytes agree.
+
+    Raises:
+        ModelFileError: The file is missing, empty, has an unknown suffix, or its content is
+            not what the suffix says.
+    """
+    path = Path(path)
+    by_suffix = {s: f for f in FORMATS.values() for s in f.suffixes}
+    fmt = by_suffix.get(path.suffix.lower())
+    if fmt is None:
+        raise ModelFileError(
+            f"'{path}' has suffix '{path.suffix}', which is not a model format edgeres reads "
+            f"(valid: {', '.join(sorted(by_suffix))})"
+        )
+    if not path.is_file():
+        raise ModelFileError(f"model file '{path}' does not exist")
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if not head:
+        raise ModelFileError(f"model file '{path}' is empty")
+    if not fmt.magic(head, False):
+        actual = next(
+            (f.name for f in FORMATS.values() if f is not fmt and f.magic(head, True)), None
+        )
+        hint = f"; its content looks like {actual}, rename it" if actual else ""
+        raise ModelFileError(f"'{path}' is not a valid {fmt.name} file{hint}")
+    return fmt
+
+
+def read_metadata(path: str | Path) -> ModelInfo | None:
+    """The ``ModelInfo`` embedded in any model file edgeres reads (None if it has none)."""
+    path = Path(path)
+    return format_for_path(path).read_metadata(path)
+
+
+def __getattr__(name: str):
+    # ``EXPORT_FORMATS`` reads the table when asked, so a format registered later is included.
+    if name == "EXPORT_FORMATS":
+        return export_formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,188 @@
+"""The TFLite format: ``.tflite`` flatbuffers, NHWC, run by LiteRT (or the legacy tflite-runtime).
+
+Metadata is a named ``Metadata`` entry pointing at a ``Buffer`` that holds the ``ModelInfo`` JSON.
+Every read goes through the structural verifier (``tflite_verify``) first, so malformed input is a
+``ModelFileError`` rather than a crash in the interpreter. Importing this imports no engine;
+embedding uses the flatbuffer schema that ships with ``ai-edge-litert``, imported when called.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeres.errors import UsageError, missing_dependency
+from edgeres.formats.base import METADATA_KEY, Engine, Format, Quantization, parse_info
+from edgeres.formats.tflite_verify import verify_tflite
+from edgeres.spec import ModelInfo
+
+IDENTIFIER = b"TFL3"
+# Weight buffers are aligned so kernels (and mmap) can read them in place, as the converter does.
+_BUFFER_ALIGN = 16
+_BACKEND = "edgeres.runtime.tflite:TFLiteBackend"
+
+LITERT = Engine(
+    name="litert",
+    backend=_BACKEND,
+    modules=("ai_edge_litert",),
+    install="pip install ai-edge-litert (part of the core install)",
+    profile_option="delegates",
+    options={"engine": "ai_edge_litert"},
+)
+TFLITE_RUNTIME = Engine(
+    name="tflite-runtime",
+    backend=_BACKEND,
+    modules=("tflite_runtime",),
+    install="pip install 'edgeres[tflite-legacy]' (numpy < 2)",
+    profile_option="delegates",
+    options={"engine": "tflite_runtime"},
+)
+TENSORFLOW = Engine(
+    name="tensorflow",
+    backend=_BACKEND,
+    modules=("tensorflow",),
+    install="pip install tensorflow",
+    profile_option="delegates",
+    options={"engine": "tensorflow"},
+)
+
+
+def magic(head: bytes, strict: bool = False) -> bool:
+    """Whether bytes start like a TFLite flatbuffer (its file identifier at offset 4)."""
+    return len(head) >= 8 and head[4:8] == IDENTIFIER
+
+
+def read_tflite_metadata(data: bytes) -> ModelInfo | None:
+    """Read a ``ModelInfo`` from a TFLite flatbuffer, or None if it has no edgeres entry.
+
+    The file is verified structurally first, so malformed input raises ``ModelFileError``.
+    """
+    raw = verify_tflite(data).metadata.get(METADATA_KEY)
+    if raw is None:
+        return None
+    return parse_info(raw.rstrip(b"\x00").decode("utf-8", errors="replace"), "TFLite")
+
+
+def read_metadata(path: Path) -> ModelInfo | None:
+    """The embedded ``ModelInfo`` of a ``.tflite`` file (None if absent)."""
+    return read_tflite_metadata(Path(path).read_bytes())
+
+
+def embed_tflite(data: bytes, info: ModelInfo) -> bytes:
+    """Return a copy of a TFLite flatbuffer with the edgeres metadata entry added or replaced."""
+    schema = _schema()
+    import flatbuffers
+
+    verify_tflite(data)
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    model.buffers = [_aligned(schema, b) for b in model.buffers or []]
+    model.metadata = model.metadata or []
+    entry = next((m for m in model.metadata if _name(m) == METADATA_KEY), None)
+    if entry is None:  # a new entry and buffer; re-embedding reuses them so files do not grow
+        entry = schema.MetadataT()
+        entry.name = METADATA_KEY
+        entry.buffer = len(model.buffers)
+        model.buffers.append(_aligned(schema, schema.BufferT()))
+        model.metadata.append(entry)
+    payload = info.to_json().encode("utf-8")
+    model.buffers[entry.buffer].data = np.frombuffer(payload, dtype=np.uint8)
+    builder = flatbuffers.Builder(len(data) + len(payload) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def _name(entry: Any) -> str:
+    name = entry.name
+    return name.decode("utf-8", errors="replace") if isinstance(name, bytes) else str(name or "")
+
+
+def _schema() -> Any:
+    try:
+        from ai_edge_litert import schema_py_generated
+    except ImportError:
+        raise missing_dependency(
+            "ai_edge_litert", "train", "writing metadata into a TFLite file"
+        ) from None
+    return schema_py_generated
+
+
+def _aligned(schema: Any, buffer: Any) -> Any:
+    """Copy a ``BufferT`` into one whose bytes are packed at a 16-byte boundary."""
+    if buffer.offset and buffer.offset > 1:
+        raise UsageError(
+            "TFLite files with weights stored outside the flatbuffer (over 2 GB) are not supported"
+        )
+    out = _aligned_buffer_class(schema)()
+    out.data, out.offset, out.size = buffer.data, buffer.offset, buffer.size
+    return out
+
+
+@functools.cache
+def _aligned_buffer_class(schema: Any) -> type:
+    class AlignedBufferT(schema.BufferT):
+        def Pack(self, builder: Any) -> int:  # noqa: N802 - flatbuffers' object API name
+            data = None
+            if self.data is not None and len(self.data):
+                raw = np.asarray(self.data, dtype=np.uint8).tobytes()
+                builder.StartVector(1, len(raw), _BUFFER_ALIGN)
+                builder.head -= len(raw)
+                builder.Bytes[builder.head : builder.head + len(raw)] = raw
+                builder.vectorNumElems = len(raw)
+                data = builder.EndVector()
+            schema.BufferStart(builder)
+            if data is not None:
+                schema.BufferAddData(builder, data)
+            schema.BufferAddOffset(builder, self.offset)
+            schema.BufferAddSize(builder, self.size)
+            return schema.BufferEnd(builder)
+
+    return AlignedBufferT
+
+
+_CONV_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"}
+
+
+def count_macs(path: Path) -> tuple[int | None, str]:
+    """MACs per image counted from the graph through LiteRT's interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    shapes = {t["index"]: tuple(int(d) for d in t["shape"]) for t in interp.get_tensor_details()}
+    total = 0
+    for op in interp._get_ops_details():  # no public API lists operators
+        name = op["op_name"]
+        if name not in _CONV_OPS:
+            continue
+        out = shapes.get(int(op["outputs"][0]), ())
+        weight = shapes.get(int(op["inputs"][1]), ())
+        if not out or not weight:
+            continue
+        per_image = math.prod(out[1:])
+        if name == "DEPTHWISE_CONV_2D":  # filter [1, KH, KW, C]: one input channel per output
+            total += per_image * weight[1] * weight[2]
+        elif name == "FULLY_CONNECTED":  # weights [out, in]
+            total += per_image * weight[-1]
+        else:  # filter [O, KH, KW, I]
+            total += per_image * math.prod(weight[1:])
+    return total, "counted from the TFLite graph"
+
+
+FORMAT = Format(
+    name="tflite",
+    suffixes=(".tflite",),
+    layout="NHWC",
+    engines=(LITERT, TFLITE_RUNTIME, TENSORFLOW),
+    magic=magic,
+    read_metadata=read_metadata,
+    count_macs=count_macs,
+    exporter="edgeres.convert.tflite:export_tflite",
+    quantization=Quantization(
+        quantizer="edgeres.quantize.tflite:quantize_tflite",
+        sources=("pytorch",),
+        checker="edgeres.quantize.checks:check_tflite",
+    ),
+)
