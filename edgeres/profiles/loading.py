@@ -1,9 +1,9 @@
 """Finding profiles: the shipped YAML files, a user's own file, and the one matching this machine.
 
-One YAML file per device ships in ``edgeres/devices/``; a user names a built-in profile
-(``raspberry-pi-5``) or a file of their own by path (``--profile ./my-board.yaml``). Files are
-data: read with ``yaml.safe_load``, never executed. ``host`` is computed from the machine running
-now.
+One YAML file per device ships in the repository's top-level ``devices/`` folder, installed as the
+package ``edgeres.devices``; a user names a built-in profile (``raspberry-pi-5``) or a file of
+their own by path (``--profile ./my-board.yaml``). Files are data: read with ``yaml.safe_load``,
+never executed. ``host`` is computed from the machine running now.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from edgeres.errors import UsageError, unknown_name
+from edgeres.fileio import shipped_folder
 from edgeres.profiles.facts import read_facts, this_machine
 from edgeres.profiles.host import host_profile
 from edgeres.profiles.model import HOST, Profile
@@ -22,8 +23,18 @@ from edgeres.profiles.schema import SchemaError, build
 
 
 def devices_dir() -> Path:
-    """The folder of shipped profile files."""
-    return Path(__file__).resolve().parents[1] / "devices"
+    """The folder of shipped profile files (``devices/`` in a checkout, ``edgeres/devices`` installed).
+
+    Raises:
+        UsageError: The folder is missing from this install.
+    """
+    folder = shipped_folder("devices")
+    if folder is None:
+        raise UsageError(
+            "the shipped device profiles (package 'edgeres.devices') are missing from this "
+            "install; reinstall edgeres, or pass a profile file of your own (--profile ./board.yaml)"
+        )
+    return folder
 
 
 def builtin_names() -> list[str]:
