@@ -1,8 +1,10 @@
-"""Atomic file writes and the no-silent-overwrite rule, shared by every command that writes."""
+"""Atomic file writes and the no-silent-overwrite rule, shared by every command that writes;
+and where the data folders shipped with edgeres (device profiles, calibration images) are."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import tempfile
 from collections.abc import Iterator
@@ -61,3 +63,25 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def shipped_folder(name: str) -> Path | None:
+    """The data folder ``name`` shipped with edgeres (``devices``, ``calibration_data``), or None.
+
+    The folders sit at the top of the repository and are installed as the packages
+    ``edgeres.<name>`` (pyproject.toml maps them), which ``importlib.resources`` finds in a wheel
+    and in an editable install alike. A source checkout's own folder wins, so a tree run from
+    source (``PYTHONPATH=.``) reads its own files even while another copy of edgeres is installed.
+    """
+    checkout = _CHECKOUT / name
+    if (_CHECKOUT / "pyproject.toml").is_file() and (checkout / "__init__.py").is_file():
+        return checkout
+    try:
+        found = importlib.resources.files(f"edgeres.{name}")
+    except ModuleNotFoundError:
+        return None
+    # Installed on disk a regular package is a plain folder; a zipped install is not supported.
+    return found if isinstance(found, Path) and found.is_dir() else None

@@ -2,7 +2,8 @@
 
 The images come from the shapes generator's ``calib`` stream, a random stream disjoint from its
 train and test splits, so calibrating never sees evaluation images. They are written as PNG in
-one sub-folder per class (the image-folder layout), with a README saying how they were made.
+one sub-folder per class (the image-folder layout), with a README saying how they were made and
+the ``__init__.py`` that lets the wheel ship the folder as ``edgeres.calibration_data``.
 
 Usage:
     .venv/bin/python tools/make_calibration_data.py [--out calibration_data] [--count 320]
@@ -38,6 +39,14 @@ The generator is deterministic: the same command with the same OpenCV version wr
 pixels. To calibrate on your own data instead, pass `--calib DIR` (a folder of images, any
 layout, searched recursively) or `--calib shapes`.
 """
+
+# Makes the folder the package edgeres.calibration_data (pyproject.toml), so wheels carry it.
+PACKAGE_MARKER = '''"""Calibration images shipped with edgeres, installed as ``edgeres.calibration_data``.
+
+This file only makes the folder a package, so wheels carry the images and
+``importlib.resources`` finds them; there is no code here (see ``README.md``).
+"""
+'''
 
 
 def main() -> None:
@@ -80,6 +89,7 @@ def main() -> None:
             per_class=per_class,
         ),  # fmt: skip
     )
+    atomic_write_text(args.out / "__init__.py", PACKAGE_MARKER)
     print(f"wrote {count} images ({total / 1e6:.2f} MB) to {args.out}")
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from edgeres.bench.environment import library_versions
 from edgeres.profiles import load_profile, match_host
-from edgeres.profiles_facts import this_machine
+from edgeres.profiles.facts import this_machine
 
 OK, MISSING, PROBLEM, INFO = "ok", "missing", "problem", "info"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edgeres import __version__
 from edgeres.profiles import Profile
-from edgeres.profiles_facts import read_text, this_machine
+from edgeres.profiles.facts import read_text, this_machine
 
 # Distribution names whose versions matter to a benchmark figure.
 LIBRARIES = (

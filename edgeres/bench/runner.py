@@ -29,7 +29,7 @@ from edgeres.bench.timing import measure, timer_overhead_ns
 from edgeres.errors import EdgeresError, ModelFileError, UsageError
 from edgeres.formats import format_for_path, resolve
 from edgeres.profiles import Budget, Profile, load_profile
-from edgeres.profiles_facts import this_machine
+from edgeres.profiles.facts import this_machine
 from edgeres.progress import progress
 
 

@@ -18,25 +18,30 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.data import shapes
-from edgeres.data.common import OPENCV_EXTS, image_files, log, read_image, warn_skipped
+from edgeres.data.common import OPENCV_EXTS, image_files, read_image, warn_skipped
 from edgeres.errors import DataError, UsageError
+from edgeres.fileio import shipped_folder
 from edgeres.progress import progress
 from edgeres.spec import InputSpec
 
-# The shipped calibration images; present in a source checkout / editable install.
-DEFAULT_CALIB_DIR = Path(__file__).resolve().parents[2] / "calibration_data"
+# The shipped calibration images: top-level ``calibration_data/``, installed as a package.
+CALIB_FOLDER = "calibration_data"
 
 
-def default_calibration_source() -> str | Path:
-    """``DEFAULT_CALIB_DIR`` when it exists, else ``"shapes"`` (with a warning)."""
-    if DEFAULT_CALIB_DIR.is_dir():
-        return DEFAULT_CALIB_DIR
-    log.warning(
-        "warning: the shipped calibration folder '%s' is missing (not a source checkout?); "
-        "calibrating on the synthetic 'shapes' stream instead",
-        DEFAULT_CALIB_DIR,
-    )
-    return "shapes"
+def default_calibration_source() -> Path:
+    """The shipped calibration images (``calibration_data/``), used when no ``--calib`` is given.
+
+    Raises:
+        DataError: The folder is missing from this install (never a silent switch to other data).
+    """
+    folder = shipped_folder(CALIB_FOLDER)
+    if folder is None:
+        raise DataError(
+            f"the shipped calibration images (package 'edgeres.{CALIB_FOLDER}') are missing from "
+            "this install; pass --calib DIR (a folder of your images), --calib shapes or "
+            "--calib FILE.npy"
+        )
+    return folder
 
 
 def _is_npy(source: str | Path) -> bool:

@@ -136,7 +136,7 @@ def test_baseline_compare_both_ways():
 
 def test_profile_threads_capped_at_cores_but_explicit_threads_kept():
     from edgeres.bench.runner import _threads
-    from edgeres.profiles_facts import this_machine
+    from edgeres.profiles.facts import this_machine
 
     cores = this_machine().cores
     big = load_profile("jetson-orin-nano")  # 6 threads

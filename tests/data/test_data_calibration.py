@@ -12,7 +12,6 @@ import pytest
 
 from edgeres.data import calibration
 from edgeres.data.calibration import (
-    DEFAULT_CALIB_DIR,
     count_calibration_images,
     default_calibration_source,
     iter_calibration,
@@ -133,11 +132,11 @@ def test_bad_counts():
         list(iter_calibration("shapes", SPEC, samples=4, batch_size=0))
 
 
-def test_default_source(monkeypatch, tmp_path, caplog):
-    assert DEFAULT_CALIB_DIR.name == "calibration_data"
-    monkeypatch.setattr(calibration, "DEFAULT_CALIB_DIR", tmp_path / "gone")
-    with caplog.at_level(logging.WARNING, logger="edgeres.data"):
-        assert default_calibration_source() == "shapes"
-    assert "shapes" in caplog.text
-    monkeypatch.setattr(calibration, "DEFAULT_CALIB_DIR", tmp_path)
-    assert default_calibration_source() == tmp_path
+def test_default_source_is_the_shipped_folder(monkeypatch):
+    folder = default_calibration_source()
+    assert folder.name == "calibration_data"
+    assert count_calibration_images(folder) == 320
+    # Missing from an install: a clear error, never a silent switch to other data.
+    monkeypatch.setattr(calibration, "CALIB_FOLDER", "no-such-folder")
+    with pytest.raises(DataError, match="missing from this install; pass --calib DIR"):
+        default_calibration_source()

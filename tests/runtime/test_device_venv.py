@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from wheel_source import REPO, copy_source
 
 pytestmark = [pytest.mark.venv, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 # Old device images: numpy 1.x and the last tflite-runtime, no LiteRT, no ONNX Runtime.
 LEGACY_REQUIREMENTS = [
     "numpy<2",
@@ -49,16 +49,6 @@ def _pip(env_dir: Path, *args: str) -> None:
         pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
 
 
-def _source_copy(tmp: Path) -> Path:
-    """Only what a wheel needs, so the build leaves nothing behind in the repository."""
-    src = tmp / "edgeres-src"
-    shutil.copytree(REPO / "edgeres", src / "edgeres", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        if (REPO / name).exists():
-            shutil.copy(REPO / name, src / name)
-    return src
-
-
 def build_env(name: str, requirements: list[str] | None, tmp: Path) -> Path:
     """Create (or reuse) ``REPO/.venv-<name>`` and install the current edgeres into it.
 
@@ -72,7 +62,7 @@ def build_env(name: str, requirements: list[str] | None, tmp: Path) -> Path:
     key = hashlib.sha256(
         (REPO / "pyproject.toml").read_bytes() + repr(requirements).encode()
     ).hexdigest()
-    src = _source_copy(tmp)
+    src = copy_source(tmp / "edgeres-src")
     stamp = env_dir / ".edgeres-key"
     if not stamp.exists() or stamp.read_text() != key:
         shutil.rmtree(env_dir, ignore_errors=True)
@@ -148,6 +138,22 @@ def test_device_eval(device_env, key, rt_models):
     proc = _run(device_env, device_env / "bin" / "edgeres", *args)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["total"] == 40
+
+
+def test_device_ships_profiles_and_calibration_images(device_env):
+    proc = _run(device_env, device_env / "bin" / "edgeres", "devices", "--json")
+    assert proc.returncode == 0, proc.stderr
+    sources = {p["name"]: p["source"] for p in json.loads(proc.stdout)}
+    assert {"raspberry-pi-4", "raspberry-pi-5", "jetson-orin-nano", "host"} <= set(sources)
+    assert sources["raspberry-pi-5"].startswith(str(device_env))  # from the installed wheel
+    code = (
+        "from edgeres.data.calibration import count_calibration_images, default_calibration_source\n"
+        "d = default_calibration_source(); print(d); print(count_calibration_images(d))"
+    )
+    proc = _run(device_env, device_env / "bin" / "python", "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    folder, count = proc.stdout.split()
+    assert folder.startswith(str(device_env)) and int(count) == 320
 
 
 def test_device_checkpoint_needs_the_train_extra(device_env, rt_models, sample_images):

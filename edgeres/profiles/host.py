@@ -7,8 +7,8 @@ width the CPU flags reveal (a theoretical upper bound, labelled so).
 
 from __future__ import annotations
 
-from edgeres.profiles import Budget, Camera, Figure, Match, Peak, Profile, Sensors
-from edgeres.profiles_facts import HostFacts, fp32_flop_per_cycle, int8_op_per_cycle
+from edgeres.profiles.facts import HostFacts, fp32_flop_per_cycle, int8_op_per_cycle
+from edgeres.profiles.model import Budget, Camera, Figure, Match, Peak, Profile, Sensors
 
 
 def host_peak(facts: HostFacts) -> Peak:

@@ -1,32 +1,28 @@
-"""Device profiles: how to recognise a device and how to run and measure models on it.
+"""The device profile data model: frozen dataclasses checked in ``__post_init__``.
 
-One YAML file per device ships in ``edgeres/devices/``; a user names a built-in profile
-(``raspberry-pi-5``) or a file of their own by path (``--profile ./my-board.yaml``). ``host`` is
-built from the machine running now (architecture, cores, CPU flags). Profiles are frozen
-dataclasses; a file with an unknown key, a missing field or a wrong type is refused with a message
-naming the file and the key.
+A profile says how to recognise a device (``Match``) and how to run and measure models on it
+(threads, providers, camera, sensors, benchmark budget, theoretical peaks). The YAML files are
+turned into these classes by ``schema.build``, so the type hints here are the file schema.
 
 Torch-free: runtime, stream and bench import this on a device.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
 import yaml
 
-from edgeres.errors import UsageError, unknown_name
-from edgeres.profiles_facts import HostFacts, read_facts, this_machine
-from edgeres.profiles_schema import SchemaError, build, to_plain
+from edgeres.errors import UsageError
+from edgeres.formats import FORMATS
+from edgeres.profiles.facts import HostFacts, this_machine
+from edgeres.profiles.schema import SchemaError, to_plain
 
-DEVICES_DIR = Path(__file__).parent / "devices"
 HOST = "host"
 PRECISIONS = ("fp32", "fp16", "int8")
 INT8_ACTIVATIONS = ("uint8", "int8")
-PROFILE_FORMATS = ("onnx", "tflite", "pytorch")
+# Every format the registry knows; a profile may name providers for any of them.
+PROFILE_FORMATS = tuple(FORMATS)
 
 
 @dataclass(frozen=True)
@@ -233,90 +229,3 @@ class Profile:
 def _check_choice(key: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise SchemaError(key, f"'{value}' is not valid (valid: {', '.join(valid)})")
-
-
-def builtin_names() -> list[str]:
-    """Names of the shipped profiles plus ``host``."""
-    return sorted(p.stem for p in DEVICES_DIR.glob("*.yaml")) + [HOST]
-
-
-def load_profile_file(path: str | Path) -> Profile:
-    """Load and validate one profile YAML file.
-
-    Raises:
-        UsageError: The file is missing, not YAML, or breaks the schema (the message names the
-            file and the key).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"device profile file '{path}' does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UsageError(
-            f"device profile file '{path}' is not valid YAML: {str(e).splitlines()[0]}"
-        ) from None
-    try:
-        profile = build(Profile, data)
-    except SchemaError as e:
-        raise UsageError(
-            f"invalid device profile '{path}': {e}; fix the file or see 'edgeres devices raspberry-pi-5' for a valid example"
-        ) from None
-    return dataclasses.replace(profile, source=str(path))
-
-
-@cache
-def _builtin(name: str) -> Profile:
-    if name == HOST:
-        from edgeres.profiles_host import host_profile
-
-        return host_profile(this_machine())
-    return load_profile_file(DEVICES_DIR / f"{name}.yaml")
-
-
-def _looks_like_path(text: str) -> bool:
-    return text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text
-
-
-def load_profile(name_or_path: str | Path | Profile | None = None) -> Profile:
-    """Get a profile by name, by file path, or the one for this machine.
-
-    Args:
-        name_or_path: A built-in name (``raspberry-pi-4``, ``host``, ...), a path to a YAML
-            file, a ``Profile`` (returned as is), or ``None`` for the profile matching this
-            machine (``host`` when none matches).
-
-    Raises:
-        UsageError: Unknown name (with close matches) or an invalid file.
-    """
-    if isinstance(name_or_path, Profile):
-        return name_or_path
-    if name_or_path is None:
-        return match_host() or _builtin(HOST)
-    text = str(name_or_path)
-    if isinstance(name_or_path, Path) or _looks_like_path(text):
-        return load_profile_file(text)
-    if text not in builtin_names():
-        if Path(text).is_file():
-            return load_profile_file(text)
-        raise unknown_name("device profile", text, builtin_names())
-    return _builtin(text)
-
-
-def list_profiles() -> list[Profile]:
-    """Every shipped profile, then ``host``."""
-    return [_builtin(n) for n in builtin_names()]
-
-
-def match_host(root: str | Path = "/", arch: str | None = None) -> Profile | None:
-    """The shipped profile matching this machine (or a fake one under ``root``), else ``None``.
-
-    Args:
-        root: Filesystem root holding ``proc/``, ``sys/`` and ``etc/`` (tests pass a temp folder).
-        arch: Architecture to assume instead of ``platform.machine()``.
-    """
-    facts = this_machine() if str(root) == "/" and arch is None else read_facts(root, arch)
-    for name in builtin_names():
-        if name != HOST and (p := _builtin(name)).match.matches(facts):
-            return p
-    return None
