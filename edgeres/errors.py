@@ -32,6 +32,10 @@ class MissingDependencyError(EdgeresError):
     """An optional engine or library is not installed; the message names the extra."""
 
 
+class EngineUnavailable(MissingDependencyError):
+    """An inference engine cannot be imported or started here; ``runtime.load`` tries the next."""
+
+
 class OutputExistsError(EdgeresError):
     """An output would overwrite an existing file or run (use --force)."""
 

@@ -12,8 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from edgeres.errors import ModelFileError
 from edgeres.formats.base import METADATA_KEY, Engine, Format, Quantization, parse_info
-from edgeres.formats.onnx_check import scan_onnx
+from edgeres.formats.onnx_check import OnnxScan, check_external_data, scan_onnx
 from edgeres.spec import ModelInfo
 
 ONNXRUNTIME = Engine(
@@ -22,6 +23,12 @@ ONNXRUNTIME = Engine(
     modules=("onnxruntime",),
     install="pip install onnxruntime (part of the core install)",
     profile_option="providers",
+)
+OPENVINO = Engine(
+    name="openvino",
+    backend="edgeres.runtime.openvino:OpenVINOBackend",
+    modules=("openvino",),
+    install="pip install 'edgeres[openvino]'",
 )
 
 
@@ -63,6 +70,27 @@ def read_onnx_metadata(custom_map: dict[str, str] | None) -> ModelInfo | None:
     if not custom_map or METADATA_KEY not in custom_map:
         return None
     return parse_info(custom_map[METADATA_KEY], "ONNX")
+
+
+def open_checked(path: Path) -> OnnxScan:
+    """Walk an ``.onnx`` file before any engine opens it: refuse corruption and escaping data.
+
+    Every ONNX engine calls this first, so a truncated file or external data outside the model's
+    folder is one clear error whichever engine runs it.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ModelFileError(f"cannot read '{path}': {e.strerror}") from None
+    scan = scan_onnx(data, path)
+    del data  # the engine reads the file itself; do not hold two copies
+    check_external_data(Path(path), scan.external)
+    return scan
+
+
+def precision_of(scan: OnnxScan) -> str:
+    """``int8`` for QDQ files (edgeres' INT8 ONNX), else ``fp32``."""
+    return "int8" if "QuantizeLinear" in scan.op_types else "fp32"
 
 
 def read_metadata(path: Path) -> ModelInfo | None:
@@ -124,7 +152,7 @@ FORMAT = Format(
     name="onnx",
     suffixes=(".onnx",),
     layout="NCHW",
-    engines=(ONNXRUNTIME,),
+    engines=(ONNXRUNTIME, OPENVINO),
     magic=magic,
     read_metadata=read_metadata,
     count_macs=count_macs,

@@ -165,6 +165,8 @@ class Profile:
         budget: Benchmark budgets.
         peaks: Per compute unit (``cpu`` required, ``gpu`` optional), theoretical peaks with sources.
         notes: Free text shown by ``edgeres devices NAME``.
+        engines: Per format, engine names to try first, in order (``onnx: [openvino,
+            onnxruntime]``); the format's other engines follow, so a missing one never blocks.
         source: Where the profile came from (file path or ``computed``); not a YAML key.
     """
 
@@ -181,6 +183,7 @@ class Profile:
     budget: Budget
     peaks: dict[str, Peak]
     notes: str = ""
+    engines: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = field(default="", compare=False, metadata={"yaml": False})
 
     def __post_init__(self) -> None:
@@ -195,6 +198,11 @@ class Profile:
                 )
             if not names:
                 raise SchemaError(f"providers.{fmt}", "needs at least one provider/delegate")
+        for fmt, names in self.engines.items():
+            _check_choice(f"engines.{fmt}", fmt, PROFILE_FORMATS)
+            valid = tuple(e.name for e in FORMATS[fmt].engines)
+            for name in names:
+                _check_choice(f"engines.{fmt}", name, valid)
         _check_choice("preferred_format", self.preferred_format, PROFILE_FORMATS)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("int8_activations", self.int8_activations, INT8_ACTIVATIONS)
@@ -211,6 +219,11 @@ class Profile:
     def providers_for(self, fmt: str) -> tuple[str, ...]:
         """Providers/delegates for a format, empty when the profile says nothing about it."""
         return self.providers.get(fmt, ())
+
+    def engine_order(self, fmt: str) -> tuple[str, ...]:
+        """Engine names for a format in this profile's order, then the format's remaining ones."""
+        listed = self.engines.get(fmt, ())
+        return (*listed, *(e.name for e in FORMATS[fmt].engines if e.name not in listed))
 
     def peak_for(self, fmt: str) -> tuple[str, Peak]:
         """The compute unit (``cpu``/``gpu``) a format runs on with this profile, and its peaks."""

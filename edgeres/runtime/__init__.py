@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.errors import MissingDependencyError, UsageError, unknown_name
+from edgeres.errors import EngineUnavailable, MissingDependencyError, UsageError, unknown_name
 from edgeres.formats import Engine, Format, engine_names, format_for_path
 from edgeres.progress import progress
 from edgeres.runtime.base import Backend, Prediction, softmax, topk_predictions
@@ -50,8 +50,10 @@ def _profile_options(profile: Any, fmt: Format, engine: Engine) -> dict[str, Any
     return opts
 
 
-def engines_for(fmt: Format, engine: str | None = None) -> list[Engine]:
+def engines_for(fmt: Format, engine: str | None = None, profile: Any = None) -> list[Engine]:
     """The engines to try for a format: the one named, else every installed one in order.
+
+    The order is the profile's (``engines:`` in its YAML) when one is given, else the format's.
 
     Raises:
         UsageError: An unknown engine name (close matches offered), or one that cannot run
@@ -68,7 +70,13 @@ def engines_for(fmt: Format, engine: str | None = None) -> list[Engine]:
         if not chosen.available:
             raise MissingDependencyError(f"engine '{engine}' is not installed: {chosen.install}")
         return [chosen]
-    installed = [e for e in fmt.engines if e.available]
+    order = list(fmt.engines)
+    if profile is not None:
+        from edgeres.profiles import load_profile
+
+        names = load_profile(profile).engine_order(fmt.name)
+        order = [e for n in names if (e := fmt.engine(n)) is not None]
+    installed = [e for e in order if e.available]
     if not installed:
         hints = "; or ".join(e.install for e in fmt.engines)
         raise MissingDependencyError(f"running {fmt.suffix} files needs an engine: {hints}")
@@ -114,11 +122,11 @@ def load(
     """
     path = Path(path)
     fmt = format_for_path(path)
-    candidates = engines_for(fmt, engine)
+    candidates = engines_for(fmt, engine, profile)
     for i, chosen in enumerate(candidates):
         try:
             return _open(fmt, chosen, path, profile, options)
-        except MissingDependencyError:
+        except EngineUnavailable:
             if i == len(candidates) - 1:
                 raise
     raise AssertionError("engines_for returns at least one engine")

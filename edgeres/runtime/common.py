@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +151,18 @@ def check_batch(batch: Any, spec: InputSpec) -> np.ndarray:
     raise UsageError(
         f"infer takes shape (N, {dims}) in {spec.layout} layout, got {tuple(batch.shape)}"
     )
+
+
+def run_in_batches(
+    batch: np.ndarray, fixed: int | None, run: Callable[[np.ndarray], np.ndarray], name: str
+) -> np.ndarray:
+    """Run ``batch`` through ``run`` whole, or image by image when the file's batch is fixed at 1.
+
+    Exports fix batch 1 by default; a file fixed at another size takes exactly that many images.
+    """
+    n = batch.shape[0]
+    if fixed is None or fixed == n:
+        return run(batch)
+    if fixed != 1:
+        raise UsageError(f"'{name}' takes batches of exactly {fixed}, got {n}")
+    return np.concatenate([run(batch[i : i + 1]) for i in range(n)])

@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import (
+    EngineUnavailable,
     MissingDependencyError,
     ModelFileError,
     UsageError,
     unknown_name,
 )
-from edgeres.formats.onnx import read_onnx_metadata
-from edgeres.formats.onnx_check import check_external_data, scan_onnx
+from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
 from edgeres.runtime.base import Backend
-from edgeres.runtime.common import check_batch, resolve_info
+from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
 from edgeres.spec import InputSpec
 
 CPU = "CPUExecutionProvider"
@@ -54,7 +54,7 @@ def _ort() -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise MissingDependencyError(
+        raise EngineUnavailable(
             "running .onnx files needs onnxruntime (part of the core install): pip install onnxruntime"
         ) from None
     return onnxruntime
@@ -115,13 +115,7 @@ class OnnxBackend(Backend):
     ) -> None:
         self.path = Path(path)
         ort = _ort()
-        try:
-            data = self.path.read_bytes()
-        except OSError as e:
-            raise ModelFileError(f"cannot read '{self.path}': {e.strerror}") from None
-        scan = scan_onnx(data, self.path)
-        del data  # ONNX Runtime reads the file itself; do not hold two copies
-        check_external_data(self.path, scan.external)
+        scan = open_checked(self.path)
         requested = pick_providers(providers, strict)
         self.session = self._session(ort, requested, threads, graph_opt)
         self.providers = list(self.session.get_providers())
@@ -131,9 +125,8 @@ class OnnxBackend(Backend):
             if strict:
                 raise MissingDependencyError(msg)
             warnings.warn(msg, UserWarning, stacklevel=2)
-        precision = "int8" if "QuantizeLinear" in scan.op_types else "fp32"
         try:
-            self._setup_io(info, spec_override, classes, precision)
+            self._setup_io(info, spec_override, classes, precision_of(scan))
         except UnicodeDecodeError as e:  # names that are not UTF-8: a corrupted file
             raise ModelFileError(
                 f"'{self.path}' is not a valid ONNX file (garbled names: {e})"
@@ -180,13 +173,7 @@ class OnnxBackend(Backend):
         batch = check_batch(batch, self.spec)
         if self._input_dtype is not np.float32:
             batch = batch.astype(self._input_dtype)
-        n, fixed = batch.shape[0], self.fixed_batch
-        if fixed is None or fixed == n:
-            return self._run(batch)
-        if fixed != 1:
-            raise UsageError(f"'{self.path.name}' takes batches of exactly {fixed}, got {n}")
-        # Exports fix batch 1 by default: run the images one by one.
-        return np.concatenate([self._run(batch[i : i + 1]) for i in range(n)])
+        return run_in_batches(batch, self.fixed_batch, self._run, self.path.name)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeres.errors import UsageError, missing_dependency
+from edgeres.errors import EngineUnavailable, UsageError, missing_dependency
 from edgeres.runtime.base import Backend
 from edgeres.runtime.common import check_batch
 
@@ -28,7 +28,8 @@ class TorchBackend(Backend):
         try:
             import torch
         except ImportError:
-            raise missing_dependency("torch", "train", "running .pt checkpoints") from None
+            err = missing_dependency("torch", "train", "running .pt checkpoints")
+            raise EngineUnavailable(str(err)) from None
         from edgeres.formats.checkpoint import load_checkpoint
 
         self.path = Path(path)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.errors import MissingDependencyError, ModelFileError, UsageError
+from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileError, UsageError
 from edgeres.formats.base import METADATA_KEY, parse_info
 from edgeres.formats.tflite_verify import verify_tflite
 from edgeres.runtime.base import Backend
@@ -47,7 +47,7 @@ def interpreter_module(engine: str | None = None) -> Any:
         except Exception as e:  # tflite_runtime built for numpy 1.x raises on import under numpy 2
             warnings.warn(f"{name} is installed but cannot load: {e}", UserWarning, stacklevel=2)
     hints = "; or ".join(h for _, h in ENGINES)
-    raise MissingDependencyError(f"running .tflite files needs a TFLite interpreter: {hints}")
+    raise EngineUnavailable(f"running .tflite files needs a TFLite interpreter: {hints}")
 
 
 class TFLiteBackend(Backend):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from edgeres import formats, runtime
 from edgeres.cli import main
-from edgeres.errors import MissingDependencyError, UsageError
+from edgeres.errors import EngineUnavailable, MissingDependencyError, UsageError
 from edgeres.formats import FORMATS, Engine, Format
 from edgeres.formats import onnx as onnx_format
 from edgeres.runtime.onnx import OnnxBackend
@@ -100,4 +100,4 @@ def test_an_engine_that_cannot_start_falls_back_to_the_next(monkeypatch, fp32_on
 
 class BrokenBackend(OnnxBackend):
     def __init__(self, path, **kw):
-        raise MissingDependencyError("the broken engine cannot start here")
+        raise EngineUnavailable("the broken engine cannot start here")

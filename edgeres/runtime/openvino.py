@@ -1,0 +1,140 @@
+"""OpenVINO backend: edgeres' ``.onnx`` files, FP32 and QDQ INT8, on Intel's runtime.
+
+OpenVINO reads the QDQ pattern edgeres' quantizer writes and runs it with its own INT8 kernels
+(AMX/VNNI on recent x86), which is why it can beat ONNX Runtime on the very same file. The file
+goes through the same protobuf walk as every ONNX engine first; metadata, preprocessing and output
+are those of the ONNX Runtime backend, so scores match it. ``openvino`` is an optional extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileError, UsageError
+from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
+from edgeres.runtime.base import Backend
+from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
+from edgeres.spec import InputSpec
+
+HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
+INSTALL = "pip install 'edgeres[openvino]' (or: pip install openvino)"
+
+
+def _openvino() -> Any:
+    try:
+        import openvino
+    except ImportError:
+        raise EngineUnavailable(f"the openvino engine is not installed: {INSTALL}") from None
+    return openvino
+
+
+class OpenVINOBackend(Backend):
+    """A ``.onnx`` file on OpenVINO.
+
+    Args:
+        path: The model file.
+        info: Use this ``ModelInfo`` instead of the embedded one.
+        threads: Inference threads (None: OpenVINO's default, one stream over all cores).
+        device: OpenVINO device name (``CPU``, ``GPU``, ``NPU``).
+        hint: ``latency`` (one request at a time, what a camera loop does) or ``throughput``.
+        spec_override: ``InputSpec`` or dict of its fields replacing the embedded/defaulted spec.
+        classes: Class names replacing the embedded/defaulted ones.
+    """
+
+    format = "onnx"
+    engine = "openvino"
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: Any = None,
+        threads: int | None = None,
+        device: str = "CPU",
+        hint: str = "latency",
+        spec_override: InputSpec | dict | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        ov = _openvino()
+        scan = open_checked(self.path)
+        if hint not in HINTS:
+            raise UsageError(f"hint must be one of {', '.join(HINTS)}, got '{hint}'")
+        if threads is not None and threads < 1:
+            raise UsageError(f"threads must be >= 1, got {threads}")
+        core = ov.Core()
+        if device not in core.available_devices:
+            raise MissingDependencyError(
+                f"OpenVINO device '{device}' is not available here "
+                f"(available: {', '.join(core.available_devices)})"
+            )
+        model = self._read(core)
+        config: dict[str, Any] = {"PERFORMANCE_HINT": HINTS[hint]}
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            self._compiled = core.compile_model(model, device, config)
+        except RuntimeError as e:
+            raise ModelFileError(
+                f"OpenVINO cannot compile '{self.path}': {_first_line(e)}"
+            ) from None
+        self._request = self._compiled.create_infer_request()
+        self.providers = [f"OpenVINO-{device}"]
+        self._setup_io(
+            model,
+            info or read_onnx_metadata(scan.metadata),
+            spec_override,
+            classes,
+            precision_of(scan),
+        )
+
+    def _read(self, core: Any) -> Any:
+        try:
+            return core.read_model(str(self.path))
+        except RuntimeError as e:
+            raise ModelFileError(f"OpenVINO cannot read '{self.path}': {_first_line(e)}") from None
+
+    def _setup_io(
+        self, model: Any, embedded: Any, spec_override: Any, classes: Any, precision: str
+    ) -> None:
+        inputs, outputs = model.inputs, model.outputs
+        if len(inputs) != 1 or inputs[0].element_type.get_type_name() not in ("f32", "f16"):
+            got = ", ".join(f"{i.get_any_name()}: {i.element_type}" for i in inputs)
+            raise ModelFileError(
+                f"'{self.path}' must take one float image tensor; it takes {got or 'nothing'}"
+            )
+        shape = [d.get_length() if d.is_static else -1 for d in inputs[0].partial_shape]
+        self.fixed_batch = shape[0] if shape and shape[0] > 0 else None
+        last = outputs[0].partial_shape[-1] if outputs[0].partial_shape.rank.is_static else None
+        n_out = last.get_length() if last is not None and last.is_static else None
+        self.info = resolve_info(
+            self.path, embedded, shape, n_out, precision, spec_override, classes
+        )
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run a float32 batch shaped ``spec.shape(n)``; return float32 logits ``n x classes``."""
+        batch = check_batch(batch, self.spec)
+        return run_in_batches(batch, self.fixed_batch, self._run, self.path.name)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            self._request.infer({0: batch})
+        except RuntimeError as e:  # the input was checked: a failure here is the model's
+            raise ModelFileError(f"OpenVINO failed running '{self.path}': {_first_line(e)}") from e
+        out = self._request.get_output_tensor(0).data
+        return np.array(out, dtype=np.float32).reshape(batch.shape[0], -1)
+
+    def close(self) -> None:
+        self._request = self._compiled = None
+
+
+def _first_line(e: Exception) -> str:
+    lines = [
+        ln
+        for ln in str(e).strip().splitlines()
+        if ln.strip() and not ln.startswith("Exception from")
+    ]
+    return lines[0] if lines else type(e).__name__
