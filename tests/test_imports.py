@@ -178,7 +178,7 @@ def _imports_any(imp: Import, names: tuple[str, ...]) -> bool:
 
 def test_device_rooms_import_neither_torch_nor_train_at_module_level():
     problems = [
-        f"{imp.importer}:{imp.line} imports {imp.module} at module level (import it lazily)"
+        f"{imp.importer}:{imp.line} imports {imp.targets[-1]} at module level (import it lazily)"
         for module, imports in edgeres_imports().items()
         if _under(module, DEVICE_ROOMS)
         for imp in imports
