@@ -9,7 +9,8 @@ import pytest
 
 os.environ.setdefault("EDGERES_QUIET", "1")  # no progress bars in test logs
 
-# Exported artifacts (fp32/int8 ONNX and TFLite) built once from `tiny_ckpt`.
+# Every exported model file (fp32/int8 ONNX and TFLite, NCHW TFLite, copies without metadata),
+# built once from `tiny_ckpt` and shared by every area.
 pytest_plugins = ["fixtures_artifacts"]
 
 

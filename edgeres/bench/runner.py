@@ -80,7 +80,7 @@ def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> Benchmar
     loader = loader or default_loader()
     profile = config.profile
     budget = config.budget or profile.budget
-    threads, notes = _threads(config.threads, profile)
+    threads, notes = thread_counts(config.threads, profile)
     notes += _busy_note()
     for path in config.models:
         format_for_path(path)  # fail before spending minutes on the first models
@@ -97,7 +97,7 @@ def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> Benchmar
             r.estimate = estimate(r, profile, host)
         results.append(r)
         notes += [f"{r.name}: {w}" for w in r.load_warnings if f"{r.name}: {w}" not in notes]
-        notes += _drift_note(r)
+        notes += drift_note(r)
     label = (
         "measured on this machine"
         if is_host
@@ -117,7 +117,7 @@ def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> Benchmar
     )
 
 
-def _threads(asked: tuple[int, ...], profile: Profile) -> tuple[tuple[int, ...], list[str]]:
+def thread_counts(asked: tuple[int, ...], profile: Profile) -> tuple[tuple[int, ...], list[str]]:
     """Thread counts to run and notes about them.
 
     Explicit ``--threads`` are honoured (with a warning past the core count). A profile's own
@@ -165,7 +165,7 @@ def _busy_note() -> list[str]:
     ]
 
 
-def _drift_note(r: ModelResult) -> list[str]:
+def drift_note(r: ModelResult) -> list[str]:
     """A warning when the trials' medians disagree: the machine changed speed while measuring."""
     trials = r.trial_p50_ms
     if len(trials) < 2 or min(trials) <= 0:

@@ -228,7 +228,7 @@ def benchmark_cmd(
     ):
         check_writable(path, flag, force)
     if plot_path:
-        from edgeres.bench.plot import _pyplot
+        from edgeres.bench.plot import load_pyplot as _pyplot
 
         _pyplot()  # a missing matplotlib should fail before minutes of measuring
     old = load_baseline(baseline) if baseline else None

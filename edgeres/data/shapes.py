@@ -98,7 +98,8 @@ def _crescent(d: float = 0.5, r2: float = 0.85, n: int = 40) -> np.ndarray:
 
 
 # Each class is one or more contours in unit coordinates; several contours fill even-odd (holes).
-_SHAPES: dict[str, list[np.ndarray]] = {
+# Public: the stream's demo scene draws the same shapes, so a model trained here sees its classes.
+CONTOURS: dict[str, list[np.ndarray]] = {
     "circle": [_circle()],
     "square": [_regular(4, 1.0, np.pi / 4) * 0.92],
     "triangle": [_regular(3, 1.0, -np.pi / 2) + [0.0, 0.18]],
@@ -110,7 +111,7 @@ _SHAPES: dict[str, list[np.ndarray]] = {
     "heart": [_heart()],
     "crescent": [_crescent()],
 }
-assert tuple(_SHAPES) == CLASSES
+assert tuple(CONTOURS) == CLASSES
 
 
 def _split_id(split: str) -> int:
@@ -216,7 +217,7 @@ def _render(p: dict[str, np.ndarray], i: int, height: int, width: int) -> np.nda
     centre = p["centre"][i] * [sw, sh]
     contours = [
         np.round(((pts * scale) @ rot.T + centre) * one).astype(np.int32)
-        for pts in _SHAPES[CLASSES[p["labels"][i]]]
+        for pts in CONTOURS[CLASSES[p["labels"][i]]]
     ]
     cv2.fillPoly(canvas, contours, tuple(float(c) for c in p["colour"][i]), line, _SHIFT)
     if k == 1:

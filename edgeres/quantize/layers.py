@@ -52,7 +52,7 @@ def _layer_name(node) -> str:
     return scopes[-depth] if len(scopes) >= depth and scopes[-depth] else node.name
 
 
-def _layer_tensors(graph) -> list[tuple[object, str, bool]]:
+def layer_tensors(graph) -> list[tuple[object, str, bool]]:
     """(node, tensor) per Conv/Gemm: its output, or the ReLU's when a ReLU alone consumes it.
 
     The QDQ quantizer folds such a ReLU into the Conv and gives the Conv the ReLU's output name;
@@ -107,7 +107,7 @@ def layer_errors(
 
     fp_graph = onnx.load(str(fp32), load_external_data=False).graph
     q_names = {o for n in onnx.load(str(int8)).graph.node for o in n.output}
-    found = [f for f in _layer_tensors(fp_graph) if f[1] in q_names]
+    found = [f for f in layer_tensors(fp_graph) if f[1] in q_names]
     if not found or not batches:
         return []
     names = [t for _, t, _ in found]

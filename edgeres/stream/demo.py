@@ -13,11 +13,11 @@ import time
 import cv2
 import numpy as np
 
-from edgeres.stream.sources import FrameSource
+from edgeres.stream.frame_source import FrameSource
 
 try:  # the data area's contours, so a model trained on `shapes` sees its own classes
-    from edgeres.data.shapes import _SHAPES as _CONTOURS
     from edgeres.data.shapes import CLASSES as _CLASSES
+    from edgeres.data.shapes import CONTOURS as _CONTOURS
 except ImportError:  # pragma: no cover - only while the data area is absent
     _t = np.linspace(0.0, 2 * np.pi, 48, endpoint=False)
     _CONTOURS = {

@@ -120,7 +120,7 @@ class SinkThread(threading.Thread):
             raise errors[0]
 
 
-class _Smoother:
+class Smoother:
     """Exponential moving average of class probabilities (``--smooth``)."""
 
     def __init__(self, weight: float) -> None:
@@ -140,7 +140,7 @@ class _Smoother:
 
 
 def _process(
-    backend: Backend, frame: Frame, config: StreamConfig, smoother: _Smoother, stats: StreamStats
+    backend: Backend, frame: Frame, config: StreamConfig, smoother: Smoother, stats: StreamStats
 ) -> FrameResult:
     """Preprocess, infer and post-process one frame, timing each stage.
 
@@ -278,7 +278,7 @@ def _loop(
     stop: threading.Event,
 ) -> str:
     """The inference loop; returns why it stopped."""
-    smoother = _Smoother(config.smooth)
+    smoother = Smoother(config.smooth)
     deadline = time.monotonic() + config.duration if config.duration else None
     while True:
         if stop.is_set():

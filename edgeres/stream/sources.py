@@ -12,7 +12,6 @@ import os
 import sys
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 
 from edgeres.data.common import OPENCV_EXTS, image_files, read_image
 from edgeres.errors import DataError, MissingDependencyError, UsageError
+from edgeres.stream.frame_source import FrameSource
 
 SOURCE_HELP = "0 (camera index), FILE, URL, gst:PIPELINE, picamera, demo or an image folder"
 URL_SCHEMES = (
@@ -38,47 +38,6 @@ DEFAULT_OPEN_TIMEOUT = 5.0
 
 # Something shaped like cv2.VideoCapture: factory(target, api, params) -> capture object.
 CaptureFactory = Callable[[Any, int, Sequence[int]], Any]
-
-
-class FrameSource(ABC):
-    """A stream of BGR ``uint8`` frames.
-
-    Attributes:
-        name: The source as the user gave it.
-        kind: ``camera``, ``file``, ``url``, ``gstreamer``, ``picamera``, ``folder`` or ``demo``.
-        live: Frames arrive in real time whether or not anyone reads them (the newest one wins);
-            a failed read means the device went away (reconnect), not the end of the stream.
-        fps: Nominal frames per second (from the device/file, else the requested value).
-        paced: The capture thread must pace reads at ``fps`` (a synthetic live source that would
-            otherwise produce frames as fast as it is read).
-    """
-
-    name: str = ""
-    kind: str = ""
-    live: bool = False
-    fps: float = 30.0
-    paced: bool = False
-
-    @abstractmethod
-    def open(self) -> None:
-        """Open (or reopen) the source; raise ``DataError`` if it cannot be opened."""
-
-    @abstractmethod
-    def read(self) -> tuple[bool, np.ndarray | None, float]:
-        """Return ``(ok, frame, timestamp)``; ``ok`` is ``False`` at the end or on failure.
-
-        ``timestamp`` is media time in seconds for files and folders, Unix time for live sources.
-        """
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the device or file; safe to call twice."""
-
-    def __enter__(self) -> FrameSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _open_with_deadline(open_fn: Callable[[], Any], timeout: float, what: str) -> Any:

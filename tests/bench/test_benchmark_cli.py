@@ -5,12 +5,34 @@ from __future__ import annotations
 import json
 
 import pytest
-from bench_helpers import TINY_BUDGET, TINY_MACS
 from click.testing import CliRunner
 
 from edgeres.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+# Conv and Gemm MACs of test_resnet at 32 px, layer by layer (output elements x kernel x in-channels).
+TEST_RESNET_MACS = (
+    16 * 16 * 8 * (3 * 3 * 3)  # stem, stride 2
+    + 16 * 16 * 16 * (3 * 3 * 8 + 3 * 3 * 16 + 8)  # block 1: conv1, conv2, 1x1 projection
+    + 8 * 8 * 32 * (3 * 3 * 16 + 3 * 3 * 32 + 16)  # block 2, stride 2
+    + 32 * 10  # classifier
+)
+# Flags that shrink the budget to a few milliseconds per model.
+TINY_BUDGET = [
+    "--runs",
+    "5",
+    "--warmup",
+    "1",
+    "--min-time",
+    "0",
+    "--warmup-time",
+    "0",
+    "--trials",
+    "2",
+    "--pause",
+    "0",
+]
 
 
 def run(*args: str):
@@ -18,14 +40,14 @@ def run(*args: str):
 
 
 @pytest.fixture(scope="module")
-def base_json(bench_models, tmp_path_factory):
+def base_json(fp32_onnx, int8_onnx, fp32_tflite, tmp_path_factory):
     """One benchmark of all three files, saved as JSON (also the baseline for the gate tests)."""
     out = tmp_path_factory.mktemp("bench") / "base.json"
     res = run(
         "benchmark",
-        bench_models["onnx"],
-        bench_models["onnx_int8"],
-        bench_models["tflite"],
+        fp32_onnx,
+        int8_onnx,
+        fp32_tflite,
         *TINY_BUDGET,
         "--save",
         out,
@@ -45,7 +67,7 @@ def test_json_report_has_every_figure(base_json):
     assert data["environment"]["cpu_model"] and "onnxruntime" in data["environment"]["libraries"]
     first, int8, tfl = data["results"]
     assert (first["format"], int8["precision"], tfl["format"]) == ("onnx", "int8", "tflite")
-    assert first["macs"] == TINY_MACS and tfl["macs"] == TINY_MACS
+    assert first["macs"] == TEST_RESNET_MACS and tfl["macs"] == TEST_RESNET_MACS
     for r in data["results"]:
         lat = r["latency"]
         assert (
@@ -59,12 +81,19 @@ def test_json_report_has_every_figure(base_json):
     assert tfl["providers"][0].lower() == "xnnpack"
 
 
-def test_table_md_csv_plot(bench_models, tmp_path):
+def test_macs_are_counted_from_the_graph_of_files_without_metadata(third_party):
+    res = run("benchmark", third_party["onnx"], third_party["tflite"], *TINY_BUDGET, "--json")
+    assert res.exit_code == 0, res.output
+    for r in json.loads(res.stdout)["results"]:
+        assert r["macs"] == TEST_RESNET_MACS and "graph" in r["macs_source"]
+
+
+def test_table_md_csv_plot(fp32_onnx, fp32_tflite, tmp_path):
     md, csv_path, png = tmp_path / "b.md", tmp_path / "b.csv", tmp_path / "b.png"
     res = run(
         "benchmark",
-        bench_models["onnx"],
-        bench_models["tflite"],
+        fp32_onnx,
+        fp32_tflite,
         *TINY_BUDGET,
         "--md",
         md,
@@ -74,18 +103,18 @@ def test_table_md_csv_plot(bench_models, tmp_path):
         png,
     )
     assert res.exit_code == 0, res.output
-    assert "speed-up" in res.output and "1.00x" in res.output and "tiny.tflite" in res.output
-    assert "| tiny.onnx |" in md.read_text() and "command: `edgeres" in md.read_text()
+    assert "speed-up" in res.output and "1.00x" in res.output and fp32_tflite.name in res.output
+    assert f"| {fp32_onnx.name} |" in md.read_text() and "command: `edgeres" in md.read_text()
     assert csv_path.read_text().count("\n") == 3
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    again = run("benchmark", bench_models["onnx"], *TINY_BUDGET, "--md", md)
+    again = run("benchmark", fp32_onnx, *TINY_BUDGET, "--md", md)
     assert again.exit_code == 2 and "--force" in again.output
 
 
-def test_other_device_profile_gets_labelled_estimate(bench_models):
+def test_other_device_profile_gets_labelled_estimate(fp32_onnx):
     res = run(
         "benchmark",
-        bench_models["onnx"],
+        fp32_onnx,
         *TINY_BUDGET,
         "--profile",
         "raspberry-pi-4",
@@ -102,15 +131,15 @@ def test_other_device_profile_gets_labelled_estimate(bench_models):
     assert est["kind"] == "estimate, not a measurement" and est["p50_ms"] > 0
 
 
-def test_thread_sweep_and_warning(bench_models):
-    res = run("benchmark", bench_models["onnx_int8"], *TINY_BUDGET, "--threads", "1,64", "--json")
+def test_thread_sweep_and_warning(int8_onnx):
+    res = run("benchmark", int8_onnx, *TINY_BUDGET, "--threads", "1,64", "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert [r["threads"] for r in data["results"]] == [1, 64]
     assert "exceeds" in data["notes"][0] and "warning: --threads 64" in res.stderr
 
 
-def test_accuracy_with_data(bench_models):
+def test_accuracy_with_data(fp32_onnx):
     pytest.importorskip("edgeres.data", reason="data area")
     from edgeres import data
 
@@ -118,7 +147,7 @@ def test_accuracy_with_data(bench_models):
         pytest.skip("edgeres.data.load_split not landed yet")
     res = run(
         "benchmark",
-        bench_models["onnx"],
+        fp32_onnx,
         *TINY_BUDGET,
         "--data",
         "shapes",
@@ -131,22 +160,20 @@ def test_accuracy_with_data(bench_models):
     assert 0.0 <= r["accuracy"] <= 1.0 and r["accuracy_n"] == 20
 
 
-def test_baseline_gate_passes_and_fails(bench_models, base_json, tmp_path):
+def test_baseline_gate_passes_and_fails(fp32_onnx, base_json, tmp_path):
     data = json.loads(base_json.read_text())
     slow = json.loads(json.dumps(data))
     for r in slow["results"]:
         r["latency"]["p50_ms"] *= 1000  # the baseline was far slower: no regression
     ok_base = tmp_path / "slow.json"
     ok_base.write_text(json.dumps(slow))
-    res = run("benchmark", bench_models["onnx"], *TINY_BUDGET, "--baseline", ok_base)
+    res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--baseline", ok_base)
     assert res.exit_code == 0, res.output
     for r in data["results"]:
         r["latency"]["p50_ms"] /= 1000  # the baseline was far faster: regression
     bad_base = tmp_path / "fast.json"
     bad_base.write_text(json.dumps(data))
-    res = run(
-        "benchmark", bench_models["onnx"], *TINY_BUDGET, "--baseline", bad_base, "--tolerance", "5"
-    )
+    res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--baseline", bad_base, "--tolerance", "5")
     assert res.exit_code == 1 and "regression" in res.output and "WORSE" in res.output
 
 
@@ -161,21 +188,21 @@ def test_baseline_gate_passes_and_fails(bench_models, base_json, tmp_path):
         (["--csv", "/proc/nope/x.csv"], "not writable"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(bench_models, args, message):
-    res = run("benchmark", bench_models["onnx"], *TINY_BUDGET, *args)
+def test_bad_input_is_one_line_exit_2(fp32_onnx, args, message):
+    res = run("benchmark", fp32_onnx, *TINY_BUDGET, *args)
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
 
 
-def test_bad_model_and_bad_profile_file(bench_models, tmp_path):
+def test_bad_model_and_bad_profile_file(fp32_onnx, tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"\xff\xff\xff not onnx")
     res = run("benchmark", broken, *TINY_BUDGET)
     assert res.exit_code == 2 and "broken.onnx" in res.output
     prof = tmp_path / "p.yaml"
     prof.write_text("name: x\nthreads: 2\n")
-    res = run("benchmark", bench_models["onnx"], "--profile", prof)
+    res = run("benchmark", fp32_onnx, "--profile", prof)
     assert res.exit_code == 2 and str(prof) in res.output and "missing" in res.output
     bad_base = tmp_path / "b.json"
     bad_base.write_text("{}")
-    res = run("benchmark", bench_models["onnx"], *TINY_BUDGET, "--baseline", bad_base)
+    res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--baseline", bad_base)
     assert res.exit_code == 2 and "not an edgeres benchmark result" in res.output

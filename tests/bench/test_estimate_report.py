@@ -135,26 +135,26 @@ def test_baseline_compare_both_ways():
 
 
 def test_profile_threads_capped_at_cores_but_explicit_threads_kept():
-    from edgeres.bench.runner import _threads
+    from edgeres.bench.runner import thread_counts
     from edgeres.profiles.facts import this_machine
 
     cores = this_machine().cores
     big = load_profile("jetson-orin-nano")  # 6 threads
-    threads, notes = _threads((), big)
+    threads, notes = thread_counts((), big)
     assert threads == (min(6, cores),) and bool(notes) == (cores < 6)
-    threads, notes = _threads((cores + 1,), big)
+    threads, notes = thread_counts((cores + 1,), big)
     assert threads == (cores + 1,) and "exceeds" in notes[0]
 
 
 def test_drift_between_trials_is_noted():
-    from edgeres.bench.runner import _drift_note
+    from edgeres.bench.runner import drift_note
 
     steady = result("a.onnx", 1.0)
     steady.trial_p50_ms = [1.0, 1.02, 0.99]
-    assert _drift_note(steady) == []
+    assert drift_note(steady) == []
     drifting = result("a.onnx", 1.0)
     drifting.trial_p50_ms = [1.0, 1.5]
-    assert "differ by 50%" in _drift_note(drifting)[0]
+    assert "differ by 50%" in drift_note(drifting)[0]
     headers, rows = rep.comparison_rows(report([steady]))
     assert rows[0][headers.index("+MB")] == 10.0
 

@@ -186,7 +186,7 @@ def _initializer_key(init) -> bytes:
 
 
 def test_onnx_int8_graph_is_compact(int8_onnx, fp32_onnx):
-    from edgeres.quantize.layers import _layer_tensors
+    from edgeres.quantize.layers import layer_tensors
 
     model = onnx.load(str(int8_onnx))
     graph = model.graph
@@ -198,7 +198,7 @@ def test_onnx_int8_graph_is_compact(int8_onnx, fp32_onnx):
     assert {o.domain for o in model.opset_import} == {""}
     # The per-layer report looks up FP32 Conv/Gemm output names in the INT8 graph.
     outputs = {o for n in graph.node for o in n.output}
-    fp_tensors = [t for _, t, _ in _layer_tensors(onnx.load(str(fp32_onnx)).graph)]
+    fp_tensors = [t for _, t, _ in layer_tensors(onnx.load(str(fp32_onnx)).graph)]
     assert fp_tensors and set(fp_tensors) <= outputs
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edgeres import runtime
+from edgeres.data.shapes import CLASSES  # what `tiny_ckpt` was trained on
 from edgeres.errors import UsageError
 from edgeres.spec import DEFAULT_MEAN, DEFAULT_STD, InputSpec
 
@@ -31,20 +32,20 @@ def _load(path, **kw):
 
 
 @pytest.fixture(scope="module")
-def reference(rt_models, shapes_test):
+def reference(model_files, shapes_test):
     """Float logits of the checkpoint on the test images."""
-    with runtime.load(rt_models["pt"]) as pt:
+    with runtime.load(model_files["pt"]) as pt:
         return pt.infer(pt.spec.normalize(shapes_test.images))
 
 
 @pytest.mark.parametrize("key", WITH_META)
-def test_backend_with_metadata(key, rt_models, shapes_test, reference):
-    backend, warned = _load(rt_models[key])
+def test_backend_with_metadata(key, model_files, shapes_test, reference):
+    backend, warned = _load(model_files[key])
     with backend:
         assert not warned
-        assert backend.format == rt_models[key].suffix.lstrip(".").replace("pt", "pytorch")
+        assert backend.format == model_files[key].suffix.lstrip(".").replace("pt", "pytorch")
         assert backend.info.name == "test_resnet"
-        assert backend.info.classes[0] == "class0"
+        assert backend.info.classes[0] == CLASSES[0]
         assert backend.spec.layout == LAYOUT[key]
         assert backend.providers and isinstance(backend.providers[0], str)
         logits = backend.infer(backend.spec.normalize(shapes_test.images))
@@ -59,8 +60,8 @@ def test_backend_with_metadata(key, rt_models, shapes_test, reference):
 
 
 @pytest.mark.parametrize("key", NO_META)
-def test_third_party_file_uses_defaults_with_a_warning(key, rt_models):
-    backend, warned = _load(rt_models[key])
+def test_third_party_file_uses_defaults_with_a_warning(key, model_files):
+    backend, warned = _load(model_files[key])
     with backend:
         assert any("no edgeres metadata" in w for w in warned)
         assert backend.info.classes == tuple(str(i) for i in range(10))
@@ -71,36 +72,36 @@ def test_third_party_file_uses_defaults_with_a_warning(key, rt_models):
 
 
 @pytest.mark.parametrize("key", ["onnx_nometa", "tflite_nometa"])
-def test_overrides_make_third_party_files_match(key, rt_models, shapes_test, reference):
-    with runtime.load(rt_models["pt"]) as pt:
+def test_overrides_make_third_party_files_match(key, model_files, shapes_test, reference):
+    with runtime.load(model_files["pt"]) as pt:
         spec = pt.spec
     override = {"mean": spec.mean, "std": spec.std}
     classes = [f"c{i}" for i in range(10)]
-    backend, _ = _load(rt_models[key], spec_override=override, classes=classes)
+    backend, _ = _load(model_files[key], spec_override=override, classes=classes)
     with backend:
         assert backend.info.classes[3] == "c3"
         logits = backend.infer(backend.spec.normalize(shapes_test.images))
         np.testing.assert_allclose(logits, reference, atol=1e-4)
     whole = InputSpec(32, 32, layout=backend.spec.layout, mean=spec.mean, std=spec.std)
-    with _load(rt_models[key], spec_override=whole)[0] as b2:
+    with _load(model_files[key], spec_override=whole)[0] as b2:
         assert b2.spec == whole
 
 
 @pytest.mark.parametrize("key", ["pt", "onnx", "tflite", "tflite_int8"])
-def test_predict_takes_camera_frames(key, rt_models):
+def test_predict_takes_camera_frames(key, model_files):
     frame = np.random.default_rng(1).integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    with runtime.load(rt_models[key]) as backend:
+    with runtime.load(model_files[key]) as backend:
         one = backend.predict(frame, topk=3)
         many = backend.predict([frame, frame[:100, :200]], topk=1)
     assert len(one) == 1 and len(one[0].labels) == 3
-    assert all(label.startswith("class") for label in one[0].labels)
+    assert all(label in CLASSES for label in one[0].labels)
     assert sum(one[0].scores) <= 1.0 + 1e-6 and one[0].scores[0] >= one[0].scores[-1]
     assert many[0].indices[0] == one[0].indices[0] and len(many) == 2
 
 
 @pytest.mark.parametrize("key", ["pt", "onnx", "tflite", "tflite_int8"])
-def test_wrong_input_is_a_usage_error(key, rt_models):
-    with runtime.load(rt_models[key]) as backend:
+def test_wrong_input_is_a_usage_error(key, model_files):
+    with runtime.load(model_files[key]) as backend:
         good = np.zeros(backend.spec.shape(2), np.float32)
         with pytest.raises(UsageError, match="float32"):
             backend.infer(good.astype(np.float64))
@@ -117,10 +118,10 @@ def test_wrong_input_is_a_usage_error(key, rt_models):
             backend.infer(np.ascontiguousarray(wrong_layout))
 
 
-def test_evaluate_all_fp32_formats_agree(rt_models, shapes_test):
+def test_evaluate_all_fp32_formats_agree(model_files, shapes_test):
     results = {}
     for key in ("pt", "onnx", "tflite", "tflite_nchw"):
-        with runtime.load(rt_models[key]) as backend:
+        with runtime.load(model_files[key]) as backend:
             results[key] = runtime.evaluate(backend, shapes_test, batch_size=64, quiet=True)
     ref = results["pt"]
     assert ref.total == len(shapes_test.labels) and 0 <= ref.accuracy <= 1
@@ -131,10 +132,10 @@ def test_evaluate_all_fp32_formats_agree(rt_models, shapes_test):
         assert set(r.to_dict()) >= {"accuracy", "correct", "total", "seconds", "images_per_second"}
 
 
-def test_evaluate_rejects_images_of_the_wrong_size(rt_models, shapes_test):
+def test_evaluate_rejects_images_of_the_wrong_size(model_files, shapes_test):
     from types import SimpleNamespace
 
-    with runtime.load(rt_models["onnx"]) as backend:
+    with runtime.load(model_files["onnx"]) as backend:
         with pytest.raises(UsageError, match="model takes 32x32"):
             runtime.evaluate(
                 backend,
@@ -144,14 +145,14 @@ def test_evaluate_rejects_images_of_the_wrong_size(rt_models, shapes_test):
             runtime.evaluate(backend, shapes_test, batch_size=0)
 
 
-def test_profile_sets_threads_and_unknown_options_are_refused(rt_models):
-    with runtime.load(rt_models["tflite"], profile="raspberry-pi-5") as backend:
+def test_profile_sets_threads_and_unknown_options_are_refused(model_files):
+    with runtime.load(model_files["tflite"], profile="raspberry-pi-5") as backend:
         assert backend.providers[0] == "XNNPACK"
     with pytest.raises(UsageError, match="bogus"):
-        runtime.load(rt_models["onnx"], bogus=1)
+        runtime.load(model_files["onnx"], bogus=1)
 
 
-def test_tflite_plain_cpu_delegate(rt_models):
-    with runtime.load(rt_models["tflite"], delegates=["cpu"], threads=1) as backend:
+def test_tflite_plain_cpu_delegate(model_files):
+    with runtime.load(model_files["tflite"], delegates=["cpu"], threads=1) as backend:
         assert backend.providers == ["CPU"]
         assert backend.infer(np.zeros(backend.spec.shape(1), np.float32)).shape == (1, 10)

@@ -19,9 +19,9 @@ CASES = 150
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", ["onnx", "onnx_int8", "tflite", "tflite_int8"])
-def test_random_corruption_gives_clean_errors(key, rt_models, tmp_path):
+def test_random_corruption_gives_clean_errors(key, model_files, tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(WORKER), str(rt_models[key]), "1234", str(CASES), str(tmp_path)],
+        [sys.executable, str(WORKER), str(model_files[key]), "1234", str(CASES), str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -36,18 +36,18 @@ def test_random_corruption_gives_clean_errors(key, rt_models, tmp_path):
 
 @pytest.mark.parametrize("cut", [1, 7, 8, 64, 0.5])
 @pytest.mark.parametrize("key", ["onnx", "tflite"])
-def test_truncated_files(key, cut, rt_models, tmp_path):
-    data = rt_models[key].read_bytes()
+def test_truncated_files(key, cut, model_files, tmp_path):
+    data = model_files[key].read_bytes()
     n = int(len(data) * cut) if isinstance(cut, float) else cut
-    path = tmp_path / f"cut{rt_models[key].suffix}"
+    path = tmp_path / f"cut{model_files[key].suffix}"
     path.write_bytes(data[:n])
     with pytest.raises(ModelFileError, match="cut"):
         runtime.load(path)
 
 
-def test_wrong_kind_of_file(rt_models, tmp_path):
+def test_wrong_kind_of_file(model_files, tmp_path):
     fake = tmp_path / "really_onnx.tflite"
-    shutil.copy(rt_models["onnx"], fake)
+    shutil.copy(model_files["onnx"], fake)
     with pytest.raises(ModelFileError, match="looks like onnx"):
         runtime.load(fake)
     text = tmp_path / "notes.pt"
@@ -55,7 +55,7 @@ def test_wrong_kind_of_file(rt_models, tmp_path):
     with pytest.raises(ModelFileError):
         runtime.load(text)
     fake_onnx = tmp_path / "really_tflite.onnx"
-    shutil.copy(rt_models["tflite"], fake_onnx)
+    shutil.copy(model_files["tflite"], fake_onnx)
     with pytest.raises(ModelFileError):
         runtime.load(fake_onnx)
     # A text file is not "like" any format: no misleading rename hint.

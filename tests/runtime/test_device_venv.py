@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from wheel_source import REPO, copy_source
 
+from edgeres.data.shapes import CLASSES  # what `tiny_ckpt` was trained on
+
 pytestmark = [pytest.mark.venv, pytest.mark.slow]
 
 # Old device images: numpy 1.x and the last tflite-runtime, no LiteRT, no ONNX Runtime.
@@ -116,25 +118,25 @@ def test_device_env_has_no_torch(device_env):
 
 
 @pytest.mark.parametrize("key", ["onnx", "onnx_int8", "tflite", "tflite_int8"])
-def test_device_predict(device_env, key, rt_models, sample_images):
+def test_device_predict(device_env, key, model_files, sample_images):
     proc = _run(
         device_env,
         device_env / "bin" / "edgeres",
         "predict",
-        rt_models[key],
+        model_files[key],
         *sample_images,
         "--json",
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert len(doc["results"]) == len(sample_images)
-    assert doc["results"][0]["topk"][0]["label"].startswith("class")
+    assert doc["results"][0]["topk"][0]["label"] in CLASSES
 
 
 @pytest.mark.skipif(not _has_load_split(), reason="edgeres.data.load_split has not landed yet")
 @pytest.mark.parametrize("key", ["onnx", "tflite_int8"])
-def test_device_eval(device_env, key, rt_models):
-    args = ("eval", rt_models[key], "--data", "shapes", "--limit", "40", "--json")
+def test_device_eval(device_env, key, model_files):
+    args = ("eval", model_files[key], "--data", "shapes", "--limit", "40", "--json")
     proc = _run(device_env, device_env / "bin" / "edgeres", *args)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["total"] == 40
@@ -156,15 +158,15 @@ def test_device_ships_profiles_and_calibration_images(device_env):
     assert folder.startswith(str(device_env)) and int(count) == 320
 
 
-def test_device_checkpoint_needs_the_train_extra(device_env, rt_models, sample_images):
+def test_device_checkpoint_needs_the_train_extra(device_env, model_files, sample_images):
     proc = _run(
-        device_env, device_env / "bin" / "edgeres", "predict", rt_models["pt"], sample_images[0]
+        device_env, device_env / "bin" / "edgeres", "predict", model_files["pt"], sample_images[0]
     )
     assert proc.returncode == 2
     assert "pip install 'edgeres[train]'" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_legacy_tflite_runtime(legacy_env, rt_models, sample_images):
+def test_legacy_tflite_runtime(legacy_env, model_files, sample_images):
     py = legacy_env / "bin" / "python"
     check = "import numpy, tflite_runtime; print(numpy.__version__)"
     proc = _run(legacy_env, py, "-c", check)
@@ -175,23 +177,23 @@ def test_legacy_tflite_runtime(legacy_env, rt_models, sample_images):
             legacy_env,
             legacy_env / "bin" / "edgeres",
             "predict",
-            rt_models[key],
+            model_files[key],
             *sample_images,
             "--json",
         )
         assert proc.returncode == 0, proc.stderr
         doc = json.loads(proc.stdout)
         assert doc["engine"] == "tflite-runtime"  # its name in the format table
-        assert doc["results"][0]["topk"][0]["label"].startswith("class")
+        assert doc["results"][0]["topk"][0]["label"] in CLASSES
 
 
-def test_legacy_interpreter_survives_corrupted_files(legacy_env, rt_models, tmp_path):
+def test_legacy_interpreter_survives_corrupted_files(legacy_env, model_files, tmp_path):
     worker = Path(__file__).with_name("corrupt_worker.py")
     proc = _run(
         legacy_env,
         legacy_env / "bin" / "python",
         worker,
-        rt_models["tflite_int8"],
+        model_files["tflite_int8"],
         "99",
         "150",
         tmp_path,

@@ -8,49 +8,49 @@ from edgeres import runtime
 from edgeres.errors import MissingDependencyError, UsageError
 
 
-def test_missing_cuda_falls_back_to_cpu_with_a_warning(rt_models):
+def test_missing_cuda_falls_back_to_cpu_with_a_warning(model_files):
     with pytest.warns(UserWarning, match="CUDAExecutionProvider is not available"):
         backend = runtime.load(
-            rt_models["onnx"], providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
+            model_files["onnx"], providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
         )
     with backend:
         assert backend.providers == ["CPUExecutionProvider"]
 
 
-def test_profile_order_tensorrt_cuda_cpu(rt_models):
+def test_profile_order_tensorrt_cuda_cpu(model_files):
     with pytest.warns(UserWarning, match="TensorrtExecutionProvider"):
-        backend = runtime.load(rt_models["onnx"], profile="jetson-orin-nano")
+        backend = runtime.load(model_files["onnx"], profile="jetson-orin-nano")
     assert backend.providers == ["CPUExecutionProvider"]
 
 
-def test_strict_makes_a_missing_provider_an_error(rt_models):
+def test_strict_makes_a_missing_provider_an_error(model_files):
     with pytest.raises(MissingDependencyError, match="CUDAExecutionProvider"):
-        runtime.load(rt_models["onnx"], providers=["cuda"], strict=True)
+        runtime.load(model_files["onnx"], providers=["cuda"], strict=True)
 
 
-def test_unknown_provider_name_offers_close_matches(rt_models):
+def test_unknown_provider_name_offers_close_matches(model_files):
     with pytest.raises(UsageError, match="did you mean"):
-        runtime.load(rt_models["onnx"], providers=["CPUExecutionProvidr"])
+        runtime.load(model_files["onnx"], providers=["CPUExecutionProvidr"])
 
 
-def test_engine_options(rt_models):
+def test_engine_options(model_files):
     with runtime.load(
-        rt_models["onnx"], threads=1, graph_opt="basic", providers=["cpu"]
+        model_files["onnx"], threads=1, graph_opt="basic", providers=["cpu"]
     ) as backend:
         assert backend.providers == ["CPUExecutionProvider"]
     with pytest.raises(UsageError, match="graph_opt"):
-        runtime.load(rt_models["onnx"], graph_opt="max")
+        runtime.load(model_files["onnx"], graph_opt="max")
     with pytest.raises(UsageError, match="threads"):
-        runtime.load(rt_models["onnx"], threads=0)
+        runtime.load(model_files["onnx"], threads=0)
 
 
 # LiteRT's Delegate.__del__ trips over the delegate that failed to load; harmless, not ours.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_missing_tflite_delegate_falls_back(rt_models, tmp_path):
+def test_missing_tflite_delegate_falls_back(model_files, tmp_path):
     with pytest.warns(UserWarning, match="could not be loaded"):
         backend = runtime.load(
-            rt_models["tflite"], delegates=[str(tmp_path / "libnope.so"), "xnnpack"]
+            model_files["tflite"], delegates=[str(tmp_path / "libnope.so"), "xnnpack"]
         )
     assert backend.providers[0] == "XNNPACK"
     with pytest.raises(MissingDependencyError):
-        runtime.load(rt_models["tflite"], delegates=[str(tmp_path / "libnope.so")], strict=True)
+        runtime.load(model_files["tflite"], delegates=[str(tmp_path / "libnope.so")], strict=True)

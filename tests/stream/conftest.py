@@ -1,5 +1,5 @@
 """Fixtures of the stream tests: a real model on a real engine, a real video, an image folder, and
-a fake camera for the reconnect path.
+a fake camera for the reconnect path. The model file is the shared session artifact `fp32_onnx`.
 
 Helpers are handed out as fixtures rather than imported from a module, so the tests work whatever
 import mode or package layout the test suite uses.
@@ -14,32 +14,16 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeres.spec import InputSpec, ModelInfo
-
 VIDEO_FRAMES = 24
 VIDEO_SIZE = (160, 120)  # width, height
 
 
-@pytest.fixture(scope="session")
-def stream_onnx(tmp_path_factory) -> Path:
-    """`test_resnet` as a real ONNX file with edgeres metadata, written by the convert area's
-    exporter. Untrained on purpose: these tests check the plumbing, not accuracy, and need not
-    wait for (or break with) training; the TFLite tests use the shared trained artifacts."""
-    from edgeres.convert.onnx import export_onnx
-    from edgeres.data.shapes import CLASSES
-    from edgeres.models import create_model
-
-    out = tmp_path_factory.mktemp("stream_model") / "test_resnet.onnx"
-    model = create_model("test_resnet", num_classes=len(CLASSES))
-    return export_onnx(model, ModelInfo("test_resnet", CLASSES, InputSpec(32, 32)), out)
-
-
 @pytest.fixture
-def backend(stream_onnx):
-    """The real runtime (ONNX Runtime) on that file."""
+def backend(fp32_onnx):
+    """The real runtime (ONNX Runtime) on the shared FP32 ONNX file (tests/fixtures_artifacts.py)."""
     from edgeres.runtime import load
 
-    with load(stream_onnx, threads=1) as b:
+    with load(fp32_onnx, threads=1) as b:
         yield b
 
 

@@ -12,7 +12,7 @@ import pytest
 from edgeres.errors import UsageError
 from edgeres.runtime.base import softmax
 from edgeres.stream import JsonLinesSink, Sink, StreamConfig, open_source, run_stream
-from edgeres.stream.pipeline import _Smoother
+from edgeres.stream.pipeline import Smoother
 from edgeres.stream.stats import Reservoir
 
 
@@ -74,12 +74,12 @@ def test_a_failing_sink_fails_the_run_and_stops_every_thread(backend, video_file
 
 
 def test_smoothing_is_an_ema_of_probabilities():
-    sm = _Smoother(0.5)
+    sm = Smoother(0.5)
     a, b = np.array([[2.0, 0.0, 0.0]]), np.array([[0.0, 2.0, 0.0]])
     sm(a)
     out = softmax(sm(b))
     np.testing.assert_allclose(out, 0.5 * softmax(a) + 0.5 * softmax(b), rtol=1e-5)
-    assert _Smoother(0.0)(a) is a
+    assert Smoother(0.0)(a) is a
 
 
 def test_bad_config_is_a_usage_error():

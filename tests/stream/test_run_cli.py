@@ -20,8 +20,8 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(_edgeres(*args), capture_output=True, text=True, timeout=timeout)
 
 
-def test_json_lines_one_object_per_frame(stream_onnx, video_file):
-    r = _run(str(stream_onnx), "--source", str(video_file), "--json", "--topk", "3")
+def test_json_lines_one_object_per_frame(fp32_onnx, video_file):
+    r = _run(str(fp32_onnx), "--source", str(video_file), "--json", "--topk", "3")
     assert r.returncode == 0, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [d["frame"] for d in lines] == list(range(24))
@@ -29,33 +29,33 @@ def test_json_lines_one_object_per_frame(stream_onnx, video_file):
     assert "24 frames" in r.stderr and "stopped by end" in r.stderr
 
 
-def test_demo_run_is_bounded_by_max_frames(stream_onnx):
-    r = _run(str(stream_onnx), "--source", "demo", "--max-frames", "5", "--json", "--smooth", "0.8")
+def test_demo_run_is_bounded_by_max_frames(fp32_onnx):
+    r = _run(str(fp32_onnx), "--source", "demo", "--max-frames", "5", "--json", "--smooth", "0.8")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 5 and "stopped by max-frames" in r.stderr
 
 
 @pytest.mark.parametrize("source", ["7", "missing.mp4", "rtsp://127.0.0.1:9/cam"])
-def test_bad_sources_are_one_line_errors(stream_onnx, tmp_path, source):
-    r = _run(str(stream_onnx), "--source", source, timeout=30)
+def test_bad_sources_are_one_line_errors(fp32_onnx, tmp_path, source):
+    r = _run(str(fp32_onnx), "--source", source, timeout=30)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and ("camera" in last or "source" in last)
 
 
-def test_existing_save_target_is_refused(stream_onnx, tmp_path):
+def test_existing_save_target_is_refused(fp32_onnx, tmp_path):
     out = tmp_path / "keep.mp4"
     out.write_bytes(b"x")
-    r = _run(str(stream_onnx), "--source", "demo", "--max-frames", "2", "--save", str(out))
+    r = _run(str(fp32_onnx), "--source", "demo", "--max-frames", "2", "--save", str(out))
     assert r.returncode == 2 and "--force" in r.stderr and out.read_bytes() == b"x"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_stops_cleanly_and_finalises_the_video(stream_onnx, tmp_path, sig):
+def test_signal_stops_cleanly_and_finalises_the_video(fp32_onnx, tmp_path, sig):
     out = tmp_path / "live.mp4"
     proc = subprocess.Popen(
-        _edgeres(str(stream_onnx), "--source", "demo", "--save", str(out), "--json",
+        _edgeres(str(fp32_onnx), "--source", "demo", "--save", str(out), "--json",
                  "--serve", "127.0.0.1:0", "--width", "160", "--height", "120"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -82,9 +82,9 @@ def test_run_has_help_with_an_example():
     assert r.returncode == 0 and "Example:" in r.stdout and "--source" in r.stdout
 
 
-def test_json_reader_going_away_ends_the_run_cleanly(stream_onnx):
+def test_json_reader_going_away_ends_the_run_cleanly(fp32_onnx):
     proc = subprocess.Popen(
-        _edgeres(str(stream_onnx), "--source", "demo", "--json", "--width", "96", "--height", "64"),
+        _edgeres(str(fp32_onnx), "--source", "demo", "--json", "--width", "96", "--height", "64"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -100,10 +100,10 @@ def test_json_reader_going_away_ends_the_run_cleanly(stream_onnx):
     assert "stopped by sink" in stderr and "Traceback" not in stderr
 
 
-def test_without_source_a_camera_less_machine_falls_back_to_demo(stream_onnx):
+def test_without_source_a_camera_less_machine_falls_back_to_demo(fp32_onnx):
     if Path("/dev/video0").exists():
         pytest.skip("this machine has a camera")
-    r = _run(str(stream_onnx), "--max-frames", "3", "--profile", "desktop-x86")
+    r = _run(str(fp32_onnx), "--max-frames", "3", "--profile", "desktop-x86")
     assert r.returncode == 0, r.stderr
     assert "no camera at /dev/video0" in r.stderr and "using the demo source" in r.stderr
 

@@ -27,8 +27,8 @@ def _edit(path, edit) -> bytes:
     return _pack(model)
 
 
-def test_valid_file_passes_and_reports(rt_models):
-    summary = verify_tflite(rt_models["tflite"].read_bytes())
+def test_valid_file_passes_and_reports(model_files):
+    summary = verify_tflite(model_files["tflite"].read_bytes())
     assert summary.input_shapes == [(1, 32, 32, 3)]
     assert "edgeres" in summary.metadata and summary.num_operators > 0
 
@@ -73,9 +73,9 @@ def _bad_subgraph_input(m):
         (_bad_subgraph_input, "subgraph input"),
     ],
 )
-def test_semantic_corruption_is_refused(edit, message, rt_models):
+def test_semantic_corruption_is_refused(edit, message, model_files):
     with pytest.raises(ModelFileError, match=message):
-        verify_tflite(_edit(rt_models["tflite"], edit))
+        verify_tflite(_edit(model_files["tflite"], edit))
 
 
 def test_wrong_identifier_and_tiny_files():

@@ -30,8 +30,8 @@ def test_metadata_module_imports_nothing_heavy():
     assert out.stdout.strip() == "False"
 
 
-def test_tflite_round_trip_and_replace(rt_models):
-    data = rt_models["tflite_nometa"].read_bytes()
+def test_tflite_round_trip_and_replace(model_files):
+    data = model_files["tflite_nometa"].read_bytes()
     assert read_tflite_metadata(data) is None
     once = embed_tflite(data, INFO)
     back = read_tflite_metadata(once)
@@ -42,7 +42,7 @@ def test_tflite_round_trip_and_replace(rt_models):
     assert len(twice) <= len(once) + 64  # replaced in place, not appended again
 
 
-def test_tflite_with_metadata_still_runs(rt_models, tmp_path):
+def test_tflite_with_metadata_still_runs(model_files, tmp_path):
     import numpy as np
 
     from edgeres import runtime
@@ -50,19 +50,20 @@ def test_tflite_with_metadata_still_runs(rt_models, tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(
         embed_tflite(
-            rt_models["tflite"].read_bytes(), dataclasses.replace(INFO, classes=tuple("abcdefghij"))
+            model_files["tflite"].read_bytes(),
+            dataclasses.replace(INFO, classes=tuple("abcdefghij")),
         )
     )
-    with runtime.load(path) as b, runtime.load(rt_models["tflite"]) as ref:
+    with runtime.load(path) as b, runtime.load(model_files["tflite"]) as ref:
         x = np.random.default_rng(0).random(b.spec.shape(2), dtype=np.float32)
         np.testing.assert_allclose(b.infer(x), ref.infer(x), atol=1e-6)
         assert b.info.classes[0] == "a"
 
 
-def test_onnx_round_trip(rt_models):
+def test_onnx_round_trip(model_files):
     import onnx
 
-    proto = onnx.load(str(rt_models["onnx_nometa"]))
+    proto = onnx.load(str(model_files["onnx_nometa"]))
     assert read_onnx_metadata({p.key: p.value for p in proto.metadata_props}) is None
     embed_onnx(proto, INFO)
     embed_onnx(proto, INFO)  # replaces, never duplicates
@@ -71,10 +72,10 @@ def test_onnx_round_trip(rt_models):
     assert read_onnx_metadata({p.key: p.value for p in proto.metadata_props}) == INFO
 
 
-def test_read_metadata_from_files(rt_models):
-    assert read_metadata(rt_models["onnx"]).name == "test_resnet"
-    assert read_metadata(rt_models["tflite"]).spec.layout == "NHWC"
-    assert read_metadata(rt_models["onnx_nometa"]) is None
+def test_read_metadata_from_files(model_files):
+    assert read_metadata(model_files["onnx"]).name == "test_resnet"
+    assert read_metadata(model_files["tflite"]).spec.layout == "NHWC"
+    assert read_metadata(model_files["onnx_nometa"]) is None
 
 
 def test_bad_metadata_is_a_model_file_error():
