@@ -18,12 +18,17 @@ from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_write_text, check_overwrite
 from edgeres.formats import EXPORT_FORMATS, FORMATS, format_for_path, resolve
-from edgeres.quantize.options import DEFAULT_SAMPLES, QuantOptions, default_activations
+from edgeres.quantize.options import (
+    DEFAULT_EVAL_LIMIT,
+    DEFAULT_IO,
+    DEFAULT_METHOD,
+    DEFAULT_SAMPLES,
+    QuantOptions,
+    default_activations,
+)
 from edgeres.quantize.report import QuantReport
 
 __all__ = ["QuantOptions", "QuantReport", "QuantizeResult", "quantize"]
-
-DEFAULT_EVAL_LIMIT = 1000
 
 
 @dataclass
@@ -84,11 +89,11 @@ def quantize(
     to: tuple[str, ...] | list[str] | None = None,
     *,
     samples: int = DEFAULT_SAMPLES,
-    method: str = "minmax",
+    method: str = DEFAULT_METHOD,
     per_tensor: bool = False,
     profile: str | None = None,
     activations: str | None = None,
-    io: str = "int8",
+    io: str = DEFAULT_IO,
     eval_data: str | None = None,
     eval_limit: int | None = DEFAULT_EVAL_LIMIT,
     max_drop: float | None = None,
