@@ -88,8 +88,8 @@ def demo_cmd(out: Path, epochs: int, quick: bool, force: bool) -> None:
     ctx.invoke(
         benchmark_cmd,
         models=tuple(files),
-        md_path=out / "benchmark.md",
-        plot_path=out / "benchmark.png",
+        md=out / "benchmark.md",
+        plot=out / "benchmark.png",
     )
     _stage(
         6,
