@@ -14,12 +14,12 @@ Exit code 1 when a target is missed, so it can run in CI on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
 
-from edgeres.bench.runner import BenchConfig, run_benchmark
+from edgeres.bench.config import BenchConfig
+from edgeres.bench.runner import run_benchmark
 from edgeres.bench.timing import timer_overhead_ns
 from edgeres.profiles import load_profile
 
@@ -42,11 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     profile = load_profile(args.profile)
-    budget = profile.budget
-    if args.min_time is not None:
-        budget = dataclasses.replace(budget, min_seconds=args.min_time)
     threads = (args.threads,) if args.threads else ()
-    config = BenchConfig((args.model,), profile, threads, budget, quiet=True)
+    config = BenchConfig((args.model,), profile, threads, min_time=args.min_time, quiet=True)
+    budget = config.budget_for(profile.budget)
     p50s = []
     load_before = os.getloadavg()[0]
     for i in range(args.rounds):

@@ -13,9 +13,8 @@ from edgeres.errors import missing_dependency
 from edgeres.fileio import atomic_path
 
 
-def load_pyplot():
-    """matplotlib's ``pyplot`` on the Agg backend; a ``MissingDependencyError`` naming the ``plot``
-    extra when matplotlib is not installed."""
+def require_pyplot():
+    """matplotlib's pyplot on the Agg backend, or a one-line error naming the extra to install."""
     try:
         import matplotlib
     except ImportError:
@@ -28,7 +27,7 @@ def load_pyplot():
 
 def save_plot(report: BenchmarkReport, path: str | Path) -> Path:
     """Draw the two panels and write the PNG atomically."""
-    plt = load_pyplot()
+    plt = require_pyplot()
     results = report.results
     labels = [f"{r.name}\n{r.threads} thr" for r in results]
     fig, (dist, bars) = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(results) + 4), 4.8))

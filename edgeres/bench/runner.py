@@ -13,7 +13,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,48 +20,17 @@ import numpy as np
 
 from edgeres.bench import environment as env
 from edgeres.bench import memory
+from edgeres.bench.config import BenchConfig
 from edgeres.bench.estimate import estimate
 from edgeres.bench.macs import count_macs
 from edgeres.bench.results import BenchmarkReport, ModelResult
 from edgeres.bench.stats import summarize_ns
-from edgeres.bench.timing import measure, timer_overhead_ns
-from edgeres.errors import EdgeresError, ModelFileError, UsageError
+from edgeres.bench.timing import Timing, measure, timer_overhead_ns
+from edgeres.errors import EdgeresError, ModelFileError
 from edgeres.formats import format_for_path, resolve
 from edgeres.profiles import Budget, Profile, load_profile
 from edgeres.profiles.facts import this_machine
 from edgeres.progress import progress
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """What to benchmark and how.
-
-    Attributes:
-        models: Model files, measured in this order (the first is the speed-up reference).
-        profile: Profile whose threads, providers and budget are used.
-        threads: Thread counts to sweep; empty means the profile's.
-        budget: Timing budget; ``None`` means the profile's.
-        data: Data source for accuracy (``shapes``, a folder, ``cifar10:DIR``); ``None`` skips it.
-        limit: Evaluate at most this many images.
-        quiet: No progress bars.
-    """
-
-    models: tuple[Path, ...]
-    profile: Profile
-    threads: tuple[int, ...] = ()
-    budget: Budget | None = None
-    data: str | None = None
-    limit: int | None = None
-    quiet: bool = False
-    seed: int = 0
-    extra_load_options: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.models:
-            raise UsageError("benchmark needs at least one model file")
-        if any(t < 1 for t in self.threads):
-            raise UsageError(f"--threads values must be >= 1, got {list(self.threads)}")
-
 
 Loader = Callable[..., Any]
 # Above this 1-minute load average per core, other processes are taking CPU time from ours.
@@ -76,10 +44,15 @@ def default_loader() -> Loader:
 
 
 def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> BenchmarkReport:
-    """Benchmark every model at every thread count and return the report (nothing printed)."""
+    """Benchmark every model at every thread count and return the report (nothing printed).
+
+    ``config.profile`` gives the threads, providers and budget (the budget flags override it);
+    ``config.data``, when set, adds each model's accuracy. Writing files and comparing with a
+    baseline is ``edgeres.bench.session.benchmark``'s part.
+    """
     loader = loader or default_loader()
-    profile = config.profile
-    budget = config.budget or profile.budget
+    profile = load_profile(config.profile)
+    budget = config.budget_for(profile.budget)
     threads, notes = thread_counts(config.threads, profile)
     notes += _busy_note()
     for path in config.models:
@@ -200,44 +173,61 @@ def benchmark_one(
     backend, load_warnings = _load(loader, path, profile, threads, config.extra_load_options)
     load_ms = (time.perf_counter_ns() - t0) / 1e6
     with backend:
-        batch = _input_batch(backend, config)
-        t0 = time.perf_counter_ns()
-        backend.infer(batch)
-        first_ms = (time.perf_counter_ns() - t0) / 1e6
-        before = env.snapshot(profile)
-        timing = measure(lambda: backend.infer(batch), budget)
-        after = env.snapshot(profile)
-        accuracy, n = _accuracy(backend, config, datasets)
+        figures = _measure_loaded(backend, budget, profile, config, datasets)
         peak, mem_method = memory.peak_rss_mb(was_reset)
         info = backend.info
-        providers = list(backend.providers)
     macs, macs_source = count_macs(path, fmt, dict(info.extra))
-    samples = np.asarray(timing.samples_ns, dtype=np.float64) / 1e6
     return ModelResult(
         model=str(path),
         name=Path(path).name,
         format=fmt,
         precision=info.precision,
         threads=threads,
-        providers=providers,
         file_size_bytes=Path(path).stat().st_size,
         macs=macs,
         macs_source=macs_source,
         load_ms=load_ms,
-        first_ms=first_ms,
-        latency=summarize_ns(timing.samples_ns),
-        trial_p50_ms=[float(np.median(t)) / 1e6 for t in timing.trials],
-        warmup_runs=timing.warmup_runs,
         peak_rss_mb=peak,
         rss_before_mb=rss_before,
         memory_method=mem_method,
-        accuracy=accuracy,
-        accuracy_n=n,
-        env_before=before,
-        env_after=after,
-        samples_ms=samples.tolist(),
         load_warnings=load_warnings,
+        **figures,
     )
+
+
+def _measure_loaded(
+    backend: Any, budget: Budget, profile: Profile, config: BenchConfig, datasets: dict
+) -> dict[str, Any]:
+    """First inference, then the timing loop between two environment snapshots, then accuracy:
+    the ``ModelResult`` fields a loaded backend gives."""
+    batch = _input_batch(backend, config)
+    t0 = time.perf_counter_ns()
+    backend.infer(batch)
+    first_ms = (time.perf_counter_ns() - t0) / 1e6
+    before = env.snapshot(profile)
+    timing = measure(lambda: backend.infer(batch), budget)
+    after = env.snapshot(profile)
+    accuracy, n = _accuracy(backend, config, datasets)
+    return {
+        "providers": list(backend.providers),
+        "first_ms": first_ms,
+        "env_before": before,
+        "env_after": after,
+        "accuracy": accuracy,
+        "accuracy_n": n,
+        **_timing_fields(timing),
+    }
+
+
+def _timing_fields(timing: Timing) -> dict[str, Any]:
+    """The ``ModelResult`` fields of one timing loop: statistics, trial medians, raw samples."""
+    samples = np.asarray(timing.samples_ns, dtype=np.float64) / 1e6
+    return {
+        "latency": summarize_ns(timing.samples_ns),
+        "trial_p50_ms": [float(np.median(t)) / 1e6 for t in timing.trials],
+        "warmup_runs": timing.warmup_runs,
+        "samples_ms": samples.tolist(),
+    }
 
 
 def _load(

@@ -4,27 +4,90 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import click
 
 from edgeres.cli.bench_cmds import benchmark_cmd
 from edgeres.cli.convert_cmds import convert_cmd, quantize_cmd
+from edgeres.cli.fields import field_option
 from edgeres.cli.runtime_cmds import eval_cmd
 from edgeres.cli.stream_cmds import run_cmd
 from edgeres.cli.train_cmds import train_cmd
 from edgeres.errors import OutputExistsError
+from edgeres.train.config import TrainConfig
+
+# --quick: a short training run on fewer images, so the whole path takes about a minute.
+QUICK_EPOCHS = 2
+QUICK_IMAGES = 4000
+STREAM_FRAMES = 300
 
 
-def _stage(n: int, total: int, title: str, command: str) -> None:
-    click.secho(f"\n[{n}/{total}] {title}", bold=True, err=True)
-    click.echo(f"$ {command}", err=True)
+class Stage(NamedTuple):
+    """One step of the demo: what it shows, the command a user would type, the calls it makes."""
+
+    title: str
+    command: str
+    calls: list[tuple[click.Command, dict[str, Any]]]
+
+
+def _stages(out: Path, epochs: int, limit: int | None) -> list[Stage]:
+    ckpt = out / "model.pt"
+    names = ("model.onnx", "model.tflite", "model_int8.onnx", "model_int8.tflite")
+    files = [ckpt, *(out / n for n in names)]
+    train = {"model": "resnet8", "data": "shapes", "out": out, "epochs": epochs, "limit": limit}
+    bench = {"models": tuple(files), "md": out / "benchmark.md", "plot": out / "benchmark.png"}
+    stream = {"source": "demo", "max_frames": STREAM_FRAMES, "save": str(out / "run_demo.mp4")}
+    return [
+        Stage(
+            "train resnet8 on the synthetic shapes data",
+            f"edgeres train --model resnet8 --data shapes --out {out}",
+            [(train_cmd, train)],
+        ),
+        Stage(
+            "convert to ONNX and TFLite (FP32), checked against the checkpoint",
+            f"edgeres convert {ckpt} --to onnx,tflite",
+            [(convert_cmd, {"model": str(ckpt), "to": "onnx,tflite"})],
+        ),
+        Stage(
+            "quantize to INT8 with the shipped calibration images",
+            f"edgeres quantize {ckpt} --to onnx,tflite",
+            [(quantize_cmd, {"model": str(ckpt), "to": "onnx,tflite"})],
+        ),
+        Stage(
+            "evaluate every file through the same runtime",
+            "edgeres eval FILE --data shapes",
+            [(eval_cmd, {"model": str(f), "data": "shapes"}) for f in files],
+        ),
+        Stage(
+            "benchmark every format on this machine",
+            f"edgeres benchmark {' '.join(map(str, files))}",
+            [(benchmark_cmd, bench)],
+        ),
+        Stage(
+            "classify a live synthetic stream, saving the annotated video",
+            f"edgeres run {files[-1]} --source demo",
+            [(run_cmd, {"model": str(files[-1]), **stream})],
+        ),
+    ]
+
+
+def _clear(out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise OutputExistsError(
+                f"'{out}' is not empty; pass --force to replace the earlier demo"
+            )
+        shutil.rmtree(out)
 
 
 @click.command("demo")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True)
-@click.option("--epochs", type=int, default=15, show_default=True, help="Training epochs.")
+@field_option(TrainConfig, "epochs")
 @click.option(
-    "--quick", is_flag=True, help="A 2-epoch, 4000-image run: the whole path in about a minute."
+    "--quick",
+    is_flag=True,
+    help=f"A {QUICK_EPOCHS}-epoch, {QUICK_IMAGES}-image run: the whole path in about a minute.",
 )
 @click.option("--force", is_flag=True, help="Replace an earlier demo in --out.")
 def demo_cmd(out: Path, epochs: int, quick: bool, force: bool) -> None:
@@ -36,74 +99,22 @@ def demo_cmd(out: Path, epochs: int, quick: bool, force: bool) -> None:
       edgeres demo --quick --out /tmp/d # the same stages on a short training run
     """
     ctx = click.get_current_context()
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise OutputExistsError(
-                f"'{out}' is not empty; pass --force to replace the earlier demo"
-            )
-        shutil.rmtree(out)
-    limit = 4000 if quick else None
-    epochs = 2 if quick else epochs
-    ckpt = out / "model.pt"
-    files = [
-        ckpt,
-        out / "model.onnx",
-        out / "model.tflite",
-        out / "model_int8.onnx",
-        out / "model_int8.tflite",
-    ]
-    total = 7
-    _stage(
-        1,
-        total,
-        "train resnet8 on the synthetic shapes data",
-        f"edgeres train --model resnet8 --data shapes --out {out}",
-    )
-    ctx.invoke(train_cmd, model="resnet8", data="shapes", out=out, epochs=epochs, limit=limit)
-    _stage(
-        2,
-        total,
-        "convert to ONNX and TFLite (FP32), checked against the checkpoint",
-        f"edgeres convert {ckpt} --to onnx,tflite",
-    )
-    ctx.invoke(convert_cmd, model=str(ckpt), to="onnx,tflite")
-    _stage(
-        3,
-        total,
-        "quantize to INT8 with the shipped calibration images",
-        f"edgeres quantize {ckpt} --to onnx,tflite",
-    )
-    ctx.invoke(quantize_cmd, model=str(ckpt), to="onnx,tflite")
-    _stage(
-        4, total, "evaluate every file through the same runtime", "edgeres eval FILE --data shapes"
-    )
-    for f in files:
-        ctx.invoke(eval_cmd, model=str(f), data="shapes")
-    _stage(
-        5,
-        total,
-        "benchmark every format on this machine",
-        f"edgeres benchmark {' '.join(map(str, files))}",
-    )
-    ctx.invoke(
-        benchmark_cmd,
-        models=tuple(files),
-        md_path=out / "benchmark.md",
-        plot_path=out / "benchmark.png",
-    )
-    _stage(
-        6,
-        total,
-        "classify a live synthetic stream, saving the annotated video",
-        f"edgeres run {files[-1]} --source demo",
-    )
-    ctx.invoke(
-        run_cmd, model=str(files[-1]), source="demo", max_frames=300, save=str(out / "run_demo.mp4")
-    )
-    _stage(7, total, "done", f"ls {out}")
+    _clear(out, force)
+    stages = _stages(out, QUICK_EPOCHS if quick else epochs, QUICK_IMAGES if quick else None)
+    total = len(stages) + 1
+    for n, stage in enumerate(stages, 1):
+        _show_stage(n, total, stage.title, stage.command)
+        for command, kwargs in stage.calls:
+            ctx.invoke(command, **kwargs)
+    _show_stage(total, total, "done", f"ls {out}")
     for f in sorted(out.iterdir()):
         if f.is_file() and not f.name.startswith("."):
             click.echo(f"  {f.name:<28} {f.stat().st_size / 1024:>9.1f} kB")
+
+
+def _show_stage(n: int, total: int, title: str, command: str) -> None:
+    click.secho(f"\n[{n}/{total}] {title}", bold=True, err=True)
+    click.echo(f"$ {command}", err=True)
 
 
 COMMANDS = [demo_cmd]

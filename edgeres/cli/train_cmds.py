@@ -1,17 +1,20 @@
-"""``edgeres train``. torch is imported inside the command, so the CLI loads on a device without it."""
+"""``edgeres train``. torch is imported inside the command, so the CLI loads on a device without it.
+
+Every option but ``--width`` and ``--json`` is a field of ``TrainConfig``, its default and help
+read from there.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import click
 
 from edgeres.cli.common import echo_json
+from edgeres.cli.fields import field_help, field_option
 from edgeres.errors import missing_dependency
-
-# Listed here (not imported from the registry) so `edgeres --help` works without torch;
-# tests/train/test_cli.py checks this list against edgeres.models.list_models().
-MODEL_NAMES = ("resnet8", "resnet20", "resnet18s", "test_resnet")
+from edgeres.models import MODEL_NAMES
+from edgeres.train.config import DEVICES, TrainConfig
 
 
 def _import_train():
@@ -24,31 +27,30 @@ def _import_train():
     return train_pkg
 
 
+def _opt(name: str, *decls: str, **attrs):
+    return field_option(TrainConfig, name, *decls, **attrs)
+
+
+_MODEL_HELP = f"{field_help(TrainConfig, 'model')} One of: {', '.join(MODEL_NAMES)}."
+
+
 @click.command("train")
-@click.option(
-    "--model", default="resnet8", show_default=True, help=f"One of: {', '.join(MODEL_NAMES)}."
-)
-@click.option(
-    "--data", default="shapes", show_default=True, help="shapes | image folder | cifar10:DIR."
-)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder to write.")
-@click.option("--epochs", type=int, default=15, show_default=True)
-@click.option("--img-size", type=int, default=None, help="Input size (default: the model's).")
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option(
-    "--lr", type=float, default=0.1, show_default=True, help="Peak one-cycle learning rate."
-)
-@click.option("--weight-decay", type=float, default=5e-4, show_default=True)
+@_opt("model", help=_MODEL_HELP)
+@_opt("data")
+@_opt("out", required=True)
+@_opt("epochs")
+@_opt("img_size")
+@_opt("batch_size")
+@_opt("lr")
+@_opt("weight_decay")
 @click.option("--width", type=float, default=None, help="Width multiplier (resnet18s).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option(
-    "--threads", type=int, default=None, help="torch threads per process (default: cores)."
-)
-@click.option("--limit", type=int, default=None, help="Use at most N training images.")
-@click.option("--eval-limit", type=int, default=None, help="Use at most N test images.")
-@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
-@click.option("--force", is_flag=True, help="Replace a finished run in --out.")
+@_opt("seed")
+@_opt("device", type=click.Choice(DEVICES))
+@_opt("threads")
+@_opt("limit")
+@_opt("eval_limit")
+@_opt("resume")
+@_opt("force")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON; no progress bars.")
 def train_cmd(as_json: bool, width: float | None, **kw) -> None:
     """Train a small ResNet and write model.pt, metrics.json, history.csv and curves.png.
@@ -61,10 +63,9 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
     """
     train_pkg = _import_train()
     model_args = {} if width is None else {"width": width}
-    cfg = train_pkg.TrainConfig(**kw, model_args=model_args, quiet=as_json)
-    result = train_pkg.train(cfg)
+    result = train_pkg.train(TrainConfig(**kw, model_args=model_args, quiet=as_json))
     m = result.metrics
-    if m.get("world_size", 1) > 1 and _rank() != 0:
+    if m.get("world_size", 1) > 1 and int(os.environ.get("RANK", "0")) != 0:
         return
     if as_json:
         echo_json(m)
@@ -75,12 +76,6 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
         f"{m['images_per_second']:.0f} images/s"
     )
     click.echo(f"wrote {result.out}/model.pt, metrics.json, history.csv, curves.png")
-
-
-def _rank() -> int:
-    import os
-
-    return int(os.environ.get("RANK", "0"))
 
 
 COMMANDS = [train_cmd]

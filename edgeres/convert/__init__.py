@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.convert.common import export_info
+from edgeres.convert.options import DEFAULT_OPSET
 from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError
 from edgeres.fileio import check_overwrite
 from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
 
 __all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint", "output_path"]
-
-DEFAULT_OPSET = 18
 
 
 @dataclass

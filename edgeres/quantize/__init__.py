@@ -18,13 +18,18 @@ from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_write_text, check_overwrite
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
-from edgeres.quantize.options import DEFAULT_SAMPLES, QuantOptions, default_activations
+from edgeres.quantize.options import (
+    DEFAULT_EVAL_LIMIT,
+    DEFAULT_IO,
+    DEFAULT_METHOD,
+    DEFAULT_SAMPLES,
+    QuantOptions,
+    default_activations,
+)
 from edgeres.quantize.report import QuantReport
 from edgeres.quantize.source import describe_sources
 
 __all__ = ["QuantOptions", "QuantReport", "QuantizeResult", "quantize"]
-
-DEFAULT_EVAL_LIMIT = 1000
 
 
 @dataclass
@@ -97,11 +102,11 @@ def quantize(
     to: tuple[str, ...] | list[str] | None = None,
     *,
     samples: int = DEFAULT_SAMPLES,
-    method: str = "minmax",
+    method: str = DEFAULT_METHOD,
     per_tensor: bool = False,
     profile: str | None = None,
     activations: str | None = None,
-    io: str = "int8",
+    io: str = DEFAULT_IO,
     eval_data: str | None = None,
     eval_limit: int | None = DEFAULT_EVAL_LIMIT,
     max_drop: float | None = None,

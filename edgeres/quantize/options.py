@@ -1,59 +1,147 @@
-"""Quantization options and the model being quantized."""
+"""Quantization options and the model being quantized.
+
+``QuantizeConfig`` is everything ``edgeres quantize`` takes besides the model; the CLI reads each
+flag's default and help from it. ``QuantOptions`` is the part every format's quantizer gets.
+"""
 
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from edgeres.errors import UsageError
+from edgeres.formats import parse_format_list
 from edgeres.spec import ModelInfo
 
 METHODS = ("minmax", "entropy", "percentile")
 ACTIVATIONS = ("uint8", "int8")
 IO_TYPES = ("int8", "float")
 DEFAULT_SAMPLES = 300
+DEFAULT_METHOD = "minmax"
+DEFAULT_IO = "int8"
+DEFAULT_EVAL_LIMIT = 1000
 MIN_SAMPLES = 8
+
+
+def _check_quantizer_options(samples: int, method: str, activations: str | None, io: str) -> None:
+    if samples < MIN_SAMPLES:
+        raise UsageError(
+            f"--samples {samples} is too few; use at least {MIN_SAMPLES} "
+            f"(default {DEFAULT_SAMPLES})"
+        )
+    if method not in METHODS:
+        raise UsageError(f"--method '{method}' is not one of {', '.join(METHODS)}")
+    if activations is not None and activations not in ACTIVATIONS:
+        raise UsageError(f"activation type '{activations}' is not one of {', '.join(ACTIVATIONS)}")
+    if io not in IO_TYPES:
+        raise UsageError(f"--io '{io}' is not one of {', '.join(IO_TYPES)}")
+
+
+def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
+    """``"0.485,0.456,0.406"`` (or three numbers) as a tuple; the error names the flag."""
+    if value is None:
+        return None
+    try:
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        values = tuple(float(v) for v in parts)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 3:
+        raise UsageError(f"{flag} needs three comma-separated numbers (R,G,B), got '{value}'")
+    return values  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """How to quantize and check a model: ``quantize(path, **config.kwargs())``.
+
+    Attributes:
+        calib: Calibration images: a folder, ``shapes``, or a ``.npy`` of preprocessed tensors
+            (``--calib``); by default the shipped calibration_data/.
+        to: Formats to write, comma-separated (``--to``); by default onnx,tflite from a
+            checkpoint, onnx from an ONNX file.
+        samples: Calibration samples (``--samples``).
+        method: ONNX activation range method (``--method``); TFLite always uses a histogram.
+        per_tensor: One weight scale per tensor; by default one per channel (``--per-tensor``).
+        profile: Device profile; it decides the ONNX activation type (``--profile``); by
+            default this host's.
+        activations: ONNX activation type, overriding the profile (``--activations``): uint8
+            suits x86, int8 suits ARM.
+        io: TFLite input/output type (``--io``): int8 is full integer; float puts a QUANTIZE op
+            in front of the integer graph and a DEQUANTIZE op behind it.
+        eval_data: Data for FP32 vs INT8 accuracy (``--eval-data``); by default what the
+            checkpoint was trained on.
+        eval_limit: At most this many eval images (``--eval-limit``).
+        max_drop: Fail (exit 1, file deleted) if INT8 top-1 drops more than this many points
+            (``--max-drop``).
+        out_dir: Output folder (``--out``); by default beside the model.
+        force: Replace existing output files (``--force``).
+        img_size: Input size of an ONNX file without edgeres metadata (``--img-size``).
+        mean: Its RGB mean after scaling to [0,1], e.g. 0.485,0.456,0.406 (``--mean``).
+        std: Its RGB std, e.g. 0.229,0.224,0.225 (``--std``).
+        quiet: No progress bars (``--json``).
+    """
+
+    calib: str | Path | None = None
+    to: tuple[str, ...] | str | None = None
+    samples: int = DEFAULT_SAMPLES
+    method: str = DEFAULT_METHOD
+    per_tensor: bool = False
+    profile: str | None = None
+    activations: str | None = None
+    io: str = DEFAULT_IO
+    eval_data: str | None = None
+    eval_limit: int | None = DEFAULT_EVAL_LIMIT
+    max_drop: float | None = None
+    out_dir: str | Path | None = None
+    force: bool = False
+    img_size: int | None = None
+    mean: tuple[float, float, float] | str | None = None
+    std: tuple[float, float, float] | str | None = None
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.to is not None:
+            text = self.to if isinstance(self.to, str) else ",".join(self.to)
+            object.__setattr__(self, "to", parse_format_list(text))
+        object.__setattr__(self, "mean", _rgb(self.mean, "--mean"))
+        object.__setattr__(self, "std", _rgb(self.std, "--std"))
+        _check_quantizer_options(self.samples, self.method, self.activations, self.io)
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise UsageError(f"--eval-limit must be at least 1, got {self.eval_limit}")
+        # No bound on max_drop: a negative one demands a gain, which fails the gate on purpose.
+
+    def kwargs(self) -> dict[str, Any]:
+        """The fields as keyword arguments of ``edgeres.quantize.quantize``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
 class QuantOptions:
-    """How to quantize; checked on creation, messages name the flag.
+    """What each format's quantizer gets from a ``QuantizeConfig``; checked on creation.
 
     Attributes:
-        calib: Calibration source: image folder, ``"shapes"``, a ``.npy`` of preprocessed tensors,
-            or ``None`` for the shipped ``calibration_data/`` (``--calib``).
-        samples: Calibration samples (``--samples``).
-        method: ONNX activation range method (``--method``); TFLite always uses a histogram.
-        per_channel: Per-channel weight scales (``--per-tensor`` turns this off).
-        activations: ONNX activation type, ``"uint8"`` (x86) or ``"int8"`` (ARM) (from ``--profile``).
-        io: TFLite input/output type (``--io``): ``"int8"`` (full integer) or ``"float"``
-            (a QUANTIZE op in front and a DEQUANTIZE op behind the integer graph).
+        calib: As ``QuantizeConfig.calib`` (``None``: the shipped ``calibration_data/``).
+        samples: As ``QuantizeConfig.samples``.
+        method: As ``QuantizeConfig.method``.
+        per_channel: Per-channel weight scales (``not QuantizeConfig.per_tensor``).
+        activations: ONNX activation type, resolved from the profile when not given.
+        io: As ``QuantizeConfig.io``.
         quiet: No progress bars.
     """
 
     calib: str | Path | None = None
     samples: int = DEFAULT_SAMPLES
-    method: str = "minmax"
+    method: str = DEFAULT_METHOD
     per_channel: bool = True
     activations: str = "uint8"
-    io: str = "int8"
+    io: str = DEFAULT_IO
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        if self.samples < MIN_SAMPLES:
-            raise UsageError(
-                f"--samples {self.samples} is too few; use at least {MIN_SAMPLES} (default {DEFAULT_SAMPLES})"
-            )
-        if self.method not in METHODS:
-            raise UsageError(f"--method '{self.method}' is not one of {', '.join(METHODS)}")
-        if self.activations not in ACTIVATIONS:
-            raise UsageError(
-                f"activation type '{self.activations}' is not one of {', '.join(ACTIVATIONS)}"
-            )
-        if self.io not in IO_TYPES:
-            raise UsageError(f"--io '{self.io}' is not one of {', '.join(IO_TYPES)}")
+        _check_quantizer_options(self.samples, self.method, self.activations, self.io)
 
     def to_dict(self) -> dict[str, Any]:
         return {

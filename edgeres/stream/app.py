@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,22 +19,27 @@ FALLBACK_CAMERA = {"source": "demo", "width": 640, "height": 480, "fps": 30.0}
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Everything ``edgeres run`` takes (``None`` = the device profile's value).
+    """Everything ``edgeres run`` takes (``None``: the device profile's value).
+
+    The CLI reads each flag's default and help from here and from ``StreamConfig``.
 
     Attributes:
         model: Model file (``.onnx``, ``.tflite``, ``.pt``).
-        source: ``--source``; ``None`` takes the profile's camera.
-        profile: Device profile name or YAML path; ``None`` = the one matching this machine.
-        width: Capture width for cameras and ``demo``.
-        height: Capture height for cameras and ``demo``.
-        fps: Capture rate for cameras, ``demo`` and folders.
-        threads: Engine threads; ``None`` = the profile's.
-        show: Open a window (``--show``).
-        save: Annotated mp4 to write (``--save``).
-        force: Replace an existing ``save`` file.
+        source: Where frames come from (``--source``); by default the profile's camera, or demo
+            if it has none.
+        profile: Device profile, a name or a YAML file (``--profile``); by default the one
+            matching this machine.
+        width: Capture width (cameras, demo) (``--width``).
+        height: Capture height (cameras, demo) (``--height``).
+        fps: Capture frame rate (cameras, demo, folders) (``--fps``).
+        threads: Engine threads (``--threads``); by default the profile's.
+        show: Show a window with label, score and FPS (``--show``).
+        save: Write the annotated video (``--save``).
+        force: Replace an existing ``--save`` file (``--force``).
         json_lines: One JSON object per frame on stdout (``--json``).
-        serve: ``HOST:PORT`` of the web page (``--serve``).
-        seed: Seed of the ``demo`` scene.
+        serve: Serve a web page with the annotated stream (``--serve``); PORT alone binds
+            127.0.0.1.
+        seed: Seed of the demo scene (``--seed``).
         config: Pipeline options (top-k, smoothing, bounds, realtime).
     """
 
@@ -52,6 +57,13 @@ class RunOptions:
     serve: str | None = None
     seed: int = 0
     config: StreamConfig = StreamConfig()
+
+    @classmethod
+    def from_flags(cls, **flags: Any) -> RunOptions:
+        """Options from the flat ``edgeres run`` flags; ``StreamConfig``'s go into ``config``."""
+        names = {f.name for f in fields(StreamConfig)}
+        config = StreamConfig(**{k: flags.pop(k) for k in list(flags) if k in names})
+        return cls(config=config, **flags)
 
 
 def camera_defaults(profile: Any, source: str | None) -> tuple[dict[str, Any], str]:

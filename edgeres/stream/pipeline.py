@@ -28,15 +28,17 @@ from edgeres.stream.stats import StreamStats, StreamSummary
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """How a run behaves.
+    """How a run behaves; the CLI reads each flag's default and help from here.
 
     Attributes:
         topk: Classes reported per frame (``--topk``).
-        smooth: Weight of the past in an exponential moving average of the class probabilities
-            (``--smooth``; 0 = off, 0.8 = steady labels on a live camera).
-        max_frames: Stop after this many results (``--max-frames``).
-        duration: Stop after this many seconds (``--duration``).
-        realtime: Pace a file or folder at its frame rate, newest frame wins (``--realtime``).
+        smooth: Temporal smoothing of the class probabilities, the weight of the past in an
+            exponential moving average (``--smooth``): 0 is off, 0.8 gives steady labels on a
+            live camera.
+        max_frames: Stop after N frames (``--max-frames``).
+        duration: Stop after S seconds (``--duration``).
+        realtime: Pace a file or folder at its frame rate, the newest frame winning
+            (``--realtime``).
         queue_size: Frames buffered between threads for files and for the sinks.
         reconnect_timeout: Seconds a lost live source may take to come back (``None``: forever).
     """
@@ -203,15 +205,8 @@ def run_stream(
         The run's summary (frames, sustained FPS, per-stage mean/p90, drops, reconnects).
     """
     config = config or StreamConfig()
-    stop = stop or threading.Event()
     stats = StreamStats()
-    capture = CaptureThread(
-        source,
-        realtime=config.realtime,
-        queue_size=config.queue_size,
-        reconnect_timeout=config.reconnect_timeout,
-        prepare=backend.spec.resize_image,
-    )
+    capture = _capture_thread(backend, source, config)
     sink_thread = SinkThread(sinks, stats, config.queue_size)
     ok = False
     try:
@@ -220,21 +215,39 @@ def run_stream(
         capture.start()
         sink_thread.start()
         cpu0 = time.thread_time_ns()
-        stopped_by = _loop(backend, capture, sink_thread, config, stats, stop)
+        stopped_by = _loop(backend, capture, sink_thread, config, stats, stop or threading.Event())
         infer_cpu_ns = time.thread_time_ns() - cpu0
         ok = True
     finally:
-        capture.stop()
-        try:
-            sink_thread.finish(ok)
-        finally:
-            # A read stuck in a driver keeps its handle; never close the source under it.
-            if not capture.is_alive():
-                source.close()
+        _shut_down(capture, sink_thread, source, ok)
     for err in (capture.error, sink_thread.error):
         if err is not None:
             raise err
     return _summary(stats, capture, sink_thread, stopped_by, infer_cpu_ns)
+
+
+def _capture_thread(backend: Backend, source: FrameSource, config: StreamConfig) -> CaptureThread:
+    """The capture thread for ``source``; it also resizes each frame to the model's input."""
+    return CaptureThread(
+        source,
+        realtime=config.realtime,
+        queue_size=config.queue_size,
+        reconnect_timeout=config.reconnect_timeout,
+        prepare=backend.spec.resize_image,
+    )
+
+
+def _shut_down(
+    capture: CaptureThread, sink_thread: SinkThread, source: FrameSource, ok: bool
+) -> None:
+    """Stop the capture, finish the sinks, and close the source unless a read still holds it."""
+    capture.stop()
+    try:
+        sink_thread.finish(ok)
+    finally:
+        # A read stuck in a driver keeps its handle; never close the source under it.
+        if not capture.is_alive():
+            source.close()
 
 
 def _summary(

@@ -1,4 +1,7 @@
-"""Training options: one dataclass, each field documented, checks that name the flag."""
+"""Training options: one dataclass, each field documented, checks that name the flag.
+
+Torch-free: the CLI imports it to build ``edgeres train``'s options on a device without torch.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +11,32 @@ from typing import Any
 
 from edgeres.errors import UsageError
 
+DEVICES = ("cpu", "cuda")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What ``edgeres train`` does.
+    """What ``edgeres train`` does; the CLI reads each flag's default and help from here.
 
     Attributes:
-        model: Registry name (``--model``).
-        data: ``shapes``, an image folder, or ``cifar10:DIR`` (``--data``).
-        out: Run folder for ``model.pt``, ``metrics.json``, ``history.csv``, ``curves.png`` (``--out``).
+        model: Registry name of the network (``--model``).
+        data: ``shapes``, an image folder (one sub-folder per class) or ``cifar10:DIR``
+            (``--data``).
+        out: Run folder to write: model.pt, metrics.json, history.csv, curves.png (``--out``).
         epochs: Passes over the training split (``--epochs``).
-        img_size: Square input size; ``None`` takes the model's default (``--img-size``).
+        img_size: Square input size in pixels (``--img-size``); by default the model's.
         batch_size: Images per optimizer step, across all processes (``--batch-size``).
         lr: Peak learning rate of the one-cycle schedule (``--lr``).
-        weight_decay: L2 weight decay on conv/linear weights (``--weight-decay``).
-        seed: Seed for data order, augmentation and initialisation (``--seed``).
-        device: ``cpu`` or ``cuda`` (``--device``).
-        resume: Continue the interrupted run in ``out`` (``--resume``).
-        force: Replace a finished run in ``out`` (``--force``).
-        limit: Use at most this many training images (``--limit``); for ``shapes`` it is how
-            many are generated.
-        eval_limit: Use at most this many test images (``--eval-limit``).
+        weight_decay: L2 weight decay on conv and linear weights (``--weight-decay``).
+        seed: Seed of data order, augmentation and initialisation (``--seed``).
+        device: Where to train (``--device``).
+        resume: Continue the interrupted run in the run folder (``--resume``).
+        force: Replace a finished run in the run folder (``--force``).
+        limit: Use at most N training images (``--limit``); for ``shapes``, how many are made.
+        eval_limit: Use at most N test images (``--eval-limit``).
         val_fraction: Share of the training split held out to pick the best epoch, so the
             reported test accuracy is not chosen on the test split itself.
-        threads: torch intra-op threads per process; ``None`` uses the cores (``--threads``).
+        threads: torch threads per process (``--threads``); by default the cores.
         model_args: Extra architecture options, e.g. ``{"width": 0.5}`` (``--width``).
         quiet: No progress bars (``--json``).
     """
@@ -79,7 +84,7 @@ class TrainConfig:
                 "--threads must be at least 1",
                 self.threads,
             ),
-            (self.device in ("cpu", "cuda"), "--device must be cpu or cuda", self.device),
+            (self.device in DEVICES, f"--device must be {' or '.join(DEVICES)}", self.device),
             (not (self.resume and self.force), "--resume and --force cannot be combined", ""),
         ]
         for ok, msg, got in checks:

@@ -185,7 +185,43 @@ def _resume_state(cfg: TrainConfig, model: nn.Module, opt, sched) -> dict[str, A
     return state
 
 
+@dataclass
+class _Run:
+    """What one training run carries from epoch to epoch."""
+
+    cfg: TrainConfig
+    ctx: DistContext
+    device: torch.device
+    spec: InputSpec
+    info: ModelInfo
+    model_args: dict[str, Any]
+    model: nn.Module  # the network itself: evaluated and saved
+    net: nn.Module  # what is trained: the model, or its DistributedDataParallel wrapper
+    opt: Any
+    sched: Any
+    steps: int  # optimizer steps per epoch
+    train_set: ImageSet
+    eval_set: ImageSet  # picks the best epoch: the held-out share, else the test split
+    test_set: ImageSet
+    history: list[dict[str, Any]]
+    best: dict[str, Any]
+    seconds: float
+
+
 def _train(cfg: TrainConfig, ctx: DistContext) -> TrainResult:
+    run = _start(cfg, ctx)
+    for epoch in range(len(run.history), cfg.epochs):
+        _epoch(run, epoch)
+        ctx.barrier()
+    metrics = _metrics(cfg, run.info, run.history, run.best, run.seconds, ctx)
+    if ctx.is_main:
+        _finish(cfg, run.info, run.model_args, run.history, metrics)
+    ctx.barrier()
+    return TrainResult(cfg.out, cfg.out / "model.pt", metrics)
+
+
+def _start(cfg: TrainConfig, ctx: DistContext) -> _Run:
+    """Check the run folder, load the data, build the model and optimizer, resume if asked."""
     device = _pick_device(cfg.device, ctx)
     _check_out_dir(cfg)
     ctx.barrier()  # every rank checks before rank 0 writes anything
@@ -193,71 +229,105 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> TrainResult:
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
     mcfg = model_config(cfg.model)
     size = cfg.img_size or mcfg.img_size
-    quiet = cfg.quiet or not ctx.is_main
-    train_set, val_set, test_set = _load_data(cfg, size, quiet)
+    train_set, val_set, test_set = _load_data(cfg, size, cfg.quiet or not ctx.is_main)
     spec = InputSpec(size, size, mean=mcfg.mean, std=mcfg.std)
     model_args = {"num_classes": len(train_set.classes), **cfg.model_args}
     model = create_model(cfg.model, **model_args)
-    facts = {
-        "params": count_params(model),
-        "macs": count_macs(model, spec.shape(1)),
-        "data": cfg.data,
-        "img_size": size,
-        "edgeres_version": __version__,
-    }
-    info = ModelInfo(cfg.model, train_set.classes, spec, extra=facts)
+    info = _model_info(cfg, model, spec, train_set.classes)
     model = model.to(device, memory_format=torch.channels_last)
     per_proc = max(1, cfg.batch_size // ctx.world_size)
     steps = max(1, len(train_set) // ctx.world_size // per_proc)
     opt, sched = _optimizer(model, cfg, steps * cfg.epochs)
     state = _resume_state(cfg, model, opt, sched) if cfg.resume else {}
-    history: list[dict[str, Any]] = list(state.get("history", []))
-    best = dict(state.get("best", {"val_accuracy": -1.0, "epoch": 0}))
-    seconds = float(state.get("seconds", 0.0))
     net = model
     if ctx.enabled:
         ids = [ctx.local_rank] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    eval_set = val_set if val_set is not None else test_set
-    for epoch in range(len(history), cfg.epochs):
-        t0 = time.perf_counter()
-        stats = _train_epoch(net, opt, sched, train_set, spec, device, cfg, epoch, ctx, steps)
-        if ctx.is_main:
-            val_loss, val_acc = evaluate_arrays(model, eval_set, spec, device)
-            _, test_acc = evaluate_arrays(model, test_set, spec, device)
-            seconds += time.perf_counter() - t0
-            row = {
-                "epoch": epoch + 1,
-                "lr": sched.get_last_lr()[0],
-                "train_loss": stats["train_loss"],
-                "train_accuracy": stats["train_accuracy"],
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-                "test_accuracy": test_acc,
-                "images_per_second": stats["images"] / max(stats["busy"], 1e-9),
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(row)
-            if val_acc >= best["val_accuracy"]:
-                best = {"val_accuracy": val_acc, "test_accuracy": test_acc, "epoch": epoch + 1}
-                metrics = _metrics(cfg, info, history, best, seconds, ctx)
-                save_checkpoint(cfg.out / "model.pt", model, info, model_args, metrics)
-            train_state = {
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "history": history,
-                "best": best,
-                "seconds": seconds,
-                "config": cfg.to_dict(),
-            }
-            save_checkpoint(cfg.out / "last.pt", model, info, model_args, {}, train_state)
-            write_history(cfg.out / "history.csv", history)
-        ctx.barrier()
-    metrics = _metrics(cfg, info, history, best, seconds, ctx)
-    if ctx.is_main:
-        _finish(cfg, info, model_args, history, metrics)
-    ctx.barrier()
-    return TrainResult(cfg.out, cfg.out / "model.pt", metrics)
+    return _Run(
+        cfg=cfg,
+        ctx=ctx,
+        device=device,
+        spec=spec,
+        info=info,
+        model_args=model_args,
+        model=model,
+        net=net,
+        opt=opt,
+        sched=sched,
+        steps=steps,
+        train_set=train_set,
+        eval_set=val_set if val_set is not None else test_set,
+        test_set=test_set,
+        history=list(state.get("history", [])),
+        best=dict(state.get("best", {"val_accuracy": -1.0, "epoch": 0})),
+        seconds=float(state.get("seconds", 0.0)),
+    )
+
+
+def _model_info(cfg: TrainConfig, model: nn.Module, spec: InputSpec, classes) -> ModelInfo:
+    facts = {
+        "params": count_params(model),
+        "macs": count_macs(model, spec.shape(1)),
+        "data": cfg.data,
+        "img_size": spec.height,
+        "edgeres_version": __version__,
+    }
+    return ModelInfo(cfg.model, classes, spec, extra=facts)
+
+
+def _epoch(run: _Run, epoch: int) -> None:
+    """Train one epoch; on the main process score it, keep it if best, and save the state."""
+    cfg, t0 = run.cfg, time.perf_counter()
+    stats = _train_epoch(
+        run.net,
+        run.opt,
+        run.sched,
+        run.train_set,
+        run.spec,
+        run.device,
+        cfg,
+        epoch,
+        run.ctx,
+        run.steps,
+    )
+    if not run.ctx.is_main:
+        return
+    val_loss, val_acc = evaluate_arrays(run.model, run.eval_set, run.spec, run.device)
+    _, test_acc = evaluate_arrays(run.model, run.test_set, run.spec, run.device)
+    run.seconds += time.perf_counter() - t0
+    run.history.append(
+        {
+            "epoch": epoch + 1,
+            "lr": run.sched.get_last_lr()[0],
+            "train_loss": stats["train_loss"],
+            "train_accuracy": stats["train_accuracy"],
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "test_accuracy": test_acc,
+            "images_per_second": stats["images"] / max(stats["busy"], 1e-9),
+            "seconds": time.perf_counter() - t0,
+        }
+    )
+    if val_acc >= run.best["val_accuracy"]:
+        run.best = {"val_accuracy": val_acc, "test_accuracy": test_acc, "epoch": epoch + 1}
+        metrics = _metrics(cfg, run.info, run.history, run.best, run.seconds, run.ctx)
+        save_checkpoint(cfg.out / "model.pt", run.model, run.info, run.model_args, metrics)
+    _save_last(run)
+
+
+def _save_last(run: _Run) -> None:
+    """``last.pt`` and ``history.csv``: all ``--resume`` needs to continue after this epoch."""
+    train_state = {
+        "optimizer": run.opt.state_dict(),
+        "scheduler": run.sched.state_dict(),
+        "history": run.history,
+        "best": run.best,
+        "seconds": run.seconds,
+        "config": run.cfg.to_dict(),
+    }
+    out = run.cfg.out
+    save_checkpoint(out / "last.pt", run.model, run.info, run.model_args, {}, train_state)
+    write_history(out / "history.csv", run.history)
 
 
 def _metrics(cfg, info, history, best, seconds, ctx) -> dict[str, Any]:

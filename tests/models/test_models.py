@@ -1,12 +1,36 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from edgeres.errors import UsageError
-from edgeres.models import count_macs, count_params, create_model, list_models, model_config
+from edgeres.models import (
+    MODEL_NAMES,
+    count_macs,
+    count_params,
+    create_model,
+    list_models,
+    model_config,
+)
 
 
 def test_registry_lists_every_model():
     assert {"resnet8", "resnet20", "resnet18s", "test_resnet"} <= set(list_models())
+
+
+def test_torch_free_name_list_matches_the_registry():
+    assert sorted(MODEL_NAMES) == list_models()
+
+
+def test_the_package_imports_torch_only_when_a_model_is_needed():
+    code = (
+        "import sys; import edgeres.models as m; names = m.MODEL_NAMES\n"
+        "a = 'torch' in sys.modules; m.create_model('test_resnet')\n"
+        "print(a, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "True"], out.stderr
 
 
 def test_resnet8_matches_mlperf_tiny_counts():

@@ -1,0 +1,129 @@
+"""Every default and help text of the CLI is read from a config dataclass, so they cannot drift."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import click
+import pytest
+
+from edgeres.bench.config import BenchConfig
+from edgeres.cli import main
+from edgeres.cli.fields import FieldOption, cli_default, field_help
+from edgeres.convert import convert
+from edgeres.convert.options import DEFAULT_OPSET, ConvertConfig
+from edgeres.formats import export_formats
+from edgeres.quantize import quantize
+from edgeres.quantize.options import QuantizeConfig, QuantOptions
+from edgeres.stream.pipeline import StreamConfig
+from edgeres.train.config import TrainConfig
+
+# Defaults still typed in the CLI: demo's own folder, and predict/eval, whose options belong to
+# edgeres.runtime (no config dataclass there yet).
+TYPED_IN_THE_CLI = {
+    ("demo", "out"),
+    ("eval", "split"),
+    ("eval", "batch_size"),
+    ("predict", "topk"),
+}
+
+
+def _options():
+    for name, cmd in main.commands.items():
+        for param in cmd.params:
+            if isinstance(param, click.Option) and param.name != "help":
+                yield name, param
+
+
+def _has_default(cmd: str, opt: click.Option) -> bool:
+    default = opt.get_default(click.Context(main.commands[cmd]), call=False)
+    return isinstance(default, (str, int, float, tuple, Path)) and default is not False
+
+
+def test_field_options_take_the_default_and_help_of_their_field():
+    checked = 0
+    for _, opt in _options():
+        if isinstance(opt, FieldOption):
+            cls, name = opt.field_source
+            if not opt.required:
+                assert opt.default == cli_default(cls, name), opt.name
+            if opt.help and opt.help.startswith(field_help(cls, name)[:20]):
+                checked += 1
+    assert checked > 40
+
+
+def test_no_other_default_is_typed_in_the_cli():
+    typed = {
+        (cmd, opt.name)
+        for cmd, opt in _options()
+        if not isinstance(opt, FieldOption) and _has_default(cmd, opt)
+    }
+    assert typed == TYPED_IN_THE_CLI
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "expected"),
+    [
+        ("train", "epochs", TrainConfig().epochs),
+        ("train", "batch_size", TrainConfig().batch_size),
+        ("train", "lr", TrainConfig().lr),
+        ("train", "weight_decay", TrainConfig().weight_decay),
+        ("demo", "epochs", TrainConfig().epochs),
+        ("convert", "opset", DEFAULT_OPSET),
+        ("convert", "to", ",".join(ConvertConfig().to)),
+        ("quantize", "samples", QuantOptions().samples),
+        ("quantize", "method", QuantOptions().method),
+        ("quantize", "io", QuantOptions().io),
+        ("quantize", "eval_limit", inspect.signature(quantize).parameters["eval_limit"].default),
+        ("benchmark", "tolerance", BenchConfig(models=("m.onnx",)).tolerance),
+        ("run", "topk", StreamConfig().topk),
+        ("run", "smooth", StreamConfig().smooth),
+    ],
+)
+def test_cli_default_equals_the_library_default(command, option, expected):
+    opt = next(p for p in main.commands[command].params if p.name == option)
+    assert opt.default == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "function"), [(ConvertConfig, convert), (QuantizeConfig, quantize)]
+)
+def test_config_fields_are_the_functions_keyword_arguments(config, function):
+    params = list(inspect.signature(function).parameters.values())[1:]
+    assert [f.name for f in fields(config)] == [p.name for p in params]
+    defaults = config(**{"to": None} if config is QuantizeConfig else {})
+    for p in params:
+        if config is ConvertConfig and p.name == "to":  # None: every format convert can write
+            assert p.default is None and defaults.to == export_formats()
+            continue
+        assert getattr(defaults, p.name) == p.default, p.name
+
+
+def test_quantizer_options_share_the_quantize_defaults():
+    q, c = QuantOptions(), QuantizeConfig()
+    assert (q.calib, q.samples, q.method, q.io) == (c.calib, c.samples, c.method, c.io)
+    assert q.per_channel is not c.per_tensor
+
+
+def test_every_help_works_without_torch():
+    code = (
+        "import json, sys\n"
+        "sys.modules['torch'] = None\n"  # any `import torch` now raises ImportError
+        "from click.testing import CliRunner\n"
+        "from edgeres.cli import main\n"
+        "runs = {c: CliRunner().invoke(main, [c, '--help'] if c else ['--help'])\n"
+        "        for c in ['', *main.commands]}\n"
+        "print(json.dumps({c: [r.exit_code, 'Example:' in r.output] for c, r in runs.items()}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert set(results) == {"", *main.commands}
+    assert all(code == 0 for code, _ in results.values()), results
+    examples = {c for c, (_, has) in results.items() if has}
+    assert examples >= {"train", "convert", "quantize", "benchmark", "run", "demo"}

@@ -1,0 +1,38 @@
+"""``QuantizeConfig``: the quantize flags checked on creation, each error naming its flag."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from edgeres.cli import main
+from edgeres.errors import UsageError
+from edgeres.quantize.options import QuantizeConfig
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--eval-limit", "0"], "--eval-limit must be at least 1"),
+        (["--std", "a,b,c"], "--std needs three comma-separated numbers"),
+    ],
+)
+def test_bad_flag_is_one_line_exit_2_before_any_file_is_read(tmp_path, args, message):
+    res = CliRunner().invoke(main, ["quantize", str(tmp_path / "absent.onnx"), *args])
+    errors = [line for line in res.output.splitlines() if line.startswith("error: ")]
+    assert res.exit_code == 2 and len(errors) == 1, res.output
+    assert message in errors[0] and "Traceback" not in res.output
+
+
+def test_text_flags_are_parsed():
+    cfg = QuantizeConfig(to="ONNX, tflite,onnx", mean="0.5,0.5,0.5", std=(0.25, 0.25, 0.25))
+    assert cfg.to == ("onnx", "tflite")
+    assert cfg.mean == (0.5, 0.5, 0.5) and cfg.std == (0.25, 0.25, 0.25)
+    assert QuantizeConfig().to is None and QuantizeConfig().mean is None
+
+
+def test_quantizer_checks_run_on_creation():
+    with pytest.raises(UsageError, match="--samples"):
+        QuantizeConfig(samples=2)
+    with pytest.raises(UsageError, match="--method"):
+        QuantizeConfig(method="median")
