@@ -108,7 +108,7 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
     from edgeres.quantize import quantize
 
     config = QuantizeConfig(**kw, quiet=as_json)
-    result = quantize(model, **config.kwargs())
+    result = quantize(model, config)
     if as_json:
         echo_json(result.to_dict())
     else:

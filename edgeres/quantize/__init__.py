@@ -18,18 +18,11 @@ from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_write_text, check_overwrite
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
-from edgeres.quantize.options import (
-    DEFAULT_EVAL_LIMIT,
-    DEFAULT_IO,
-    DEFAULT_METHOD,
-    DEFAULT_SAMPLES,
-    QuantOptions,
-    default_activations,
-)
+from edgeres.quantize.options import QuantizeConfig, QuantOptions, default_activations
 from edgeres.quantize.report import QuantReport
-from edgeres.quantize.source import describe_sources
+from edgeres.quantize.source import describe_sources, load_source
 
-__all__ = ["QuantOptions", "QuantReport", "QuantizeResult", "quantize"]
+__all__ = ["QuantOptions", "QuantReport", "QuantizeConfig", "QuantizeResult", "quantize"]
 
 
 @dataclass
@@ -97,89 +90,42 @@ def _check_source(model_path: Path, to) -> None:
 
 
 def quantize(
-    model_path: str | Path,
-    calib: str | Path | None = None,
-    to: tuple[str, ...] | list[str] | None = None,
-    *,
-    samples: int = DEFAULT_SAMPLES,
-    method: str = DEFAULT_METHOD,
-    per_tensor: bool = False,
-    profile: str | None = None,
-    activations: str | None = None,
-    io: str = DEFAULT_IO,
-    eval_data: str | None = None,
-    eval_limit: int | None = DEFAULT_EVAL_LIMIT,
-    max_drop: float | None = None,
-    out_dir: str | Path | None = None,
-    force: bool = False,
-    img_size: int | None = None,
-    mean: tuple[float, float, float] | None = None,
-    std: tuple[float, float, float] | None = None,
-    quiet: bool = False,
+    model_path: str | Path, config: QuantizeConfig | None = None, **options: Any
 ) -> QuantizeResult:
-    """Quantize a checkpoint or FP32 ONNX file to INT8 in each format of ``to``.
+    """Quantize a checkpoint or FP32 ONNX file to INT8 in each format of ``config.to``.
+
+    Files are staged in a hidden folder beside the outputs and moved to their final names only
+    when the ``max_drop`` gate passes; the report is written either way.
 
     Args:
         model_path: An edgeres checkpoint (``.pt``) or FP32 ONNX file (``.onnx``, ONNX output only).
-        calib: Calibration images (folder), ``"shapes"``, a ``.npy`` of preprocessed tensors, or
-            None for the shipped ``calibration_data/``.
-        to: Format names (default: ONNX and TFLite from a checkpoint, ONNX from an ONNX file).
-        samples: Calibration samples.
-        method: ONNX range method ``minmax``, ``entropy`` or ``percentile``.
-        per_tensor: One weight scale per tensor instead of per channel.
-        profile: Device profile deciding the ONNX activation type (None: this host).
-        activations: ``"uint8"`` or ``"int8"``, overriding the profile.
-        io: TFLite input/output type.
-        eval_data: Data for the accuracy comparison (default: what the checkpoint was trained on).
-        eval_limit: At most this many eval images (None: all).
-        max_drop: Reject (delete) INT8 files whose top-1 falls more than this many points.
-        out_dir: Output folder (default: beside the model).
-        force: Replace existing outputs.
-        img_size: Input size of a third-party ONNX without edgeres metadata.
-        mean: Its per-channel RGB mean (after scaling to [0, 1]).
-        std: Its per-channel RGB std.
-        quiet: No progress bars.
+        config: Every option, one field per ``edgeres quantize`` flag (``QuantizeConfig`` documents
+            them and holds the defaults).
+        **options: ``QuantizeConfig`` fields, when no ``config`` is given:
+            ``quantize("model.pt", calib="shapes", to=("onnx",), max_drop=1.0)``.
 
     Returns:
         The kept files and the report; ``result.passed`` is False when the gate rejected a file.
     """
-    from edgeres.progress import progress
-    from edgeres.quantize.evaluate import default_eval_data, evaluate, format_report
-    from edgeres.quantize.source import load_source
+    from edgeres.quantize.evaluate import default_eval_data, evaluate
 
+    cfg = config if config is not None else QuantizeConfig(**options)
     model_path = Path(model_path)
-    if to is None:
-        to = targets_from(format_for_path(model_path))
-    opts = QuantOptions(
-        calib=calib,
-        samples=samples,
-        method=method,
-        per_channel=not per_tensor,
-        activations=activations or default_activations(profile),
-        io=io,
-        quiet=quiet,
-    )
+    to = cfg.to or targets_from(format_for_path(model_path))
     _check_source(model_path, to)
-    targets, report_path = _targets(model_path, to, out_dir, force)
+    targets, report_path = _targets(model_path, to, cfg.out_dir, cfg.force)
     report_path.parent.mkdir(parents=True, exist_ok=True)
+    opts = _quant_options(cfg)
     with tempfile.TemporaryDirectory(prefix=".edgeres-quantize-", dir=report_path.parent) as tmp:
-        stage = Path(tmp)
-        source = load_source(model_path, stage, img_size=img_size, mean=mean, std=std)
-        report = QuantReport(
-            source=str(model_path),
-            model=source.info.name,
-            options=opts.to_dict(),
-            max_drop=max_drop,
+        source = load_source(
+            model_path, Path(tmp), img_size=cfg.img_size, mean=cfg.mean, std=cfg.std
         )
-        staged = {}
-        for fmt in progress(list(to), quiet=quiet, desc="quantize", unit="format"):
-            quantizer = resolve(FORMATS[fmt].quantization.quantizer)
-            staged[fmt] = quantizer(source, stage / targets[fmt].name, opts)
-            fp32_size = _fp32_size(fmt, source, stage)
-            report.formats[fmt] = format_report(
-                fmt, staged[fmt], targets[fmt], source, opts, fp32_size
-            )
-        evaluate(report, source, staged, eval_data or default_eval_data(source), eval_limit, quiet)
+        report = QuantReport(
+            str(model_path), source.info.name, opts.to_dict(), max_drop=cfg.max_drop
+        )
+        staged = _quantize_each(source, Path(tmp), targets, opts, report)
+        data = cfg.eval_data or default_eval_data(source)
+        evaluate(report, source, staged, data, cfg.eval_limit, cfg.quiet)
         report.rejected = report.gate_failures()
         result = QuantizeResult(report=report, report_path=report_path)
         for fmt, path in staged.items():
@@ -188,6 +134,33 @@ def quantize(
                 result.outputs[fmt] = targets[fmt]
     atomic_write_text(report_path, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
     return result
+
+
+def _quant_options(cfg: QuantizeConfig) -> QuantOptions:
+    """What each format's quantizer needs from the config (the profile resolved)."""
+    return QuantOptions(
+        calib=cfg.calib,
+        samples=cfg.samples,
+        method=cfg.method,
+        per_channel=not cfg.per_tensor,
+        activations=cfg.activations or default_activations(cfg.profile),
+        io=cfg.io,
+        quiet=cfg.quiet,
+    )
+
+
+def _quantize_each(source, stage: Path, targets: dict[str, Path], opts, report) -> dict[str, Path]:
+    """Write each format's INT8 file into ``stage`` and its graph facts into ``report``."""
+    from edgeres.progress import progress
+    from edgeres.quantize.evaluate import format_report
+
+    staged = {}
+    for fmt in progress(list(targets), quiet=opts.quiet, desc="quantize", unit="format"):
+        quantizer = resolve(FORMATS[fmt].quantization.quantizer)
+        staged[fmt] = quantizer(source, stage / targets[fmt].name, opts)
+        size = _fp32_size(fmt, source, stage)
+        report.formats[fmt] = format_report(fmt, staged[fmt], targets[fmt], source, opts, size)
+    return staged
 
 
 def _fp32_size(fmt: str, source, stage: Path) -> int | None:

@@ -64,46 +64,15 @@ def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions)
         ModelFileError: ONNX Runtime cannot quantize this graph.
     """
     import onnx
-    from onnxruntime.quantization import QuantFormat, quantize_static
 
     from edgeres.formats.onnx import embed_onnx
 
     if source.fp32_onnx is None:
         raise UsageError("ONNX quantization needs an FP32 ONNX model")
-    method, act_type, weight_type = _ort_enums(opts)
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory(prefix=".edgeres-q-", dir=out_path.parent) as tmp:
         model_in = preprocess(source.fp32_onnx, Path(tmp) / "pre.onnx")
-        name, fixed = _input_batch(model_in)
-        spec = source.info.spec
-        stream = rebatch(
-            calibration_batches(
-                opts.calib, spec, opts.samples, quiet=opts.quiet, desc="calibrate onnx"
-            ),
-            fixed,
-        )
-        # Model runs: one per fixed-size piece, or one per streamed batch for a free batch.
-        runs = -(-opts.samples // CHUNK) if fixed is None else opts.samples // fixed
-        tmp_out = Path(tmp) / "int8.onnx"
-        try:
-            with quiet_converters():
-                quantize_static(
-                    str(model_in),
-                    str(tmp_out),
-                    streaming_reader(stream, name, runs),
-                    quant_format=QuantFormat.QDQ,
-                    per_channel=opts.per_channel,
-                    activation_type=act_type,
-                    weight_type=weight_type,
-                    calibrate_method=method,
-                    extra_options={"CalibStridedMinMax": CHUNK},
-                )
-        except (ValueError, RuntimeError, KeyError) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise ModelFileError(
-                f"ONNX Runtime could not quantize '{source.path}': {first}"
-            ) from None
-        proto = onnx.load(str(tmp_out))
+        proto = _calibrate(source, model_in, Path(tmp) / "int8.onnx", opts)
     # ONNX QDQ keeps float input/output: the io option does not apply.
     info = int8_info(source, "onnx", {k: v for k, v in opts.to_dict().items() if k != "io"})
     # Q/DQ bookkeeping (names, value_info, repeated zero points) is ~10% of a small model's file.
@@ -111,3 +80,34 @@ def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions)
     with atomic_path(out_path) as tmp_file:
         onnx.save_model(proto, str(tmp_file), save_as_external_data=False)
     return out_path
+
+
+def _calibrate(source: QuantSource, model_in: Path, out: Path, opts: QuantOptions):
+    """Stream calibration batches through ``quantize_static`` into ``out``; return its proto."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    method, act_type, weight_type = _ort_enums(opts)
+    name, fixed = _input_batch(model_in)
+    batches = calibration_batches(
+        opts.calib, source.info.spec, opts.samples, quiet=opts.quiet, desc="calibrate onnx"
+    )
+    # Model runs: one per fixed-size piece, or one per streamed batch for a free batch.
+    runs = -(-opts.samples // CHUNK) if fixed is None else opts.samples // fixed
+    try:
+        with quiet_converters():
+            quantize_static(
+                str(model_in),
+                str(out),
+                streaming_reader(rebatch(batches, fixed), name, runs),
+                quant_format=QuantFormat.QDQ,
+                per_channel=opts.per_channel,
+                activation_type=act_type,
+                weight_type=weight_type,
+                calibrate_method=method,
+                extra_options={"CalibStridedMinMax": CHUNK},
+            )
+    except (ValueError, RuntimeError, KeyError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelFileError(f"ONNX Runtime could not quantize '{source.path}': {first}") from None
+    return onnx.load(str(out))

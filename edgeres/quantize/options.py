@@ -55,7 +55,7 @@ def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
 
 @dataclass(frozen=True)
 class QuantizeConfig:
-    """How to quantize and check a model: ``quantize(path, **config.kwargs())``.
+    """How to quantize and check a model: ``quantize(path, config)``.
 
     Attributes:
         calib: Calibration images: a folder, ``shapes``, or a ``.npy`` of preprocessed tensors

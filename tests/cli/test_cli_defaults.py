@@ -79,7 +79,7 @@ def test_no_other_default_is_typed_in_the_cli():
         ("quantize", "samples", QuantOptions().samples),
         ("quantize", "method", QuantOptions().method),
         ("quantize", "io", QuantOptions().io),
-        ("quantize", "eval_limit", inspect.signature(quantize).parameters["eval_limit"].default),
+        ("quantize", "eval_limit", QuantizeConfig().eval_limit),
         ("benchmark", "tolerance", BenchConfig(models=("m.onnx",)).tolerance),
         ("run", "topk", StreamConfig().topk),
         ("run", "smooth", StreamConfig().smooth),
@@ -90,18 +90,21 @@ def test_cli_default_equals_the_library_default(command, option, expected):
     assert opt.default == expected
 
 
-@pytest.mark.parametrize(
-    ("config", "function"), [(ConvertConfig, convert), (QuantizeConfig, quantize)]
-)
-def test_config_fields_are_the_functions_keyword_arguments(config, function):
-    params = list(inspect.signature(function).parameters.values())[1:]
-    assert [f.name for f in fields(config)] == [p.name for p in params]
-    defaults = config(**{"to": None} if config is QuantizeConfig else {})
+def test_convert_config_fields_are_the_functions_keyword_arguments():
+    params = list(inspect.signature(convert).parameters.values())[1:]
+    assert [f.name for f in fields(ConvertConfig)] == [p.name for p in params]
+    defaults = ConvertConfig()
     for p in params:
-        if config is ConvertConfig and p.name == "to":  # None: every format convert can write
+        if p.name == "to":  # None: every format convert can write
             assert p.default is None and defaults.to == export_formats()
             continue
         assert getattr(defaults, p.name) == p.default, p.name
+
+
+def test_quantize_takes_its_config_and_nothing_else():
+    params = inspect.signature(quantize).parameters
+    assert list(params) == ["model_path", "config", "options"]
+    assert params["config"].annotation in (QuantizeConfig, "QuantizeConfig | None")
 
 
 def test_quantizer_options_share_the_quantize_defaults():
