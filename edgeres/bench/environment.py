@@ -27,6 +27,7 @@ LIBRARIES = (
     "onnxruntime-gpu",
     "ai-edge-litert",
     "tflite-runtime",
+    "openvino",
     "opencv-python-headless",
     "opencv-python",
     "torch",

@@ -15,6 +15,7 @@ from edgeres.cli.runtime_cmds import eval_cmd
 from edgeres.cli.stream_cmds import run_cmd
 from edgeres.cli.train_cmds import train_cmd
 from edgeres.errors import OutputExistsError
+from edgeres.formats import FORMATS, export_formats
 from edgeres.train.config import TrainConfig
 
 # --quick: a short training run on fewer images, so the whole path takes about a minute.
@@ -33,8 +34,12 @@ class Stage(NamedTuple):
 
 def _stages(out: Path, epochs: int, limit: int | None) -> list[Stage]:
     ckpt = out / "model.pt"
-    names = ("model.onnx", "model.tflite", "model_int8.onnx", "model_int8.tflite")
-    files = [ckpt, *(out / n for n in names)]
+    formats = export_formats()
+    files = [
+        ckpt,
+        *(out / f"model{tag}{FORMATS[f].suffix}" for tag in ("", "_int8") for f in formats),
+    ]
+    to = ",".join(formats)
     train = {"model": "resnet8", "data": "shapes", "out": out, "epochs": epochs, "limit": limit}
     bench = {"models": tuple(files), "md": out / "benchmark.md", "plot": out / "benchmark.png"}
     stream = {"source": "demo", "max_frames": STREAM_FRAMES, "save": str(out / "run_demo.mp4")}
@@ -46,13 +51,13 @@ def _stages(out: Path, epochs: int, limit: int | None) -> list[Stage]:
         ),
         Stage(
             "convert to ONNX and TFLite (FP32), checked against the checkpoint",
-            f"edgeres convert {ckpt} --to onnx,tflite",
-            [(convert_cmd, {"model": str(ckpt), "to": "onnx,tflite"})],
+            f"edgeres convert {ckpt} --to {to}",
+            [(convert_cmd, {"model": str(ckpt), "to": to})],
         ),
         Stage(
             "quantize to INT8 with the shipped calibration images",
-            f"edgeres quantize {ckpt} --to onnx,tflite",
-            [(quantize_cmd, {"model": str(ckpt), "to": "onnx,tflite"})],
+            f"edgeres quantize {ckpt} --to {to}",
+            [(quantize_cmd, {"model": str(ckpt), "to": to})],
         ),
         Stage(
             "evaluate every file through the same runtime",

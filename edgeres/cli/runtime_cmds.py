@@ -33,7 +33,7 @@ def _load(model: Path, profile: str | None, strict: bool, threads: int | None) -
     options: dict[str, Any] = {}
     if threads is not None:
         options["threads"] = threads
-    if strict and model.suffix.lower() != ".pt":
+    if strict:
         options["strict"] = True
     with _warnings_as_logs():
         return runtime.load(model, profile=profile, **options)

@@ -43,6 +43,7 @@ class OpenVINOBackend(Backend):
         hint: ``latency`` (one request at a time, what a camera loop does) or ``throughput``.
         spec_override: ``InputSpec`` or dict of its fields replacing the embedded/defaulted spec.
         classes: Class names replacing the embedded/defaulted ones.
+        strict: Accepted for a uniform API; an unavailable device is always an error here.
     """
 
     format = "onnx"
@@ -57,6 +58,7 @@ class OpenVINOBackend(Backend):
         hint: str = "latency",
         spec_override: InputSpec | dict | None = None,
         classes: Sequence[str] | None = None,
+        strict: bool = False,
     ) -> None:
         self.path = Path(path)
         ov = _openvino()

@@ -19,12 +19,19 @@ class TorchBackend(Backend):
         path: The checkpoint (``model.pt``).
         threads: ``torch.set_num_threads`` value (None: leave PyTorch's default).
         device: ``"cpu"`` or ``"cuda"``.
+        strict: Accepted for a uniform API; a missing CUDA device is always an error here.
     """
 
     format = "pytorch"
     engine = "pytorch"
 
-    def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        device: str = "cpu",
+        strict: bool = False,
+    ) -> None:
         try:
             import torch
         except ImportError:
