@@ -50,6 +50,8 @@ class BenchConfig:
         profile: Device profile name or YAML path (``--profile``); by default this machine's.
         threads: Threads: N, or a list 1,2,4 to sweep (``--threads``); by default the
             profile's.
+        engine: Run every file on this engine (``--engine``); by default the profile's order,
+            the first one installed for each format.
         runs: Minimum measured runs per trial (``--runs``); by default the profile's budget.
         warmup: Minimum warm-up runs (``--warmup``).
         min_time: Minimum seconds per trial (``--min-time``).
@@ -66,6 +68,9 @@ class BenchConfig:
         baseline: Compare with an earlier JSON result; exit 1 on regression (``--baseline``).
         tolerance: Allowed p50/accuracy worsening in percent (``--tolerance``).
         force: Replace existing output files (``--force``).
+        in_process: Measure every file in this process; by default each file x threads runs in a
+            fresh process so one engine's threads and memory do not bleed into the next
+            (``--in-process``).
         quiet: No progress bars (``--json``).
         command: The command line quoted under the Markdown table.
         seed: Seed of the input tensor and of the data's order.
@@ -75,6 +80,7 @@ class BenchConfig:
     models: tuple[Path, ...]
     profile: Any = None
     threads: tuple[int, ...] | str = ()
+    engine: str | None = None
     runs: int | None = None
     warmup: int | None = None
     min_time: float | None = None
@@ -91,6 +97,7 @@ class BenchConfig:
     baseline: Path | None = None
     tolerance: float = 10.0
     force: bool = False
+    in_process: bool = False
     quiet: bool = False
     command: str = ""
     seed: int = 0

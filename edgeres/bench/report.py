@@ -12,6 +12,7 @@ from edgeres.bench.tables import md_table, text_table
 COLUMNS = (
     "model",
     "format",
+    "engine",
     "precision",
     "threads",
     "size MB",
@@ -48,6 +49,7 @@ def _row(r: ModelResult, ref: float | None, estimated: bool) -> list[object]:
     row: list[object] = [
         r.name,
         r.format,
+        r.engine,
         r.precision,
         r.threads,
         round(r.file_size_bytes / 1e6, 3),

@@ -21,6 +21,7 @@ class ModelResult:
         model: Path as given.
         name: File name (the key used to compare with a baseline, with ``threads``).
         format: ``onnx``, ``tflite`` or ``pytorch``.
+        engine: The engine that ran it (``onnxruntime``, ``openvino``, ``litert``...).
         precision: ``fp32``/``int8`` (from the file's metadata).
         threads: Threads the engine was given.
         providers: Providers/delegates the engine actually used.
@@ -64,6 +65,7 @@ class ModelResult:
     env_after: dict = field(default_factory=dict)
     estimate: dict | None = None
     load_warnings: list[str] = field(default_factory=list)
+    engine: str = ""
     samples_ms: list[float] = field(default_factory=list, repr=False)
 
     @property

@@ -1,8 +1,9 @@
 """``benchmark``: load each model through the runtime, time it, and collect one report.
 
-Models are measured one after another in this process; each gets its own load time, first
-inference, timing loop, peak memory (see ``memory``), environment snapshots and, with data, its
-accuracy. With a profile for another device the figures are labelled as measured here with that
+Each model x thread count is measured in a fresh process (``worker``), one after another, so one
+engine's thread pool and memory do not bleed into the next (``in_process`` measures here instead);
+each row gets its own load time, first inference, timing loop, peak memory (see ``memory``),
+environment snapshots and, with data, its accuracy. With a profile for another device the figures are labelled as measured here with that
 profile's settings and an estimate for the device is attached (see ``estimate``).
 """
 
@@ -26,9 +27,10 @@ from edgeres.bench.macs import count_macs
 from edgeres.bench.results import BenchmarkReport, ModelResult
 from edgeres.bench.stats import summarize_ns
 from edgeres.bench.timing import Timing, measure, timer_overhead_ns
+from edgeres.bench.worker import Job, run_isolated
 from edgeres.errors import EdgeresError, ModelFileError
 from edgeres.formats import format_for_path, resolve
-from edgeres.profiles import Budget, Profile, load_profile
+from edgeres.profiles import Budget, Profile, builtin_names, load_profile
 from edgeres.profiles.facts import this_machine
 from edgeres.progress import progress
 
@@ -41,6 +43,28 @@ TRIAL_SPREAD = 0.10
 
 def default_loader() -> Loader:
     return resolve("edgeres.runtime:load")
+
+
+def profile_ref(profile: Profile) -> str | None:
+    """How a worker process finds ``profile``: its YAML file or built-in name (None: neither)."""
+    if profile.source and Path(profile.source).is_file():
+        return profile.source
+    return profile.name if profile.name in builtin_names() else None
+
+
+def job_for(path: Path, threads: int, budget: Budget, profile: Profile, config: BenchConfig) -> Job:
+    """The row ``config`` asks for, as a worker job."""
+    return Job(
+        model=str(path),
+        threads=threads,
+        profile=profile_ref(profile) or profile.name,
+        budget=_budget_dict(budget),
+        engine=config.engine,
+        data=config.data,
+        limit=config.limit,
+        seed=config.seed,
+        load_options=dict(config.extra_load_options),
+    )
 
 
 def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> BenchmarkReport:
@@ -62,9 +86,14 @@ def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> Benchmar
     results = []
     datasets: dict[tuple[int, int], Any] = {}
     names = display_names(config.models)
+    isolate = loader is None and not config.in_process and profile_ref(profile) is not None
     jobs = [(t, path) for t in threads for path in config.models]
     for t, path in progress(jobs, quiet=config.quiet, desc="benchmark", unit="model"):
-        r = benchmark_one(path, t, budget, profile, loader, config, datasets)
+        job = job_for(path, t, budget, profile, config)
+        if isolate:
+            r = ModelResult.from_dict(run_isolated(job))
+        else:
+            r = measure_row(job, profile, budget, loader, datasets)
         r.name = names[path]
         if not is_host:
             r.estimate = estimate(r, profile, host)
@@ -156,34 +185,37 @@ def _budget_dict(b: Budget) -> dict:
     return {k: getattr(b, k) for k in Budget.__dataclass_fields__}
 
 
-def benchmark_one(
-    path: Path,
-    threads: int,
-    budget: Budget,
+def measure_row(
+    job: Job,
     profile: Profile,
-    loader: Loader,
-    config: BenchConfig,
-    datasets: dict,
+    budget: Budget,
+    loader: Loader | None = None,
+    datasets: dict | None = None,
 ) -> ModelResult:
-    """Load, time and (with data) evaluate one model at one thread count."""
+    """Load, time and (with data) evaluate one model at one thread count, in this process."""
+    path = Path(job.model)
     fmt = format_for_path(path).name
     was_reset = memory.reset_peak()
     rss_before = memory.current_rss_mb()
+    options = {**job.load_options, **({"engine": job.engine} if job.engine else {})}
     t0 = time.perf_counter_ns()
-    backend, load_warnings = _load(loader, path, profile, threads, config.extra_load_options)
+    backend, load_warnings = _load(loader or default_loader(), path, profile, job.threads, options)
     load_ms = (time.perf_counter_ns() - t0) / 1e6
     with backend:
-        figures = _measure_loaded(backend, budget, profile, config, datasets)
+        figures = _measure_loaded(
+            backend, budget, profile, job, {} if datasets is None else datasets
+        )
         peak, mem_method = memory.peak_rss_mb(was_reset)
         info = backend.info
     macs, macs_source = count_macs(path, fmt, dict(info.extra))
     return ModelResult(
         model=str(path),
-        name=Path(path).name,
+        name=path.name,
         format=fmt,
+        engine=figures.pop("engine"),
         precision=info.precision,
-        threads=threads,
-        file_size_bytes=Path(path).stat().st_size,
+        threads=job.threads,
+        file_size_bytes=path.stat().st_size,
         macs=macs,
         macs_source=macs_source,
         load_ms=load_ms,
@@ -196,19 +228,20 @@ def benchmark_one(
 
 
 def _measure_loaded(
-    backend: Any, budget: Budget, profile: Profile, config: BenchConfig, datasets: dict
+    backend: Any, budget: Budget, profile: Profile, job: Job, datasets: dict
 ) -> dict[str, Any]:
     """First inference, then the timing loop between two environment snapshots, then accuracy:
     the ``ModelResult`` fields a loaded backend gives."""
-    batch = _input_batch(backend, config)
+    batch = _input_batch(backend, job.seed)
     t0 = time.perf_counter_ns()
     backend.infer(batch)
     first_ms = (time.perf_counter_ns() - t0) / 1e6
     before = env.snapshot(profile)
     timing = measure(lambda: backend.infer(batch), budget)
     after = env.snapshot(profile)
-    accuracy, n = _accuracy(backend, config, datasets)
+    accuracy, n = _accuracy(backend, job, datasets)
     return {
+        "engine": backend.engine,
         "providers": list(backend.providers),
         "first_ms": first_ms,
         "env_before": before,
@@ -246,7 +279,7 @@ def _load(
     return backend, list(dict.fromkeys(str(w.message) for w in caught))
 
 
-def _input_batch(backend: Any, config: BenchConfig) -> np.ndarray:
+def _input_batch(backend: Any, seed: int) -> np.ndarray:
     """One preprocessed image of seeded noise pixels, the same for every model.
 
     It goes through ``InputSpec.preprocess`` like a camera frame, so values have the range and
@@ -254,13 +287,13 @@ def _input_batch(backend: Any, config: BenchConfig) -> np.ndarray:
     models edgeres makes take the same time whatever the pixel values.
     """
     spec = backend.spec
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(seed)
     image = rng.integers(0, 256, size=(spec.height, spec.width, 3), dtype=np.uint8)
     return spec.preprocess([image]).astype(np.float32, copy=False)
 
 
-def _accuracy(backend: Any, config: BenchConfig, datasets: dict) -> tuple[float | None, int | None]:
-    if not config.data:
+def _accuracy(backend: Any, job: Job, datasets: dict) -> tuple[float | None, int | None]:
+    if not job.data:
         return None, None
     from edgeres.data import load_split
     from edgeres.runtime import evaluate
@@ -268,7 +301,7 @@ def _accuracy(backend: Any, config: BenchConfig, datasets: dict) -> tuple[float 
     size = (backend.spec.height, backend.spec.width)
     if size not in datasets:
         datasets[size] = load_split(
-            config.data, "test", size, seed=config.seed, limit=config.limit, quiet=config.quiet
+            job.data, "test", size, seed=job.seed, limit=job.limit, quiet=True
         )
-    result = evaluate(backend, datasets[size], quiet=config.quiet)
+    result = evaluate(backend, datasets[size], quiet=True)
     return float(result.accuracy), int(result.total)

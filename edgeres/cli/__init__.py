@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "convert_cmds",
     "runtime_cmds",
     "bench_cmds",
+    "tune_cmds",
     "stream_cmds",
     "demo_cmds",
 )
@@ -54,6 +55,7 @@ def main(ctx: click.Context, debug: bool) -> None:
       edgeres convert runs/r8/model.pt --to onnx,tflite
       edgeres quantize runs/r8/model.pt --calib shapes --to onnx,tflite
       edgeres benchmark runs/r8/*.onnx runs/r8/*.tflite
+      edgeres tune runs/r8/ --data shapes --save my-device.yaml
       edgeres run runs/r8/model_int8.tflite --source demo
     """
     ctx.meta["edgeres.debug"] = debug

@@ -63,6 +63,7 @@ _FILE = click.Path(path_type=Path)
 @_b("runs")
 @_b("warmup")
 @_b("threads")
+@_b("engine", metavar="E")
 @_b("data")
 @_b("limit")
 @_b("min_time")
@@ -78,6 +79,7 @@ _FILE = click.Path(path_type=Path)
 @_b("baseline")
 @_b("tolerance")
 @_b("force")
+@_b("in_process")
 def benchmark_cmd(as_json: bool, **flags) -> None:
     """Measure latency (p50/p90/p99...), memory, size, MACs and accuracy of model files.
 

@@ -13,6 +13,7 @@ import click
 
 from edgeres.cli.common import echo_json, log
 from edgeres.errors import DataError
+from edgeres.formats import engine_names
 
 
 @contextmanager
@@ -27,10 +28,12 @@ def _warnings_as_logs() -> Iterator[None]:
                 log(f"warning: {w}")
 
 
-def _load(model: Path, profile: str | None, strict: bool, threads: int | None) -> Any:
+def _load(
+    model: Path, profile: str | None, strict: bool, threads: int | None, engine: str | None = None
+) -> Any:
     from edgeres import runtime
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"engine": engine}
     if threads is not None:
         options["threads"] = threads
     if strict:
@@ -60,6 +63,12 @@ _PROFILE_OPT = click.option(
 _THREADS_OPT = click.option(
     "--threads", type=int, default=None, help="Engine threads (overrides the profile)."
 )
+ENGINE_OPT = click.option(
+    "--engine",
+    default=None,
+    help=f"Inference engine ({', '.join(engine_names())}); by default the profile's order, "
+    "first installed.",
+)
 _STRICT_OPT = click.option(
     "--strict", is_flag=True, help="Fail instead of falling back when a provider is missing."
 )
@@ -77,6 +86,7 @@ _STRICT_OPT = click.option(
 )
 @_PROFILE_OPT
 @_THREADS_OPT
+@ENGINE_OPT
 @_STRICT_OPT
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def predict_cmd(
@@ -85,6 +95,7 @@ def predict_cmd(
     topk: int,
     profile: str | None,
     threads: int | None,
+    engine: str | None,
     strict: bool,
     as_json: bool,
 ) -> None:
@@ -96,9 +107,9 @@ def predict_cmd(
       edgeres predict runs/r8/model.onnx photos/*.jpg --profile raspberry-pi-5 --json
     """
     frames = [_read_image(p) for p in images]
-    with _load(model, profile, strict, threads) as backend:
+    with _load(model, profile, strict, threads, engine) as backend:
         preds = [backend.predict(f, topk=topk)[0] for f in frames]
-        providers, engine = list(backend.providers), getattr(backend, "engine", backend.format)
+        providers, engine = list(backend.providers), backend.engine
     if as_json:
         echo_json(
             {
@@ -131,6 +142,7 @@ def predict_cmd(
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @_PROFILE_OPT
 @_THREADS_OPT
+@ENGINE_OPT
 @_STRICT_OPT
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout; no progress bars."
@@ -143,6 +155,7 @@ def eval_cmd(
     batch_size: int,
     profile: str | None,
     threads: int | None,
+    engine: str | None,
     strict: bool,
     as_json: bool,
 ) -> None:
@@ -157,13 +170,13 @@ def eval_cmd(
     from edgeres import runtime
     from edgeres.data import load_split
 
-    with _load(model, profile, strict, threads) as backend:
+    with _load(model, profile, strict, threads, engine) as backend:
         spec = backend.spec
         size = spec.height if spec.height == spec.width else (spec.height, spec.width)
         imageset = load_split(data, split, size, limit=limit, quiet=as_json)
         _check_classes(backend.info.classes, tuple(imageset.classes))
         result = runtime.evaluate(backend, imageset, batch_size=batch_size, quiet=as_json)
-        providers, engine = list(backend.providers), getattr(backend, "engine", backend.format)
+        providers, engine = list(backend.providers), backend.engine
     if as_json:
         doc = {
             "model": str(model),

@@ -13,9 +13,12 @@ import click
 
 from edgeres.cli.common import log
 from edgeres.cli.fields import field_help, field_option
+from edgeres.formats import engine_names
 from edgeres.stream.app import RunOptions, run_model
 from edgeres.stream.pipeline import StreamConfig, stop_on_signals
 from edgeres.stream.sources import SOURCE_HELP
+
+ENGINES = ", ".join(engine_names())
 
 
 def _r(name: str, *decls: str, **attrs):
@@ -41,6 +44,7 @@ def _s(name: str, *decls: str, **attrs):
 @_s("topk")
 @_s("smooth")
 @_r("threads")
+@_r("engine", metavar="E", help=f"{field_help(RunOptions, 'engine')} One of: {ENGINES}.")
 @_r("width")
 @_r("height")
 @_r("fps")

@@ -33,6 +33,8 @@ class RunOptions:
         height: Capture height (cameras, demo) (``--height``).
         fps: Capture frame rate (cameras, demo, folders) (``--fps``).
         threads: Engine threads (``--threads``); by default the profile's.
+        engine: Inference engine (``--engine``); by default the profile's order, the first one
+            installed.
         show: Show a window with label, score and FPS (``--show``).
         save: Write the annotated video (``--save``).
         force: Replace an existing ``--save`` file (``--force``).
@@ -50,6 +52,7 @@ class RunOptions:
     height: int | None = None
     fps: float | None = None
     threads: int | None = None
+    engine: str | None = None
     show: bool = False
     save: str | Path | None = None
     force: bool = False
@@ -143,7 +146,7 @@ def run_model(
     height = opts.height or defaults["height"]
     fps = opts.fps or defaults["fps"]
     options = {"threads": opts.threads} if opts.threads else {}
-    backend = load(opts.model, profile=profile, **options)
+    backend = load(opts.model, profile=profile, engine=opts.engine, **options)
     try:
         source = open_source(spec, width, height, fps, seed=opts.seed)
         try:

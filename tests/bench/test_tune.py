@@ -1,0 +1,142 @@
+"""edgeres tune on the suite's real files: every engine in a fresh process, a ranked table, one
+recommendation, a saved profile that the other commands then use, and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from edgeres.bench.tune import Row, TuneConfig, TuneResult, collect_files, plan
+from edgeres.bench.tune_report import recommend
+from edgeres.cli import main
+from edgeres.profiles import load_profile
+
+FAST = ["--min-time", "0.02", "--trials", "1", "--threads", "1"]
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory, fp32_onnx, int8_onnx, fp32_tflite, int8_tflite):
+    folder = tmp_path_factory.mktemp("tune_run")
+    for f in (fp32_onnx, int8_onnx, fp32_tflite, int8_tflite):
+        shutil.copy2(f, folder / f.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tuned(run_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tune_out")
+    res = _invoke(
+        "tune", run_folder, *FAST, "--data", "shapes", "--limit", "32",
+        "--save", out / "tuned.yaml", "--md", out / "tune.md", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout), out
+
+
+def test_every_installed_engine_and_file_gets_a_row(tuned, run_folder):
+    doc, _ = tuned
+    pairs = {(r["file"].rsplit("/", 1)[-1], r["engine"]) for r in doc["rows"]}
+    assert ("model.onnx", "onnxruntime") in pairs and ("model_int8.tflite", "litert") in pairs
+    pytest.importorskip("openvino")
+    assert ("model_int8.onnx", "openvino") in pairs
+    p50 = [r["result"]["latency"]["p50_ms"] for r in doc["rows"] if r["result"]]
+    assert p50 == sorted(p50)  # ranked fastest first
+    assert all(r["result"]["accuracy"] is not None for r in doc["rows"] if r["result"])
+
+
+def test_the_recommendation_names_the_fastest_row(tuned):
+    doc, _ = tuned
+    best = doc["rows"][0]
+    assert doc["best"] == best
+    name = best["file"].rsplit("/", 1)[-1]
+    assert doc["recommendation"].startswith(f"use {name} on {best['engine']} with 1 thread")
+    assert "INT8 is" in doc["recommendation"]  # faster or slower than FP32, as measured
+
+
+def test_saved_profile_round_trips_and_steers_the_engine(tuned, fp32_onnx, tmp_path):
+    import cv2
+    import numpy as np
+
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), np.full((40, 40, 3), 90, np.uint8))
+    doc, out = tuned
+    data = yaml.safe_load((out / "tuned.yaml").read_text())
+    profile = load_profile(out / "tuned.yaml")
+    assert profile.threads == 1 and profile.name.endswith("-tuned")
+    assert data["preferred_format"] == doc["best"]["format"]
+    onnx_order = profile.engine_order("onnx")
+    res = _invoke("predict", fp32_onnx, image, "--profile", out / "tuned.yaml", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["engine"] == onnx_order[0]
+    assert "Recommendation" in (out / "tune.md").read_text()
+
+
+def test_a_file_one_engine_rejects_fails_its_row_and_the_sweep_goes_on(run_folder, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(run_folder, folder)
+    (folder / "broken.onnx").write_bytes(b"\x08\x07" + b"\x00" * 64)
+    res = _invoke("tune", folder, *FAST, "--engines", "onnxruntime", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["rows"]
+    broken = [r for r in rows if r["file"].endswith("broken.onnx")]
+    assert broken and all(r["error"] and "not a valid ONNX file" in r["error"] for r in broken)
+    assert any(r["result"] for r in rows)
+
+
+def test_plan_caps_threads_and_skips_missing_engines(run_folder):
+    files, checkpoints = collect_files((run_folder,))
+    assert not checkpoints and len(files) == 4
+    rows, notes = plan(files, TuneConfig((run_folder,), threads="1,64"))
+    assert {r.threads for r in rows} <= {1, 2, 64} and any("capped" in n for n in notes)
+
+
+def test_int8_slower_than_fp32_is_said_plainly(tmp_path):
+    from edgeres.bench.results import ModelResult
+    from edgeres.bench.stats import summarize_ns
+
+    def row(name, precision, ms):
+        r = ModelResult(
+            model=name, name=name, format="tflite", precision=precision, threads=1,
+            providers=[], file_size_bytes=1, macs=None, macs_source="", load_ms=1, first_ms=1,
+            latency=summarize_ns([int(ms * 1e6)] * 5), trial_p50_ms=[ms], warmup_runs=1,
+            peak_rss_mb=None, rss_before_mb=None, memory_method="",
+        )  # fmt: skip
+        return Row(tmp_path / name, "tflite", "litert", 1, r)
+
+    result = TuneResult(
+        [row("model.tflite", "fp32", 1.0), row("model_int8.tflite", "int8", 1.5)],
+        load_profile("host"), 1.0, None,
+    )  # fmt: skip
+    rec = recommend(result)
+    assert rec.best.file.name == "model.tflite"
+    assert "INT8 is slower than FP32 on this CPU" in rec.sentence()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--engines", "openvno"], "did you mean openvino"),
+        (["--max-drop", "0.5"], "--max-drop needs --data"),
+        (["--data", "shapes", "--max-drop", "nan"], "--max-drop"),
+        (["--threads", "0"], "--threads"),
+        (["--trials", "0"], "--trials"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(run_folder, args, needle):
+    res = _invoke("tune", run_folder, *args)
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("error: ") and needle in res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_missing_target_is_refused(tmp_path):
+    res = _invoke("tune", tmp_path / "nope")
+    assert res.exit_code == 2 and "neither a run folder nor a model file" in res.output
