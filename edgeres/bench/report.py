@@ -17,6 +17,8 @@ COLUMNS = (
     "threads",
     "size MB",
     "MMACs",
+    "GMAC/s",
+    "% peak",
     "accuracy %",
     "p50 ms",
     "p90 ms",
@@ -40,11 +42,11 @@ def comparison_rows(report: BenchmarkReport) -> tuple[list[str], list[list[objec
     if estimated:
         headers.append(f"est. {report.profile} p50 ms")
     ref = report.results[0].latency.p50_ms if report.results else None
-    rows = [_row(r, ref, estimated) for r in report.results]
+    rows = [_row(r, ref, estimated, report.peak) for r in report.results]
     return headers, rows
 
 
-def _row(r: ModelResult, ref: float | None, estimated: bool) -> list[object]:
+def _row(r: ModelResult, ref: float | None, estimated: bool, peak: dict | None) -> list[object]:
     lat = r.latency
     row: list[object] = [
         r.name,
@@ -54,6 +56,8 @@ def _row(r: ModelResult, ref: float | None, estimated: bool) -> list[object]:
         r.threads,
         round(r.file_size_bytes / 1e6, 3),
         round(r.macs / 1e6, 2) if r.macs else None,
+        _round(r.gmacs, 2),
+        _round(r.share_of_peak(peak), 1),
         round(100 * r.accuracy, 2) if r.accuracy is not None else None,
         round(lat.p50_ms, 4),
         round(lat.p90_ms, 4),
@@ -72,6 +76,10 @@ def _row(r: ModelResult, ref: float | None, estimated: bool) -> list[object]:
         est = (r.estimate or {}).get("p50_ms")
         row.append(round(est, 4) if est is not None else None)
     return row
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return round(value, digits) if value is not None else None
 
 
 def _added_mb(r: ModelResult) -> float | None:
@@ -96,6 +104,18 @@ def header_lines(report: BenchmarkReport) -> list[str]:
         "peak MB = process RSS high-water while loading + running the model, +MB = over the RSS "
         "before loading it",
     ]
+    if report.peak:
+        peaks = ", ".join(
+            f"{k.upper()} {v['gmacs']:.0f} GMAC/s on {v['engine']}"
+            for k, v in sorted(report.peak.items())
+        )
+        lines.append(
+            f"% peak: share of this machine's attained peak ({peaks}; edgeres doctor --peak)"
+        )
+    else:
+        lines.append(
+            "% peak: this machine's attained peak is not measured yet (edgeres doctor --peak)"
+        )
     if any(r.estimate for r in report.results):
         lines.append(
             f"est. column: an ESTIMATE for {report.profile}, not a measurement: "
@@ -104,7 +124,7 @@ def header_lines(report: BenchmarkReport) -> list[str]:
     return lines + [f"note: {n}" for n in report.notes]
 
 
-_LIBS = ("onnxruntime", "ai-edge-litert", "tflite-runtime", "numpy")
+_LIBS = ("onnxruntime", "openvino", "ai-edge-litert", "tflite-runtime", "numpy")
 
 
 def to_text(report: BenchmarkReport) -> str:

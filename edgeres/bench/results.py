@@ -69,6 +69,18 @@ class ModelResult:
     samples_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
+    def gmacs(self) -> float | None:
+        """Attained GMAC/s at the p50 latency (None when the MACs are unknown)."""
+        p50 = self.latency.p50_ms
+        return self.macs / p50 / 1e6 if self.macs and p50 > 0 else None
+
+    def share_of_peak(self, peak: dict | None) -> float | None:
+        """``gmacs`` as a percentage of the attained peak of its precision, when measured."""
+        fig = (peak or {}).get(self.precision)
+        gmacs = self.gmacs
+        return 100 * gmacs / fig["gmacs"] if fig and gmacs and fig.get("gmacs") else None
+
+    @property
     def key(self) -> tuple[str, int]:
         return (self.name, self.threads)
 
@@ -101,6 +113,7 @@ class BenchmarkReport:
         timer_overhead_ns: What the timing loop itself costs per run.
         results: One entry per model and thread count, in the order given.
         notes: Warnings about the run (threads beyond the core count, providers missing here).
+        peak: This machine's attained peak per precision (``edgeres doctor --peak``), or None.
     """
 
     profile: str
@@ -113,6 +126,7 @@ class BenchmarkReport:
     timer_overhead_ns: dict
     results: list[ModelResult]
     notes: list[str] = field(default_factory=list)
+    peak: dict | None = None
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:

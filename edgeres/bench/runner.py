@@ -116,7 +116,18 @@ def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> Benchmar
         timer_overhead_ns=timer_overhead_ns(20_000),
         results=results,
         notes=notes,
+        peak=_peak_dict(),
     )
+
+
+def _peak_dict() -> dict | None:
+    """The attained peak measured earlier here (``edgeres doctor --peak``), if any."""
+    from dataclasses import asdict
+
+    from edgeres.bench.peak import cached_peak
+
+    figures = cached_peak()
+    return {k: asdict(v) for k, v in figures.items()} if figures else None
 
 
 def thread_counts(asked: tuple[int, ...], profile: Profile) -> tuple[tuple[int, ...], list[str]]:

@@ -117,18 +117,25 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.option("--no-cameras", is_flag=True, help="Skip probing /dev/video* devices.")
-def doctor_cmd(as_json: bool, no_cameras: bool) -> None:
+@click.option(
+    "--peak",
+    is_flag=True,
+    help="Measure this machine's attained FP32/INT8 GMAC/s (a few seconds); benchmark and tune "
+    "then show each result as a share of it.",
+)
+def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool) -> None:
     """Show what is installed and what works here; each problem comes with the line that fixes it.
 
     \b
     Example:
       edgeres doctor
       edgeres doctor --json
+      edgeres doctor --peak
     """
     from edgeres.bench.doctor import run_doctor
     from edgeres.bench.tables import text_table
 
-    result = run_doctor(cameras=not no_cameras)
+    result = run_doctor(cameras=not no_cameras, peak=peak)
     if as_json:
         echo_json(result)
         return

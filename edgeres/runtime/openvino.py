@@ -79,24 +79,24 @@ class OpenVINOBackend(Backend):
             config["INFERENCE_NUM_THREADS"] = threads
         try:
             self._compiled = core.compile_model(model, device, config)
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             raise ModelFileError(
                 f"OpenVINO cannot compile '{self.path}': {_first_line(e)}"
             ) from None
         self._request = self._compiled.create_infer_request()
         self.providers = [f"OpenVINO-{device}"]
-        self._setup_io(
-            model,
-            info or read_onnx_metadata(scan.metadata),
-            spec_override,
-            classes,
-            precision_of(scan),
-        )
+        embedded = info or read_onnx_metadata(scan.metadata)
+        try:
+            self._setup_io(model, embedded, spec_override, classes, precision_of(scan))
+        except UnicodeDecodeError as e:  # names that are not UTF-8: a corrupted file
+            raise ModelFileError(
+                f"'{self.path}' is not a valid ONNX file (garbled names: {e})"
+            ) from None
 
     def _read(self, core: Any) -> Any:
         try:
             return core.read_model(str(self.path))
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:  # UnicodeDecodeError is a ValueError
             raise ModelFileError(f"OpenVINO cannot read '{self.path}': {_first_line(e)}") from None
 
     def _setup_io(
