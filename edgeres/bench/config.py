@@ -58,6 +58,8 @@ class BenchConfig:
         warmup_time: Minimum warm-up seconds (``--warmup-time``).
         trials: Number of trials (``--trials``).
         pause: Seconds of pause between trials (``--pause``).
+        ops: Also profile each operator with the engine's own profiler: where the time goes,
+            and which compute ops still run in float inside an INT8 file (``--ops``).
         quick: A tiny budget for smoke tests (2 trials of 20 runs); not for quoting (``--quick``).
         data: Also measure accuracy on shapes, DIR or cifar10:DIR (``--data``).
         limit: Evaluate at most N images of the data (``--limit``).
@@ -88,6 +90,7 @@ class BenchConfig:
     trials: int | None = None
     pause: float | None = None
     quick: bool = False
+    ops: bool = False
     data: str | None = None
     limit: int | None = None
     csv: Path | None = None

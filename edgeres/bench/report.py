@@ -129,7 +129,38 @@ _LIBS = ("onnxruntime", "openvino", "ai-edge-litert", "tflite-runtime", "numpy")
 
 def to_text(report: BenchmarkReport) -> str:
     headers, rows = comparison_rows(report)
-    return "\n".join([*header_lines(report), "", text_table(headers, rows)])
+    return "\n".join([*header_lines(report), "", text_table(headers, rows), *ops_lines(report)])
+
+
+OPS_SHOWN = 12
+
+
+def ops_lines(report: BenchmarkReport) -> list[str]:
+    """Per result with an operator profile: the slowest operators and the float ones in INT8."""
+    out = []
+    for r in report.results:
+        if r.ops is None:
+            if r.ops_note:
+                out += ["", f"operators of {r.name} ({r.engine}): {r.ops_note}"]
+            continue
+        total = sum(o["ms"] for o in r.ops) or 1.0
+        rows = [[o["name"][:48], o["op_type"], o["kernel"], round(o["ms"], 4),
+                 f"{100 * o['ms'] / total:.1f}%", _precision_flag(r, o)]
+                for o in r.ops[:OPS_SHOWN]]  # fmt: skip
+        out += ["", f"operators of {r.name} on {r.engine}, {r.threads} thr "
+                f"({len(r.ops)} ops, {total:.3f} ms per run by the engine's profiler):"]  # fmt: skip
+        out.append(text_table(["op", "type", "kernel", "ms", "share", "note"], rows))
+        floats = [o for o in r.ops if o["integer"] is False]
+        if r.precision == "int8" and floats:
+            share = 100 * sum(o["ms"] for o in floats) / total
+            out.append(f"{len(floats)} compute op(s) still run in float: {share:.1f}% of the time")
+    return out
+
+
+def _precision_flag(r: ModelResult, op: dict) -> str:
+    if op["integer"] is False and r.precision == "int8":
+        return "FLOAT in an INT8 file"
+    return {True: "int8", False: "float", None: ""}[op["integer"]]
 
 
 def to_markdown(report: BenchmarkReport, command: str | None = None) -> str:

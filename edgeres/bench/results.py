@@ -21,7 +21,6 @@ class ModelResult:
         model: Path as given.
         name: File name (the key used to compare with a baseline, with ``threads``).
         format: ``onnx``, ``tflite`` or ``pytorch``.
-        engine: The engine that ran it (``onnxruntime``, ``openvino``, ``litert``...).
         precision: ``fp32``/``int8`` (from the file's metadata).
         threads: Threads the engine was given.
         providers: Providers/delegates the engine actually used.
@@ -39,6 +38,10 @@ class ModelResult:
         env_before: Clock/temperature/throttling snapshot before measuring; ``env_after`` after.
         estimate: Estimate for the profile's device when it is not this machine, else ``None``.
         load_warnings: What the runtime warned about while loading (missing provider, ...).
+        engine: The engine that ran it.
+        ops: With ``--ops``, each operator's mean ms per run as the engine's profiler saw it
+            (``name``, ``op_type``, ``ms``, ``kernel``, ``integer``), slowest first.
+        ops_note: Why there is no operator profile (the engine cannot give one).
         samples_ms: Every measured latency (kept in memory for plots; not written to JSON).
     """
 
@@ -66,6 +69,8 @@ class ModelResult:
     estimate: dict | None = None
     load_warnings: list[str] = field(default_factory=list)
     engine: str = ""
+    ops: list[dict] | None = None
+    ops_note: str = ""
     samples_ms: list[float] = field(default_factory=list, repr=False)
 
     @property

@@ -23,11 +23,11 @@ from edgeres.bench import environment as env
 from edgeres.bench import memory
 from edgeres.bench.config import BenchConfig
 from edgeres.bench.estimate import estimate
+from edgeres.bench.jobs import Job, run_isolated
 from edgeres.bench.macs import count_macs
 from edgeres.bench.results import BenchmarkReport, ModelResult
 from edgeres.bench.stats import summarize_ns
 from edgeres.bench.timing import Timing, measure, timer_overhead_ns
-from edgeres.bench.worker import Job, run_isolated
 from edgeres.errors import EdgeresError, ModelFileError
 from edgeres.formats import format_for_path, resolve
 from edgeres.profiles import Budget, Profile, builtin_names, load_profile
@@ -63,6 +63,7 @@ def job_for(path: Path, threads: int, budget: Budget, profile: Profile, config: 
         data=config.data,
         limit=config.limit,
         seed=config.seed,
+        ops=config.ops,
         load_options=dict(config.extra_load_options),
     )
 
@@ -79,8 +80,10 @@ def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> Benchmar
     budget = config.budget_for(profile.budget)
     threads, notes = thread_counts(config.threads, profile)
     notes += _busy_note()
-    for path in config.models:
-        format_for_path(path)  # fail before spending minutes on the first models
+    from edgeres.runtime import engines_for
+
+    for path in config.models:  # fail before spending minutes on the first models
+        engines_for(format_for_path(path), config.engine, profile)
     host = load_profile("host")
     is_host = profile.is_host
     results = []
@@ -250,6 +253,7 @@ def _measure_loaded(
     before = env.snapshot(profile)
     timing = measure(lambda: backend.infer(batch), budget)
     after = env.snapshot(profile)
+    ops, ops_note = _ops(backend, batch, budget) if job.ops else (None, "")
     accuracy, n = _accuracy(backend, job, datasets)
     return {
         "engine": backend.engine,
@@ -259,8 +263,23 @@ def _measure_loaded(
         "env_after": after,
         "accuracy": accuracy,
         "accuracy_n": n,
+        "ops": ops,
+        "ops_note": ops_note,
         **_timing_fields(timing),
     }
+
+
+def _ops(backend: Any, batch: np.ndarray, budget: Budget) -> tuple[list[dict] | None, str]:
+    """The engine's per-operator profile, slowest first, or why it cannot give one."""
+    from dataclasses import asdict
+
+    from edgeres.errors import UsageError
+
+    try:
+        ops = backend.op_profile(batch, runs=max(10, budget.min_runs))
+    except UsageError as e:
+        return None, str(e)
+    return [asdict(o) for o in sorted(ops, key=lambda o: -o.ms)], ""
 
 
 def _timing_fields(timing: Timing) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.bench.config import check_writable, parse_threads
+from edgeres.bench.jobs import Job, RowFailed, run_isolated
 from edgeres.bench.results import ModelResult
 from edgeres.bench.runner import profile_ref
-from edgeres.bench.worker import Job, RowFailed, run_isolated
 from edgeres.errors import UsageError
 from edgeres.formats import FORMATS, Format, export_formats, format_for_path
 from edgeres.profiles import Budget, Profile, load_profile

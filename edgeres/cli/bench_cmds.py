@@ -71,6 +71,7 @@ _FILE = click.Path(path_type=Path)
 @_b("trials")
 @_b("pause")
 @_b("quick")
+@_b("ops")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON on stdout.")
 @_b("csv")
 @_b("md")
@@ -94,6 +95,7 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
       edgeres benchmark model.onnx --profile raspberry-pi-5 --data shapes --limit 500
       edgeres benchmark model.onnx --json > base.json
       edgeres benchmark model.onnx --baseline base.json --tolerance 10
+      edgeres benchmark model_int8.onnx --engine openvino --ops
     """
     from edgeres.bench import report as rep
     from edgeres.bench.session import benchmark

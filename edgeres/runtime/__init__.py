@@ -84,9 +84,14 @@ def engines_for(fmt: Format, engine: str | None = None, profile: Any = None) -> 
     return installed
 
 
+def _accepted(engine: Engine) -> set[str]:
+    """The options an engine's backend takes (what the format table fixes excluded)."""
+    return set(inspect.signature(engine.backend_class()).parameters) - {"path", *engine.options}
+
+
 def _open(fmt: Format, engine: Engine, path: Path, profile: Any, options: dict) -> Backend:
     backend_cls = engine.backend_class()
-    accepted = set(inspect.signature(backend_cls).parameters) - {"path", *engine.options}
+    accepted = _accepted(engine)
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise UsageError(
@@ -124,6 +129,10 @@ def load(
     path = Path(path)
     fmt = format_for_path(path)
     candidates = engines_for(fmt, engine, profile)
+    # Engine-specific options (ONNX Runtime's providers, LiteRT's delegates) pick the engines
+    # that take them; with none that does, the first engine's error names what is valid.
+    taking = [e for e in candidates if set(options) <= _accepted(e)]
+    candidates = taking or candidates[:1]
     for i, chosen in enumerate(candidates):
         try:
             return _open(fmt, chosen, path, profile, options)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeres.errors import UsageError
 from edgeres.spec import InputSpec, ModelInfo
 
 
@@ -41,6 +42,25 @@ class Prediction:
                 for lab, s, i in zip(self.labels, self.scores, self.indices, strict=True)
             ]
         }
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """One operator's share of an inference, as the engine's own profiler measured it.
+
+    Attributes:
+        name: The node's name in the engine's (optimised) graph.
+        op_type: Its operator type (``QLinearConv``, ``Convolution``...).
+        ms: Mean time per inference, in milliseconds.
+        kernel: What ran it (ONNX Runtime's provider, OpenVINO's kernel such as ``jit_avx2_I8``).
+        integer: Whether it computed in integers (None when the engine does not say).
+    """
+
+    name: str
+    op_type: str
+    ms: float
+    kernel: str = ""
+    integer: bool | None = None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -87,6 +107,11 @@ class Backend(ABC):
         """Classify BGR ``uint8`` frames (one ``H x W x 3`` array or a list of them)."""
         batch = self.spec.preprocess(images)
         return topk_predictions(self.infer(batch), self.info.classes, topk)
+
+    def op_profile(self, batch: np.ndarray, runs: int) -> list[OpTime]:
+        """Time each operator over ``runs`` inferences of ``batch``; engines that cannot say
+        raise ``UsageError`` with the reason."""
+        raise UsageError(f"per-operator profiles are not available for the {self.engine} engine")
 
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing here
         """Release the engine's resources."""

@@ -25,7 +25,7 @@ from edgeres.errors import (
     unknown_name,
 )
 from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
-from edgeres.runtime.base import Backend
+from edgeres.runtime.base import Backend, OpTime
 from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
 from edgeres.spec import InputSpec
 
@@ -184,8 +184,51 @@ class OnnxBackend(Backend):
             ) from e
         return out.astype(np.float32, copy=False).reshape(batch.shape[0], -1)
 
+    def op_profile(self, batch: np.ndarray, runs: int) -> list[OpTime]:
+        """ONNX Runtime's profiler on a second session of the same file and options."""
+        import json
+        import tempfile
+
+        ort = _ort()
+        batch = check_batch(batch, self.spec)[:1]
+        with tempfile.TemporaryDirectory(prefix="edgeres-ops-") as tmp:
+            opts = ort.SessionOptions()
+            opts.enable_profiling = True
+            opts.profile_file_prefix = str(Path(tmp) / "ort")
+            opts.log_severity_level = 3
+            opts.intra_op_num_threads = self.session.get_session_options().intra_op_num_threads
+            session = ort.InferenceSession(str(self.path), opts, providers=self.providers)
+            for _ in range(runs):
+                session.run([self.output_name], {self.input_name: batch})
+            events = json.loads(Path(session.end_profiling()).read_text())
+        totals: dict[tuple[str, str, str], float] = {}
+        for e in events:
+            if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+                args = e.get("args", {})
+                key = (
+                    e["name"][: -len("_kernel_time")],
+                    args.get("op_name", ""),
+                    args.get("provider", ""),
+                )
+                totals[key] = totals.get(key, 0.0) + e.get("dur", 0) / 1000.0
+        return [
+            OpTime(name, op, ms / runs, provider.replace("ExecutionProvider", ""), _integer_op(op))
+            for (name, op, provider), ms in totals.items()
+        ]
+
     def close(self) -> None:
         self.session = None
+
+
+# Compute operators: in float they are the INT8 file's leftover float work.
+_FLOAT_COMPUTE = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+
+
+def _integer_op(op_type: str) -> bool | None:
+    """Whether an ONNX Runtime kernel computes in integers (None: not a compute operator)."""
+    if op_type.startswith("QLinear") or op_type.endswith("Integer") or op_type.startswith("QGemm"):
+        return True
+    return False if op_type in _FLOAT_COMPUTE else None
 
 
 def _first_line(e: Exception) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileError, UsageError
 from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
-from edgeres.runtime.base import Backend
+from edgeres.runtime.base import Backend, OpTime
 from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
 from edgeres.spec import InputSpec
 
@@ -129,8 +129,40 @@ class OpenVINOBackend(Backend):
         out = self._request.get_output_tensor(0).data
         return np.array(out, dtype=np.float32).reshape(batch.shape[0], -1)
 
+    def op_profile(self, batch: np.ndarray, runs: int) -> list[OpTime]:
+        """OpenVINO's per-node counters (``PERF_COUNT``) on a second compilation of the model."""
+        ov = _openvino()
+        core = ov.Core()
+        config = {"PERF_COUNT": True, "PERFORMANCE_HINT": "LATENCY"}
+        threads = self._compiled.get_property("INFERENCE_NUM_THREADS")
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        request = core.compile_model(self._read(core), "CPU", config).create_infer_request()
+        batch = check_batch(batch, self.spec)[:1]
+        totals: dict[tuple[str, str, str], float] = {}
+        for _ in range(runs):
+            request.infer({0: batch})
+            for p in request.profiling_info:
+                if str(p.status).endswith("EXECUTED"):
+                    key = (p.node_name, p.node_type, p.exec_type)
+                    totals[key] = totals.get(key, 0.0) + p.real_time.total_seconds() * 1000
+        return [
+            OpTime(name, op, ms / runs, kernel, _integer_kernel(op, kernel))
+            for (name, op, kernel), ms in totals.items()
+        ]
+
     def close(self) -> None:
         self._request = self._compiled = None
+
+
+_COMPUTE = ("Convolution", "MatMul", "FullyConnected")
+
+
+def _integer_kernel(op_type: str, kernel: str) -> bool | None:
+    """Whether an OpenVINO compute node ran an integer kernel (``..._I8``/``_U8``)."""
+    if not any(c in op_type for c in _COMPUTE):
+        return None
+    return any(tag in kernel.upper() for tag in ("I8", "U8"))
 
 
 def _first_line(e: Exception) -> str:
