@@ -181,7 +181,7 @@ def _load_data(cfg: TrainConfig, size: int, quiet: bool):
 def _resume_state(cfg: TrainConfig, model: nn.Module, opt, sched) -> dict[str, Any]:
     ckpt = load_checkpoint(cfg.out / "last.pt")
     state = ckpt.train_state or {}
-    saved = state.get("config", {})
+    saved = {"augment": "crop,flip", **state.get("config", {})}  # older runs: crop,flip
     for key in ("model", "data", "img_size", "epochs", "batch_size", "augment"):
         if saved.get(key) != getattr(cfg, key):
             raise UsageError(
