@@ -54,7 +54,8 @@ class Schedule:
         how = "chosen from the size" if self.auto else "as asked"
         kind = "QAT fine-tuning, " if self.qat else ""
         text = (
-            f"{self.images:,} images, {self.classes} classes: {kind}{self.epochs} epochs ({how}) "
+            f"{self.images:,} images, {self.classes} classes: {kind}{self.epochs} "
+            f"epoch{'s' if self.epochs != 1 else ''} ({how}) "
             f"x {self.steps_per_epoch:,} steps = {self.total_steps:,} steps of {self.batch_size}"
         )
         if seconds_per_step is not None:

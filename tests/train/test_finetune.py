@@ -77,7 +77,7 @@ def test_qat_fine_tunes_and_writes_both_int8_files(tiny_ckpt, tmp_path):
     for name in ("model.pt", "model_int8.onnx", "model_int8.tflite", "model_int8_report.json"):
         assert (out / name).is_file(), name
     assert "quantization report" in res.output and "tflite INT8" in res.output
-    assert "QAT fine-tuning, 1 epochs (as asked)" in res.output
+    assert "QAT fine-tuning, 1 epoch (as asked)" in res.output
     report = json.loads((out / "model_int8_report.json").read_text())
     assert report["options"]["qat"] is True and report["eval_samples"] == 50
     assert report["formats"]["tflite"]["integer"]["full_integer"]
