@@ -39,6 +39,10 @@ _MODEL_HELP = f"{field_help(TrainConfig, 'model')} One of: {', '.join(MODEL_NAME
 @_opt("data")
 @_opt("out", required=True)
 @_opt("epochs")
+@_opt("augment")
+@_opt("init")
+@_opt("qat")
+@_opt("per_tensor")
 @_opt("img_size")
 @_opt("batch_size")
 @_opt("lr")
@@ -58,24 +62,36 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
     \b
     Example:
       edgeres train --model resnet8 --data shapes --out runs/r8
+      edgeres train --data digits/ --augment crop --out runs/digits
+      edgeres train --init runs/r8/model.pt --data photos/ --out runs/photos
+      edgeres train --qat --init runs/r8/model.pt --epochs 3 --out runs/r8-qat
       edgeres train --model resnet18s --width 0.5 --img-size 96 --data photos/ --out runs/r18
       torchrun --nproc-per-node 2 -m edgeres train --model resnet8 --out runs/ddp
     """
+    cfg = TrainConfig(**kw, model_args={} if width is None else {"width": width}, quiet=as_json)
     train_pkg = _import_train()
-    model_args = {} if width is None else {"width": width}
-    result = train_pkg.train(TrainConfig(**kw, model_args=model_args, quiet=as_json))
+    result = train_pkg.train(cfg, on_plan=None if as_json else _show_plan)
     m = result.metrics
     if m.get("world_size", 1) > 1 and int(os.environ.get("RANK", "0")) != 0:
         return
+    report = result.quant_report
     if as_json:
-        echo_json(m)
+        echo_json(dict(m, int8_report=report.to_dict()) if report is not None else m)
         return
     click.echo(
         f"trained {m['model']} on {m['data']}: test accuracy {100 * m['test_accuracy']:.2f}% "
         f"(best epoch {m['best_epoch']}/{m['epochs']}), {m['train_seconds']:.0f} s, "
-        f"{m['images_per_second']:.0f} images/s"
+        f"{m['images_per_second']:.0f} images/s, augment {m['augment']}"
     )
     click.echo(f"wrote {result.out}/model.pt, metrics.json, history.csv, curves.png")
+    if report is not None:
+        for line in report.lines():
+            click.echo(line)
+        click.echo(f"wrote {result.out}/model_int8.onnx, model_int8.tflite, model_int8_report.json")
+
+
+def _show_plan(text: str) -> None:
+    click.echo(text, err=True)
 
 
 COMMANDS = [train_cmd]

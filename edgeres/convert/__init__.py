@@ -60,7 +60,7 @@ def load_source_checkpoint(path: str | Path):
             f"'{path}' is a {fmt.name} file; convert takes an edgeres checkpoint (.pt) from "
             "edgeres train (to quantize an existing ONNX file use edgeres quantize)"
         )
-    from edgeres.train.checkpoint import load_checkpoint
+    from edgeres.formats.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 

@@ -17,6 +17,7 @@ from edgeres.fileio import atomic_write_bytes
 from edgeres.quantize.calib import calibration_batches, rebatch
 from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
 from edgeres.quantize.tflite_io import float_io
+from edgeres.spec import ModelInfo
 
 
 def _prepare(model, sample, per_channel: bool):
@@ -54,10 +55,6 @@ def quantize_tflite(source: QuantSource, out_path: str | Path, opts: QuantOption
     """
     import torch
 
-    import_litert_torch()
-    from litert_torch.quantize.quant_config import QuantConfig
-    from torchao.quantization.pt2e import quantize_pt2e
-
     if source.model is None:
         raise UsageError(
             f"TFLite INT8 is made from the PyTorch checkpoint, and '{source.path}' is ONNX; "
@@ -74,15 +71,34 @@ def quantize_tflite(source: QuantSource, out_path: str | Path, opts: QuantOption
     with torch.no_grad():
         for x in rebatch(stream, 1):
             prepared(torch.from_numpy(x))
-    with quiet_converters():
-        converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
-    data = litert_convert(
-        converted, sample, "TFLite INT8", source.model, QuantConfig(pt2e_quantizer=quantizer)
-    )
+    return write_pt2e_tflite(prepared, quantizer, info, source.model, out_path, opts.io)
+
+
+def write_pt2e_tflite(prepared, quantizer, info: ModelInfo, model, out_path, io: str) -> Path:
+    """Convert a PT2E graph whose ranges are set (calibrated, or learned by QAT) to INT8 TFLite.
+
+    Args:
+        prepared: The NHWC graph at batch 1 with its observers or fake-quantizers filled.
+        quantizer: The litert-torch ``PT2EQuantizer`` that prepared it.
+        info: Embedded as metadata (NHWC, int8).
+        model: The float network, to name a layer in converter errors.
+        out_path: Written atomically.
+        io: ``"int8"`` (full integer) or ``"float"`` input/output.
+    """
+    import_litert_torch()
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import quantize_pt2e
+
     from edgeres.formats.tflite import embed_tflite
 
+    with quiet_converters():
+        converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+    sample = nhwc_sample(info)
+    data = litert_convert(
+        converted, sample, "TFLite INT8", model, QuantConfig(pt2e_quantizer=quantizer)
+    )
     data = compact_names(data)
-    if opts.io == "float":
+    if io == "float":
         data = float_io(data)
     out_path = Path(out_path)
     atomic_write_bytes(out_path, embed_tflite(data, info))

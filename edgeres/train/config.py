@@ -5,13 +5,18 @@ Torch-free: the CLI imports it to build ``edgeres train``'s options on a device 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgeres.data.augment import augment_name, parse_augment
 from edgeres.errors import UsageError
+from edgeres.train.schedule import AUTO, parse_epochs
 
 DEVICES = ("cpu", "cuda")
+DEFAULT_MODEL = "resnet8"
+DEFAULT_LR = 0.1
+FINETUNE_LR = 0.01
 
 
 @dataclass(frozen=True)
@@ -19,14 +24,26 @@ class TrainConfig:
     """What ``edgeres train`` does; the CLI reads each flag's default and help from here.
 
     Attributes:
-        model: Registry name of the network (``--model``).
+        model: Registry name of the network (``--model``); by default resnet8, or the --init
+            checkpoint's.
         data: ``shapes``, an image folder (one sub-folder per class) or ``cifar10:DIR``
             (``--data``).
         out: Run folder to write: model.pt, metrics.json, history.csv, curves.png (``--out``).
-        epochs: Passes over the training split (``--epochs``).
-        img_size: Square input size in pixels (``--img-size``); by default the model's.
+        epochs: Passes over the training split, or auto: at least 1,500 optimizer steps and 15
+            epochs, at most 300 epochs (QAT: 300 steps, 2 to 30 epochs) (``--epochs``).
+        augment: Train-time augmentation, comma-separated: crop (random shifts), flip (mirror
+            images), or none; leave flip out for digits, text and arrows (``--augment``).
+        init: Start from this checkpoint's weights (fine-tuning); a data set with other classes
+            gets a new classifier head, and the plan says so (``--init``).
+        qat: Quantization-aware fine-tuning of the --init checkpoint (fake-quantized, PT2E),
+            then write model_int8.onnx, model_int8.tflite and their report (``--qat``).
+        per_tensor: With --qat: one weight scale per tensor, as quantize --per-tensor
+            (``--per-tensor``).
+        img_size: Square input size in pixels (``--img-size``); by default the model's, or the
+            --init checkpoint's.
         batch_size: Images per optimizer step, across all processes (``--batch-size``).
-        lr: Peak learning rate of the one-cycle schedule (``--lr``).
+        lr: Peak learning rate of the one-cycle schedule (``--lr``); by default 0.1, or 0.01
+            with --init or --qat.
         weight_decay: L2 weight decay on conv and linear weights (``--weight-decay``).
         seed: Seed of data order, augmentation and initialisation (``--seed``).
         device: Where to train (``--device``).
@@ -41,13 +58,17 @@ class TrainConfig:
         quiet: No progress bars (``--json``).
     """
 
-    model: str = "resnet8"
+    model: str | None = None
     data: str = "shapes"
     out: Path = Path("runs/train")
-    epochs: int = 15
+    epochs: str | int = AUTO
+    augment: str = "crop,flip"
+    init: Path | None = None
+    qat: bool = False
+    per_tensor: bool = False
     img_size: int | None = None
     batch_size: int = 128
-    lr: float = 0.1
+    lr: float | None = None
     weight_decay: float = 5e-4
     seed: int = 0
     device: str = "cpu"
@@ -62,10 +83,25 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
+        try:
+            object.__setattr__(self, "epochs", parse_epochs(self.epochs))
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"--epochs must be auto or a whole number of at least 1 (got {self.epochs})"
+            ) from None
+        object.__setattr__(self, "augment", augment_name(parse_augment(self.augment)))
+        if self.init is not None:
+            object.__setattr__(self, "init", Path(self.init))
         checks = [
-            (self.epochs >= 1, "--epochs must be at least 1", self.epochs),
             (self.batch_size >= 1, "--batch-size must be at least 1", self.batch_size),
-            (self.lr > 0, "--lr must be positive", self.lr),
+            (self.lr is None or self.lr > 0, "--lr must be positive", self.lr),
+            (
+                not self.qat or self.init is not None,
+                "--qat fine-tunes a trained network: pass its checkpoint with --init model.pt",
+                "",
+            ),
+            (not self.per_tensor or self.qat, "--per-tensor applies to --qat only", ""),
+            (not (self.qat and self.resume), "--resume cannot continue a --qat run", ""),
             (self.weight_decay >= 0, "--weight-decay must be zero or positive", self.weight_decay),
             (
                 self.img_size is None or self.img_size >= 8,
@@ -91,7 +127,19 @@ class TrainConfig:
             if not ok:
                 raise UsageError(f"{msg} (got {got})" if got != "" else msg)
 
+    @property
+    def augmentations(self) -> tuple[str, ...]:
+        """The ``--augment`` choice as a tuple: ``("crop", "flip")``, ``()`` for none."""
+        return parse_augment(self.augment)
+
+    def resolved(self, init_model: str | None = None) -> TrainConfig:
+        """The config with model and lr filled in (``init_model``: the --init checkpoint's)."""
+        model = self.model or init_model or DEFAULT_MODEL
+        lr = self.lr or (FINETUNE_LR if self.init is not None else DEFAULT_LR)
+        return replace(self, model=model, lr=lr)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["out"] = str(self.out)
+        d["init"] = None if self.init is None else str(self.init)
         return d

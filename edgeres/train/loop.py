@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,15 +19,19 @@ from edgeres import __version__
 from edgeres.data import ImageSet, load_split
 from edgeres.data.augment import augment
 from edgeres.errors import OutputExistsError, UsageError
-from edgeres.models import count_macs, count_params, create_model, model_config
+from edgeres.models import count_macs, count_params, model_config
 from edgeres.progress import progress
 from edgeres.spec import InputSpec, ModelInfo
 from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
 from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext, init_distributed, shutdown_distributed
 from edgeres.train.history import plot_curves, write_history, write_metrics
+from edgeres.train.init import InitFacts, read_init
+from edgeres.train.schedule import Schedule, plan_schedule
+from edgeres.train.setup import build_model, plan_text, qat_model, to_tensor
 
 RUN_FILES = ("model.pt", "last.pt", "metrics.json", "history.csv")
+QAT_FILES = ("model_int8.onnx", "model_int8.tflite", "model_int8_report.json")
 
 
 @dataclass
@@ -35,16 +41,24 @@ class TrainResult:
     out: Path
     checkpoint: Path
     metrics: dict[str, Any]
+    quant_report: Any = None  # a QuantReport of the INT8 files (--qat only)
 
 
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, on_plan: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.data``; write the checkpoint, metrics, history and curves.
 
-    Runs in one process, or as one rank of a ``torchrun`` group (DDP).
+    Runs in one process, or as one rank of a ``torchrun`` group (DDP). With ``cfg.qat`` the
+    ``cfg.init`` checkpoint is fine-tuned fake-quantized and INT8 ONNX/TFLite files are written.
+
+    Args:
+        cfg: Every option.
+        on_plan: Called once on the main process, before the first epoch, with the plan
+            (images, classes, epochs, steps, estimated time; the ``--init`` head); the CLI
+            prints it.
     """
     ctx = init_distributed(cfg.device)
     try:
-        return _train(cfg, ctx)
+        return _train(cfg, ctx, on_plan)
     finally:
         shutdown_distributed(ctx)
 
@@ -61,7 +75,7 @@ def _pick_device(name: str, ctx: DistContext) -> torch.device:
 
 
 def _check_out_dir(cfg: TrainConfig) -> None:
-    existing = [f for f in RUN_FILES if (cfg.out / f).exists()]
+    existing = [f for f in RUN_FILES + QAT_FILES if (cfg.out / f).exists()]
     if cfg.resume:
         if not (cfg.out / "last.pt").exists():
             raise UsageError(f"--resume: '{cfg.out}' holds no interrupted run (no last.pt)")
@@ -79,12 +93,6 @@ def _split_val(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, Im
     perm = np.random.default_rng([seed, 7]).permutation(len(data))
     pick = lambda idx: ImageSet(data.images[idx], data.labels[idx], data.classes, data.source)  # noqa: E731
     return pick(np.sort(perm[n_val:])), pick(np.sort(perm[:n_val]))
-
-
-def _to_tensor(images: np.ndarray, spec: InputSpec, device: torch.device) -> torch.Tensor:
-    # Normalise in NHWC and view as NCHW: that is exactly torch's channels_last memory format.
-    x = torch.from_numpy(spec.with_layout("NHWC").normalize(images)).permute(0, 3, 1, 2)
-    return x.to(device, non_blocking=True)
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
@@ -109,7 +117,7 @@ def evaluate_arrays(
     model.eval()
     loss_sum, correct = 0.0, 0
     for i in range(0, len(data), batch):
-        x = _to_tensor(data.images[i : i + batch], spec, device)
+        x = to_tensor(data.images[i : i + batch], spec, device)
         y = torch.from_numpy(data.labels[i : i + batch]).to(device)
         logits = model(x)
         loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
@@ -118,20 +126,21 @@ def evaluate_arrays(
     return loss_sum / n, correct / n
 
 
-def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, steps) -> dict[str, float]:
+def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, plan) -> dict[str, float]:
     model.train()
     rng = np.random.default_rng([cfg.seed, epoch])
     perm = rng.permutation(len(data))[ctx.rank :: ctx.world_size]
     per_proc = max(1, cfg.batch_size // ctx.world_size)
     loss_sum = correct = seen = 0.0
-    busy = 0.0
+    busy, steps, augs = 0.0, plan.steps_per_epoch, cfg.augmentations
     bar = progress(
-        range(steps), quiet=cfg.quiet or not ctx.is_main, desc=f"epoch {epoch + 1}/{cfg.epochs}"
+        range(steps), quiet=cfg.quiet or not ctx.is_main, desc=f"epoch {epoch + 1}/{plan.epochs}"
     )
     for step in bar:
         t0 = time.perf_counter()
         idx = np.sort(perm[step * per_proc : (step + 1) * per_proc])
-        x = _to_tensor(augment(data.images[idx], rng), spec, device)
+        batch = augment(data.images[idx], rng, crop="crop" in augs, flip="flip" in augs)
+        x = to_tensor(batch, spec, device)
         y = torch.from_numpy(data.labels[idx]).to(device)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
@@ -172,8 +181,8 @@ def _load_data(cfg: TrainConfig, size: int, quiet: bool):
 def _resume_state(cfg: TrainConfig, model: nn.Module, opt, sched) -> dict[str, Any]:
     ckpt = load_checkpoint(cfg.out / "last.pt")
     state = ckpt.train_state or {}
-    saved = state.get("config", {})
-    for key in ("model", "data", "img_size", "epochs", "batch_size"):
+    saved = {"augment": "crop,flip", **state.get("config", {})}  # older runs: crop,flip
+    for key in ("model", "data", "img_size", "epochs", "batch_size", "augment"):
         if saved.get(key) != getattr(cfg, key):
             raise UsageError(
                 f"--resume: this run was started with --{key.replace('_', '-')} {saved.get(key)}, "
@@ -199,45 +208,68 @@ class _Run:
     net: nn.Module  # what is trained: the model, or its DistributedDataParallel wrapper
     opt: Any
     sched: Any
-    steps: int  # optimizer steps per epoch
+    plan: Schedule
     train_set: ImageSet
     eval_set: ImageSet  # picks the best epoch: the held-out share, else the test split
     test_set: ImageSet
     history: list[dict[str, Any]]
     best: dict[str, Any]
     seconds: float
+    init: InitFacts | None = None
+    best_qat_state: dict[str, Any] | None = None  # the QAT graph at the best epoch
+
+    def float_model(self) -> nn.Module:
+        """What model.pt holds: the network, or the QAT graph's weights in its architecture."""
+        return self.model.float_model() if self.cfg.qat else self.model
 
 
-def _train(cfg: TrainConfig, ctx: DistContext) -> TrainResult:
+def _train(cfg: TrainConfig, ctx: DistContext, on_plan=None) -> TrainResult:
     run = _start(cfg, ctx)
-    for epoch in range(len(run.history), cfg.epochs):
+    if on_plan is not None and ctx.is_main:
+        on_plan(plan_text(run))
+    for epoch in range(len(run.history), run.plan.epochs):
         _epoch(run, epoch)
         ctx.barrier()
-    metrics = _metrics(cfg, run.info, run.history, run.best, run.seconds, ctx)
+    metrics = _metrics(run)
+    report = None
     if ctx.is_main:
-        _finish(cfg, run.info, run.model_args, run.history, metrics)
+        _finish(run.cfg, run.info, run.model_args, run.history, metrics)
+        if run.cfg.qat:
+            from edgeres.train.qat_export import export_qat
+
+            ckpt = run.cfg.out / "model.pt"
+            report = export_qat(run.model, run.best_qat_state, ckpt, run.cfg, run.train_set.images)
     ctx.barrier()
-    return TrainResult(cfg.out, cfg.out / "model.pt", metrics)
+    return TrainResult(cfg.out, cfg.out / "model.pt", metrics, report)
 
 
 def _start(cfg: TrainConfig, ctx: DistContext) -> _Run:
     """Check the run folder, load the data, build the model and optimizer, resume if asked."""
     device = _pick_device(cfg.device, ctx)
+    if cfg.qat and ctx.enabled:
+        raise UsageError("--qat runs in one process; start it without torchrun")
+    ckpt = read_init(cfg.init, cfg.model, cfg.img_size) if cfg.init is not None else None
+    cfg = cfg.resolved(ckpt.model_name if ckpt is not None else None)
     _check_out_dir(cfg)
     ctx.barrier()  # every rank checks before rank 0 writes anything
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
     mcfg = model_config(cfg.model)
-    size = cfg.img_size or mcfg.img_size
+    size = cfg.img_size or (ckpt.info.spec.height if ckpt is not None else mcfg.img_size)
     train_set, val_set, test_set = _load_data(cfg, size, cfg.quiet or not ctx.is_main)
-    spec = InputSpec(size, size, mean=mcfg.mean, std=mcfg.std)
-    model_args = {"num_classes": len(train_set.classes), **cfg.model_args}
-    model = create_model(cfg.model, **model_args)
+    spec = (
+        ckpt.info.spec if ckpt is not None else InputSpec(size, size, mean=mcfg.mean, std=mcfg.std)
+    )
+    model, model_args, init = build_model(cfg, ckpt, train_set.classes)
     info = _model_info(cfg, model, spec, train_set.classes)
     model = model.to(device, memory_format=torch.channels_last)
-    per_proc = max(1, cfg.batch_size // ctx.world_size)
-    steps = max(1, len(train_set) // ctx.world_size // per_proc)
-    opt, sched = _optimizer(model, cfg, steps * cfg.epochs)
+    if cfg.qat:
+        model = qat_model(model, spec, cfg, train_set, device)
+    plan = plan_schedule(
+        len(train_set), len(train_set.classes), cfg.batch_size, cfg.epochs,
+        qat=cfg.qat, world_size=ctx.world_size,
+    )  # fmt: skip
+    opt, sched = _optimizer(model, cfg, plan.total_steps)
     state = _resume_state(cfg, model, opt, sched) if cfg.resume else {}
     net = model
     if ctx.enabled:
@@ -254,13 +286,14 @@ def _start(cfg: TrainConfig, ctx: DistContext) -> _Run:
         net=net,
         opt=opt,
         sched=sched,
-        steps=steps,
+        plan=plan,
         train_set=train_set,
         eval_set=val_set if val_set is not None else test_set,
         test_set=test_set,
         history=list(state.get("history", [])),
         best=dict(state.get("best", {"val_accuracy": -1.0, "epoch": 0})),
         seconds=float(state.get("seconds", 0.0)),
+        init=init,
     )
 
 
@@ -288,7 +321,7 @@ def _epoch(run: _Run, epoch: int) -> None:
         cfg,
         epoch,
         run.ctx,
-        run.steps,
+        run.plan,
     )
     if not run.ctx.is_main:
         return
@@ -310,8 +343,11 @@ def _epoch(run: _Run, epoch: int) -> None:
     )
     if val_acc >= run.best["val_accuracy"]:
         run.best = {"val_accuracy": val_acc, "test_accuracy": test_acc, "epoch": epoch + 1}
-        metrics = _metrics(cfg, run.info, run.history, run.best, run.seconds, run.ctx)
-        save_checkpoint(cfg.out / "model.pt", run.model, run.info, run.model_args, metrics)
+        metrics = _metrics(run)
+        if cfg.qat:
+            run.best_qat_state = copy.deepcopy(run.model.graph.state_dict())
+        float_model = run.float_model()
+        save_checkpoint(cfg.out / "model.pt", float_model, run.info, run.model_args, metrics)
     _save_last(run)
 
 
@@ -326,11 +362,12 @@ def _save_last(run: _Run) -> None:
         "config": run.cfg.to_dict(),
     }
     out = run.cfg.out
-    save_checkpoint(out / "last.pt", run.model, run.info, run.model_args, {}, train_state)
+    save_checkpoint(out / "last.pt", run.float_model(), run.info, run.model_args, {}, train_state)
     write_history(out / "history.csv", run.history)
 
 
-def _metrics(cfg, info, history, best, seconds, ctx) -> dict[str, Any]:
+def _metrics(run: _Run) -> dict[str, Any]:
+    cfg, info, history, best, ctx = run.cfg, run.info, run.history, run.best, run.ctx
     ips = [r["images_per_second"] for r in history]
     return {
         "model": cfg.model,
@@ -342,7 +379,11 @@ def _metrics(cfg, info, history, best, seconds, ctx) -> dict[str, Any]:
         "val_accuracy": best.get("val_accuracy"),
         "best_epoch": best.get("epoch"),
         "epochs": len(history),
-        "train_seconds": round(seconds, 2),
+        "schedule": run.plan.to_dict(),
+        "augment": cfg.augment,
+        "init": run.init.to_dict() if run.init is not None else None,
+        "qat": cfg.qat,
+        "train_seconds": round(run.seconds, 2),
         "images_per_second": round(float(np.median(ips)), 1) if ips else None,
         "params": info.extra["params"],
         "macs": info.extra["macs"],

@@ -29,3 +29,37 @@ def test_augment_non_square_and_empty():
     images = np.zeros((3, 20, 40, 3), np.uint8)
     assert augment(images, np.random.default_rng(0)).shape == (3, 20, 40, 3)
     assert augment(images[:0], np.random.default_rng(0)).shape == (0, 20, 40, 3)
+
+
+def _asymmetric(n: int = 64) -> np.ndarray:
+    """A bright left half: a flip moves it to the right, a shift only blurs the edge."""
+    images = np.zeros((n, 16, 16, 3), np.uint8)
+    images[:, :, :8] = 255
+    return images
+
+
+def test_augment_choices_flip_or_not():
+    from edgeres.data.augment import parse_augment
+
+    images = _asymmetric()
+    right_bright = lambda out: out[:, :, 12:].mean(axis=(1, 2, 3)) > 128  # noqa: E731
+    for text, flips in (("crop,flip", True), ("flip", True), ("crop", False), ("none", False)):
+        augs = parse_augment(text)
+        out = augment(images, np.random.default_rng(3), crop="crop" in augs, flip="flip" in augs)
+        assert right_bright(out).any() == flips, text
+    none = augment(images, np.random.default_rng(3), crop=False, flip=False)
+    assert np.array_equal(none, images)
+
+
+def test_parse_augment_words():
+    import pytest
+
+    from edgeres.data.augment import augment_name, parse_augment
+    from edgeres.errors import UsageError
+
+    assert parse_augment("flip, crop") == ("crop", "flip")
+    assert augment_name(parse_augment("none")) == "none"
+    with pytest.raises(UsageError, match="--augment 'rotate' is not one of crop, flip or none"):
+        parse_augment("crop,rotate")
+    with pytest.raises(UsageError, match="--augment is empty"):
+        parse_augment("")

@@ -1,0 +1,114 @@
+"""``--init``: start training from an earlier checkpoint's weights (fine-tuning).
+
+The checkpoint decides the architecture and the input size. A data set with the checkpoint's
+classes (same names, same order) keeps every weight; one with other classes gets a fresh
+classifier head (the last ``nn.Linear``) and the plan says so: this is the usual fine-tuning case
+and needs no flag. ``--qat`` refuses other classes: it adapts a trained network to INT8, it does
+not teach it new classes (fine-tune first, then run ``--qat`` on the result).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from edgeres.errors import UsageError
+from edgeres.formats.checkpoint import Checkpoint, load_checkpoint
+from edgeres.models import create_model
+
+
+@dataclass(frozen=True)
+class InitFacts:
+    """What ``--init`` started from, for the plan and metrics.json.
+
+    Attributes:
+        path: The checkpoint.
+        model: Its architecture.
+        new_head: Whether the classifier head was replaced (the classes differ).
+        old_classes: The checkpoint's classes.
+    """
+
+    path: str
+    model: str
+    new_head: bool
+    old_classes: tuple[str, ...]
+
+    def describe(self) -> str:
+        head = (
+            f"new {self.model} classifier head (the checkpoint has {len(self.old_classes)} other classes)"
+            if self.new_head
+            else "all weights kept"
+        )
+        return f"starting from {self.path}: {head}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "model": self.model, "new_head": self.new_head}
+
+
+def read_init(path: Path, model: str | None, img_size: int | None) -> Checkpoint:
+    """Load the ``--init`` checkpoint and check it against ``--model`` and ``--img-size``.
+
+    Raises:
+        ModelFileError: Unreadable or not an edgeres checkpoint.
+        UsageError: Another architecture or input size than asked for.
+    """
+    ckpt = load_checkpoint(path)
+    if model is not None and model != ckpt.model_name:
+        raise UsageError(
+            f"--init '{path}' is a {ckpt.model_name}, not --model {model}; "
+            f"leave --model out (the checkpoint decides) or pass --model {ckpt.model_name}"
+        )
+    size = ckpt.info.spec.height
+    if img_size is not None and img_size != size:
+        raise UsageError(
+            f"--init '{path}' was trained at {size} px, not --img-size {img_size}; "
+            f"leave --img-size out or pass --img-size {size}"
+        )
+    return ckpt
+
+
+def init_model(
+    ckpt: Checkpoint, path: Path, classes: tuple[str, ...], model_args: dict[str, Any], qat: bool
+) -> tuple[nn.Module, dict[str, Any], InitFacts]:
+    """A network for ``classes`` holding the checkpoint's weights; a new head if classes differ.
+
+    Raises:
+        UsageError: ``--qat`` with other classes than the checkpoint's.
+    """
+    old = tuple(ckpt.info.classes)
+    new_head = old != tuple(classes)
+    if new_head and qat:
+        raise UsageError(
+            f"--qat keeps the checkpoint's {len(old)} classes ({_names(old)}), and the data has "
+            f"{len(classes)} ({_names(classes)}); fine-tune with --init first (no --qat), "
+            "then run --qat on that checkpoint"
+        )
+    args = {**ckpt.model_args, **model_args, "num_classes": len(classes)}
+    model = create_model(ckpt.model_name, **args)
+    state = ckpt.model.state_dict()
+    if new_head:
+        head = _head_name(model)
+        state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError:  # a shape mismatch, e.g. another --width
+        missing, unexpected = [], ["(shapes differ)"]
+    if unexpected or (missing and not new_head):
+        raise UsageError(f"--init '{path}': its weights do not fit {ckpt.model_name} {args}")
+    facts = InitFacts(str(path), ckpt.model_name, new_head, old)
+    return model, args, facts
+
+
+def _head_name(model: nn.Module) -> str:
+    linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise UsageError(f"{type(model).__name__} has no linear classifier head to replace")
+    return linears[-1]
+
+
+def _names(classes: tuple[str, ...]) -> str:
+    shown = ", ".join(classes[:4])
+    return shown + (", ..." if len(classes) > 4 else "")

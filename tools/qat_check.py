@@ -1,0 +1,111 @@
+"""Does QAT win back what post-training quantization lost? PTQ against QAT on a case built to hurt PTQ.
+
+The case: a trained network given an *outlier channel* without changing its function. One
+channel of a block's first BatchNorm is scaled by ``--outlier`` (gamma and beta) and the next
+conv's input weights for that channel by ``1/outlier``; ReLU is positively homogeneous, so FP32
+outputs are unchanged (the tool prints the difference). After BN folding, that conv's weights
+hold one channel ``outlier`` times larger than the rest, and the activation between the two
+convs one channel ``outlier`` times wider: with per-tensor weight scales (``--per-tensor``, the
+default here) and per-tensor activation ranges (always), INT8 rounding crushes the other
+channels. This is what real networks with a few dominant channels look like to a quantizer.
+
+Then: ``edgeres quantize`` (PTQ) of that checkpoint, and ``edgeres train --qat --init`` of it,
+both evaluated on the same test split; prints a markdown table FP32 / PTQ INT8 / QAT INT8 per
+format. ONNX INT8 after QAT is ONNX Runtime's static quantization of the QAT-fine-tuned weights.
+
+Usage (the measurement):
+    .venv/bin/python tools/qat_check.py --out /tmp/qat_check
+Smallest settings (checks the tool works, numbers mean nothing):
+    .venv/bin/python tools/qat_check.py --out /tmp/qc --model test_resnet --limit 300 \\
+        --epochs 1 --qat-epochs 1 --eval-limit 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+from pathlib import Path
+
+import torch
+
+from edgeres.quantize import quantize
+from edgeres.train import TrainConfig, train
+from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+def add_outlier(src: Path, dst: Path, factor: float) -> float:
+    """Copy checkpoint ``src`` to ``dst`` with an outlier channel; returns max |FP32 change|."""
+    ckpt = load_checkpoint(src)
+    model = ckpt.model.eval()
+    x = torch.randn(8, *ckpt.info.spec.shape(1)[1:])
+    with torch.no_grad():
+        before = model(x)
+        block = next(
+            m for name, m in model.named_modules() if hasattr(m, "conv2") and hasattr(m, "conv1")
+        )
+        bn, conv_next = block.conv1[1], block.conv2[0]
+        c = int(bn.weight.abs().argmax())
+        bn.weight[c] *= factor
+        bn.bias[c] *= factor
+        conv_next.weight[:, c] /= factor
+        change = float((model(x) - before).abs().max())
+    save_checkpoint(dst, model, ckpt.info, ckpt.model_args, ckpt.metrics)
+    return change
+
+
+def _accuracies(report) -> dict[str, tuple[float, float]]:
+    return {f: (r.accuracy, r.drop_pts) for f, r in report.formats.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--model", default="resnet8")
+    ap.add_argument("--data", default="shapes", help="shapes, an image folder or cifar10:DIR")
+    ap.add_argument("--limit", type=int, default=None, help="training images (shapes: made)")
+    ap.add_argument("--epochs", default="auto", help="FP32 training epochs")
+    ap.add_argument("--qat-epochs", default="auto")
+    ap.add_argument("--outlier", type=float, default=16.0)
+    ap.add_argument(
+        "--per-channel", action="store_true", help="per-channel weights (a milder case)"
+    )
+    ap.add_argument("--eval-limit", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    common = dict(
+        data=args.data, limit=args.limit, eval_limit=args.eval_limit, threads=args.threads
+    )
+    base = train(
+        TrainConfig(
+            model=args.model, out=args.out / "fp32", epochs=args.epochs, quiet=True, **common
+        )
+    )
+    ckpt = args.out / "outlier" / "model.pt"
+    ckpt.parent.mkdir(parents=True)
+    change = add_outlier(base.checkpoint, ckpt, args.outlier)
+    per_tensor = not args.per_channel
+    ptq = quantize(ckpt, to=("onnx", "tflite"), per_tensor=per_tensor, eval_data=args.data,
+                   eval_limit=args.eval_limit, quiet=True).report  # fmt: skip
+    qat = train(TrainConfig(init=ckpt, qat=True, per_tensor=per_tensor, out=args.out / "qat",
+                            epochs=args.qat_epochs, quiet=True, **common)).quant_report  # fmt: skip
+    weights = "per-channel" if args.per_channel else "per-tensor"
+    print(f"{args.model} on {args.data}, outlier x{args.outlier:g} (FP32 change {change:.1e}), "
+          f"{weights} weights; {platform.machine()}, ONNX Runtime and LiteRT on CPU; "
+          f"{ptq.eval_samples} test images")  # fmt: skip
+    print("| format | FP32 | PTQ INT8 | PTQ drop | QAT FP32 | QAT INT8 | QAT drop |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for fmt in ("onnx", "tflite"):
+        p, q = ptq.formats[fmt], qat.formats[fmt]
+        print(f"| {fmt} | {100 * ptq.fp32_accuracy:.2f}% | {100 * p.accuracy:.2f}% | {p.drop_pts:+.2f} | "
+              f"{100 * qat.fp32_accuracy:.2f}% | {100 * q.accuracy:.2f}% | {q.drop_pts:+.2f} |")  # fmt: skip
+    print(
+        "drop: FP32 of the same file's source minus INT8, points; QAT FP32 is the fine-tuned "
+        "network before rounding; compare INT8 columns with the PTQ FP32 column."
+    )
+
+
+if __name__ == "__main__":
+    main()
