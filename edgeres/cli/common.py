@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from edgeres.text import shown_lines
+
 
 def echo_json(obj: Any) -> None:
     """Print one JSON document on stdout (logs go to stderr)."""
@@ -14,5 +16,5 @@ def echo_json(obj: Any) -> None:
 
 
 def log(msg: str) -> None:
-    """A human log line on stderr, so stdout stays clean for --json."""
-    click.echo(msg, err=True)
+    """A human log line on stderr, so stdout stays clean for --json; control characters escaped."""
+    click.echo(shown_lines(msg), err=True)
