@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from edgeres.cli.common import echo_json, log
+from edgeres.cli.common import echo_json, log, max_image_pixels_option
 from edgeres.errors import DataError
 
 
@@ -66,6 +66,7 @@ _STRICT_OPT = click.option(
 
 
 @click.command("predict")
+@max_image_pixels_option
 @_MODEL_ARG
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -120,6 +121,7 @@ def predict_cmd(
 
 
 @click.command("eval")
+@max_image_pixels_option
 @_MODEL_ARG
 @click.option(
     "--data", required=True, help="shapes | image folder (one sub-folder per class) | cifar10:DIR."

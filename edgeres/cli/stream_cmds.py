@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from edgeres.cli.common import log
+from edgeres.cli.common import log, max_image_pixels_option
 from edgeres.cli.fields import field_help, field_option
 from edgeres.stream.app import RunOptions, run_model
 from edgeres.stream.pipeline import StreamConfig, stop_on_signals
@@ -27,6 +27,7 @@ def _s(name: str, *decls: str, **attrs):
 
 
 @click.command("run")
+@max_image_pixels_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @_r("source", metavar="SRC", help=f"{SOURCE_HELP}. {field_help(RunOptions, 'source')}")
 @_r("profile", metavar="P")

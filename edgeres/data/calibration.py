@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.data import shapes
-from edgeres.data.common import OPENCV_EXTS, image_files, read_image, warn_skipped
+from edgeres.data.common import OPENCV_EXTS, image_files, read_image_or_warn
 from edgeres.errors import DataError, UsageError
 from edgeres.fileio import shipped_folder
 from edgeres.progress import progress
@@ -184,9 +184,8 @@ def _iter_folder(folder: Path, files: list[Path], spec: InputSpec, samples: int,
     batch: list[np.ndarray] = []
     found = 0
     for path in files:
-        image = read_image(path)
+        image = read_image_or_warn(path)
         if image is None:
-            warn_skipped(path, "not a readable image (corrupt or unsupported)")
             continue
         batch.append(spec.resize_image(image))
         found += 1

@@ -22,9 +22,8 @@ from edgeres.data.common import (
     DATASET_EXTS,
     PROGRESS_DELAY_S,
     image_files,
-    read_image,
+    read_image_or_warn,
     resizer,
-    warn_skipped,
 )
 from edgeres.errors import DataError
 from edgeres.progress import progress
@@ -160,9 +159,8 @@ def load_folder(
         pairs, quiet=quiet, total=len(files), desc=desc, unit="img", delay=PROGRESS_DELAY_S
     )
     for path, label in bar:
-        image = read_image(path)
+        image = read_image_or_warn(path)
         if image is None:
-            warn_skipped(path, "not a readable image (corrupt or unsupported)")
             skipped += 1
             continue
         images.append(spec.resize_image(image))

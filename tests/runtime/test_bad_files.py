@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -125,3 +126,49 @@ def test_every_failure_is_an_edgeres_error(tmp_path):
     path.write_bytes(b"\x08\x07" + b"\xff" * 100)
     with pytest.raises(EdgeresError):
         runtime.load(path)
+
+
+def test_predict_refuses_image_bombs_from_the_header(model_files, png_bomb, large_png, tmp_path):
+    """A real process: the bombs end in one error line (no traceback, no 5 GB decode)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for bomb, dims in ((png_bomb, "60000x60000"), (large_png, "30000x30000")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgeres", "predict", str(model_files["onnx"]), str(bomb)],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: image"), proc.stderr
+        assert f"declares {dims} pixels" in lines[0] and "--max-image-pixels" in lines[0]
+
+
+def test_predict_max_image_pixels_flag(model_files, sample_images, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+    from edgeres.data.common import DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels, set_max_image_pixels
+
+    args = ["predict", str(model_files["onnx"]), str(sample_images[0])]
+    try:
+        res = CliRunner().invoke(main, [*args[:1], "--max-image-pixels", "10", *args[1:]])
+        assert res.exit_code == 2 and "over the limit of 10 pixels" in res.output
+        res = CliRunner().invoke(main, [*args[:1], "--max-image-pixels", "0", *args[1:]])
+        assert res.exit_code == 2 and "--max-image-pixels" in res.output
+    finally:
+        set_max_image_pixels(DEFAULT_MAX_IMAGE_PIXELS)
+    assert max_image_pixels() == DEFAULT_MAX_IMAGE_PIXELS
+    assert CliRunner().invoke(main, args).exit_code == 0
+
+
+def test_file_names_are_escaped_in_errors(model_files, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    evil = tmp_path / "evil\n\x1b]0;pwned\x07.png"
+    evil.write_bytes(b"not an image")
+    res = CliRunner().invoke(main, ["predict", str(model_files["onnx"]), str(evil)])
+    assert res.exit_code == 2
+    assert "\x1b" not in res.output and "\x07" not in res.output
+    assert "evil\\n\\x1b]0;pwned\\x07.png" in res.output
+    assert len(res.output.strip().splitlines()) == 1
