@@ -36,6 +36,8 @@ def _s(name: str, *decls: str, **attrs):
 @_r("force")
 @_r("json_lines", "--json")
 @_r("serve", metavar="HOST:PORT")
+@_r("serve_token", metavar="KEY")
+@_r("serve_public")
 @_s("max_frames", metavar="N")
 @_s("duration", metavar="S")
 @_s("realtime")
@@ -56,7 +58,7 @@ def run_cmd(**flags: Any) -> None:
     Example:
       edgeres run runs/r8/model_int8.tflite --source demo --max-frames 300
       edgeres run model.onnx --source clip.mp4 --save out.mp4 --json > frames.jsonl
-      edgeres run model.tflite --source 0 --serve 0.0.0.0:8080 --smooth 0.8
+      edgeres run model.tflite --source 0 --serve 0.0.0.0:8080 --serve-token auto --smooth 0.8
       edgeres run model.tflite --profile jetson-orin-nano --show
     """
     import cv2
