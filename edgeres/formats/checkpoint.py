@@ -21,6 +21,7 @@ from torch import nn
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.models import create_model
 from edgeres.spec import ModelInfo
+from edgeres.text import shown
 
 CHECKPOINT_FORMAT = "edgeres-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -47,6 +48,43 @@ class Checkpoint:
     train_state: dict[str, Any] | None = None
 
 
+# The largest network a checkpoint may describe (800 MB of float32 weights; ResNet-50 has 25 M).
+MAX_PARAMETERS = 200_000_000
+
+
+def check_archive_sizes(path: Path) -> None:
+    """Refuse a checkpoint whose zip entries declare more bytes than the file holds.
+
+    ``torch.save`` stores its entries uncompressed, so their sizes add up to less than the file;
+    a crafted archive declaring gigabytes in a small file would be allocated by the reader.
+    """
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
+    if declared > size:
+        raise ModelFileError(
+            f"'{shown(path)}' declares {declared} bytes of content in a {size}-byte file (a "
+            "compressed or crafted archive); edgeres checkpoints are stored uncompressed"
+        )
+
+
+def check_model_size(path: Path, model_name: str, model_args: dict[str, Any]) -> None:
+    """Build the network on the meta device (no memory) and refuse one over ``MAX_PARAMETERS``."""
+    try:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in create_model(model_name, **model_args).parameters())
+    except (UsageError, TypeError, ValueError, RuntimeError) as e:
+        raise ModelFileError(f"'{shown(path)}' names a model edgeres cannot build: {e}") from None
+    if count > MAX_PARAMETERS:
+        raise ModelFileError(
+            f"'{shown(path)}' describes a network of {count} parameters, over the limit of "
+            f"{MAX_PARAMETERS}; its model_args ({model_args}) look crafted"
+        )
+
+
 def read_payload(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ModelFileError(f"checkpoint '{path}' does not exist")
@@ -55,6 +93,7 @@ def read_payload(path: Path) -> dict[str, Any]:
             f"'{path}' is not a PyTorch checkpoint (not a torch.save zip archive); "
             "it may be truncated or another kind of file"
         )
+    check_archive_sizes(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -96,6 +135,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         state = payload["state_dict"]
     except (KeyError, TypeError, UsageError) as e:
         raise ModelFileError(f"'{path}' is missing checkpoint fields: {e}") from None
+    check_model_size(path, model_name, model_args)
     try:
         model = create_model(model_name, **model_args)
     except UsageError as e:

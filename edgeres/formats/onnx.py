@@ -14,7 +14,12 @@ from typing import Any
 
 from edgeres.errors import ModelFileError
 from edgeres.formats.base import METADATA_KEY, Engine, Format, Quantization, parse_info
-from edgeres.formats.onnx_check import OnnxScan, check_external_data, scan_onnx
+from edgeres.formats.onnx_check import (
+    OnnxScan,
+    check_external_data,
+    check_input_sizes,
+    scan_onnx,
+)
 from edgeres.spec import ModelInfo
 
 ONNXRUNTIME = Engine(
@@ -85,6 +90,7 @@ def open_checked(path: Path) -> OnnxScan:
     scan = scan_onnx(data, path)
     del data  # the engine reads the file itself; do not hold two copies
     check_external_data(Path(path), scan.external)
+    check_input_sizes(Path(path), scan.inputs)
     return scan
 
 
