@@ -13,6 +13,7 @@ import click
 
 from edgeres.cli.common import echo_json, log, max_image_pixels_option
 from edgeres.errors import DataError
+from edgeres.text import shown
 
 
 @contextmanager
@@ -43,11 +44,11 @@ def _read_image(path: Path) -> Any:
     from edgeres.data.common import read_image
 
     if not path.is_file():
-        raise DataError(f"image '{path}' does not exist")
+        raise DataError(f"image '{shown(path)}' does not exist")
     image = read_image(path)
     if image is None:
         raise DataError(
-            f"'{path}' is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF...); "
+            f"'{shown(path)}' is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF...); "
             "check the file or convert it"
         )
     return image

@@ -87,10 +87,10 @@ def check_model_size(path: Path, model_name: str, model_args: dict[str, Any]) ->
 
 def read_payload(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ModelFileError(f"checkpoint '{path}' does not exist")
+        raise ModelFileError(f"checkpoint '{shown(path)}' does not exist")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
-            f"'{path}' is not a PyTorch checkpoint (not a torch.save zip archive); "
+            f"'{shown(path)}' is not a PyTorch checkpoint (not a torch.save zip archive); "
             "it may be truncated or another kind of file"
         )
     check_archive_sizes(path)
@@ -100,20 +100,20 @@ def read_payload(path: Path) -> dict[str, Any]:
         lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
         first = lines[0].split("error:")[-1].strip() if lines else type(e).__name__
         raise ModelFileError(
-            f"refused to load '{path}': its pickle would import or run code, which edgeres never "
+            f"refused to load '{shown(path)}': its pickle would import or run code, which edgeres never "
             f"executes ({first[:160]}); re-save the weights with edgeres train"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(f"'{path}' is truncated or corrupted ({msg[:160]})") from None
+        raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({msg[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(
-            f"'{path}' is a PyTorch file but not an edgeres checkpoint "
+            f"'{shown(path)}' is a PyTorch file but not an edgeres checkpoint "
             "(no 'format: edgeres-checkpoint' entry); train it with edgeres train"
         )
     if payload.get("version", 0) > CHECKPOINT_VERSION:
         raise ModelFileError(
-            f"'{path}' was written by a newer edgeres (checkpoint version {payload['version']}); "
+            f"'{shown(path)}' was written by a newer edgeres (checkpoint version {payload['version']}); "
             "upgrade edgeres to load it"
         )
     return payload
@@ -134,17 +134,19 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_args = dict(payload["model_args"])
         state = payload["state_dict"]
     except (KeyError, TypeError, UsageError) as e:
-        raise ModelFileError(f"'{path}' is missing checkpoint fields: {e}") from None
+        raise ModelFileError(f"'{shown(path)}' is missing checkpoint fields: {e}") from None
     check_model_size(path, model_name, model_args)
     try:
         model = create_model(model_name, **model_args)
     except UsageError as e:
-        raise ModelFileError(f"'{path}' names a model edgeres cannot build: {e}") from None
+        raise ModelFileError(f"'{shown(path)}' names a model edgeres cannot build: {e}") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise ModelFileError(f"'{path}' weights do not fit model '{model_name}': {first}") from None
+        raise ModelFileError(
+            f"'{shown(path)}' weights do not fit model '{model_name}': {first}"
+        ) from None
     model.eval()
     return Checkpoint(
         model=model,

@@ -21,6 +21,7 @@ from edgeres.formats.onnx_check import (
     scan_onnx,
 )
 from edgeres.spec import ModelInfo
+from edgeres.text import shown
 
 ONNXRUNTIME = Engine(
     name="onnxruntime",
@@ -86,7 +87,7 @@ def open_checked(path: Path) -> OnnxScan:
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        raise ModelFileError(f"cannot read '{path}': {e.strerror}") from None
+        raise ModelFileError(f"cannot read '{shown(path)}': {e.strerror}") from None
     scan = scan_onnx(data, path)
     del data  # the engine reads the file itself; do not hold two copies
     check_external_data(Path(path), scan.external)

@@ -176,7 +176,7 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
             raise _Malformed("no graph in the model")
     except _Malformed as e:
         raise ModelFileError(
-            f"'{path}' is not a valid ONNX file (corrupted or truncated: {e}); "
+            f"'{shown(path)}' is not a valid ONNX file (corrupted or truncated: {e}); "
             "re-export or copy it again"
         ) from None
     return scan
@@ -202,11 +202,11 @@ def check_external_data(path: Path, locations: list[str]) -> None:
         target = (folder / loc).resolve()
         if Path(loc).is_absolute() or not target.is_relative_to(folder):
             raise ModelFileError(
-                f"'{path}' refers to external data '{loc}' outside its folder; refusing to load it "
+                f"'{shown(path)}' refers to external data '{loc}' outside its folder; refusing to load it "
                 "(keep the .data file beside the .onnx file and re-export with a relative name)"
             )
         if not target.is_file():
             raise ModelFileError(
-                f"'{path}' needs its external data file '{loc}', which is missing; copy it beside "
+                f"'{shown(path)}' needs its external data file '{loc}', which is missing; copy it beside "
                 "the .onnx file"
             )

@@ -57,11 +57,11 @@ def verify_tflite(data: bytes, path: str | Path = "<bytes>") -> TFLiteSummary:
         raise ModelFileError(f"'{shown(path)}' {e}; the file looks crafted") from None
     except Malformed as e:
         raise ModelFileError(
-            f"'{path}' is not a valid TFLite file (corrupted or truncated: {e}); "
+            f"'{shown(path)}' is not a valid TFLite file (corrupted or truncated: {e}); "
             "re-export or copy it again"
         ) from None
     except (ValueError, OverflowError, MemoryError) as e:
-        raise ModelFileError(f"'{path}' is not a valid TFLite file ({e})") from None
+        raise ModelFileError(f"'{shown(path)}' is not a valid TFLite file ({e})") from None
 
 
 def _verify(data: bytes) -> TFLiteSummary:
