@@ -50,7 +50,8 @@ def shown_lines(text: str) -> str:
     )
 
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]*)@")
+# Greedy up to the last "@" before the path: a password may hold an unescaped "@".
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
 _SECRET_PARAMS = re.compile(
     r"(?i)([?&;](?:password|passwd|pwd|pass|token|key|secret|auth|sig|signature|user)=)[^&#;\s]*"
 )

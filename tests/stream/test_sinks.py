@@ -109,9 +109,14 @@ class _Serving:
     def __enter__(self):
         self.thread.start()
         deadline = time.monotonic() + 20
-        while self._get("stats.json")[1].get("frames", 0) < 3 and time.monotonic() < deadline:
+        # Frames are counted when inferred and written by the sink thread later: wait for both.
+        while not self._ready() and time.monotonic() < deadline:
             time.sleep(0.1)
         return self
+
+    def _ready(self) -> bool:
+        stats = self._get("stats.json")[1]
+        return stats.get("frames", 0) >= 3 and "sink" in stats.get("stages", {})
 
     def _get(self, path: str):
         with urllib.request.urlopen(self.sink.url + path, timeout=5) as r:

@@ -164,3 +164,6 @@ def test_credentials_never_shown_in_source_names_or_errors():
         "gst:rtspsrc location=rtsp://u:hunter2@cam/ ! appsink", factory=lambda *a: None
     )
     assert "hunter2" not in gst.name
+    # An unescaped "@" in the password, a user name alone: nothing of either is left.
+    assert make_source("rtsp://admin:p@ss@cam/live", open_timeout=1.0).name == "rtsp://***@cam/live"
+    assert make_source("http://viewer@cam/v.mjpg", open_timeout=1.0).name == "http://***@cam/v.mjpg"
