@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edgeres.errors import OutputExistsError
+from edgeres.text import shown
 
 
 @contextlib.contextmanager
@@ -51,7 +52,7 @@ def check_overwrite(path: str | Path, force: bool, flag: str = "--force") -> Non
     """Refuse to replace an existing output unless the user said ``force``."""
     path = Path(path)
     if path.exists() and not force:
-        raise OutputExistsError(f"'{path}' already exists; pass {flag} to replace it")
+        raise OutputExistsError(f"'{shown(path)}' already exists; pass {flag} to replace it")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -27,6 +27,14 @@ DEFAULT_MEAN = (0.0, 0.0, 0.0)
 DEFAULT_STD = (1.0, 1.0, 1.0)
 
 
+# Sizes a model file may declare. Files are data users share: a crafted one declaring a
+# 10^9-class head or a 100000-pixel input must end in one error before anything that big is built.
+MAX_INPUT_SIDE = 16384  # pixels, height or width
+MAX_INPUT_VALUES = 1 << 26  # values in one input tensor (256 MB as float32), batch included
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,841
+MAX_CLASS_NAME = 1000  # characters
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """How a BGR ``uint8`` frame becomes a model input.
@@ -55,6 +63,11 @@ class InputSpec:
     def __post_init__(self) -> None:
         if self.height < 1 or self.width < 1:
             raise UsageError(f"input size must be positive, got {self.height}x{self.width}")
+        if max(self.height, self.width) > MAX_INPUT_SIDE:
+            raise UsageError(
+                f"input size {self.height}x{self.width} is over the limit of {MAX_INPUT_SIDE} "
+                "pixels a side"
+            )
         if self.layout not in LAYOUTS:
             raise UsageError(f"layout must be one of {LAYOUTS}, got '{self.layout}'")
         if self.channel_order not in CHANNEL_ORDERS:
@@ -178,7 +191,11 @@ class ModelInfo:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        if len(self.classes) > MAX_CLASSES:
+            raise UsageError(f"{len(self.classes)} class names, over the limit of {MAX_CLASSES}")
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        if any(len(c) > MAX_CLASS_NAME for c in self.classes):
+            raise UsageError(f"a class name is longer than {MAX_CLASS_NAME} characters")
 
     @property
     def num_classes(self) -> int:

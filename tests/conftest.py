@@ -29,3 +29,44 @@ def _train_once(tmp_path_factory, name: str, **kw) -> Path:
 def tiny_ckpt(tmp_path_factory) -> Path:
     """A `test_resnet` checkpoint trained for a few seconds on shapes at 32 px (~20% accuracy)."""
     return _train_once(tmp_path_factory, "test_resnet", epochs=3, limit=3000, eval_limit=300)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png(path: Path, width: int, height: int, *, depth: int = 8, colour: int = 2, idat=None):
+    """A PNG written byte by byte: ``idat`` as given, else real all-zero rows (streamed)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    if idat is None:
+        channels = {0: 1, 2: 3}[colour]
+        row = bytes(1 + (width * channels * depth + 7) // 8)  # filter byte 0, then zeros
+        z = zlib.compressobj(9)
+        idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    body = _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+@pytest.fixture
+def png_bomb(tmp_path) -> Path:
+    """A 74-byte PNG whose header declares 60000 x 60000 RGB pixels (10.8 GB decoded)."""
+    import zlib
+
+    # The first rows' bytes only: a decoder must allocate the whole image before it notices.
+    path = write_png(tmp_path / "bomb.png", 60000, 60000, idat=zlib.compress(bytes(range(9)), 9))
+    assert path.stat().st_size == 74
+    return path
+
+
+@pytest.fixture(scope="session")
+def large_png(tmp_path_factory) -> Path:
+    """A real, valid 30000 x 30000 PNG (1-bit grey, 110 kB): 2.7 GB once decoded as BGR."""
+    folder = tmp_path_factory.mktemp("large_png")
+    return write_png(folder / "large.png", 30000, 30000, depth=1, colour=0)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edgeres.bench.results import SCHEMA, BenchmarkReport
 from edgeres.errors import UsageError
+from edgeres.text import shown
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,18 @@ def load_baseline(path: str | Path) -> BenchmarkReport:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"--baseline file '{path}' does not exist") from None
+        raise UsageError(f"--baseline file '{shown(path)}' does not exist") from None
     except (OSError, ValueError) as e:
-        raise UsageError(f"--baseline file '{path}' is not readable JSON: {e}") from None
+        raise UsageError(f"--baseline file '{shown(path)}' is not readable JSON: {e}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise UsageError(
-            f"--baseline file '{path}' is not an edgeres benchmark result (expected schema "
+            f"--baseline file '{shown(path)}' is not an edgeres benchmark result (expected schema "
             f"'{SCHEMA}'); save one with 'edgeres benchmark MODEL --json > base.json'"
         )
     try:
         return BenchmarkReport.from_dict(data)
     except (KeyError, TypeError) as e:
-        raise UsageError(f"--baseline file '{path}' is incomplete: missing {e}") from None
+        raise UsageError(f"--baseline file '{shown(path)}' is incomplete: missing {e}") from None
 
 
 def compare(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeres.errors import UsageError
+from edgeres.text import shown
 
 if TYPE_CHECKING:
     from edgeres.profiles import Budget
@@ -162,7 +163,7 @@ def check_writable(path: Path, flag: str, force: bool) -> None:
 
     check_overwrite(path, force)
     if path.is_dir():
-        raise UsageError(f"{flag} '{path}' is a folder; give a file name")
+        raise UsageError(f"{flag} '{shown(path)}' is a folder; give a file name")
     ancestor = path.parent.absolute()
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -173,6 +174,6 @@ def check_writable(path: Path, flag: str, force: bool) -> None:
         os.unlink(probe)
     except OSError as e:
         raise UsageError(
-            f"cannot write {flag} '{path}': '{ancestor}' is not writable ({e.strerror}); "
+            f"cannot write {flag} '{shown(path)}': '{ancestor}' is not writable ({e.strerror}); "
             "choose another path"
         ) from None

@@ -11,7 +11,6 @@ import glob
 import importlib.metadata
 import os
 import platform
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from edgeres import __version__
 from edgeres.profiles import Profile
 from edgeres.profiles.facts import read_text, this_machine
+from edgeres.profiles.model import SENSOR_ROOTS
 
 # Distribution names whose versions matter to a benchmark figure.
 LIBRARIES = (
@@ -63,45 +63,111 @@ def cpu_mhz() -> list[float]:
     return [float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz")]
 
 
-def temperatures(profile: Profile) -> dict[str, float]:
+# A sensor file holds one number; anything longer is not the file a profile should name.
+MAX_SENSOR_BYTES = 64
+# The Raspberry Pi firmware's throttle flags, the figure `vcgencmd get_throttled` prints. Both
+# ways are fixed here, never taken from a profile: the firmware driver's sysfs file (Pi OS
+# kernels; no process started), else the fixed vcgencmd program by its absolute path.
+RPI_THROTTLE_GLOBS = (
+    "/sys/devices/platform/soc/soc:firmware/get_throttled",
+    "/sys/devices/platform/*/*firmware/get_throttled",
+)
+VCGENCMD = ("/usr/bin/vcgencmd", "get_throttled")
+
+
+def sensor_files(pattern: str, root: Path = Path("/")) -> list[Path]:
+    """Files matching a profile's sensor glob that really lie under ``/sys`` or ``/proc``.
+
+    ``root`` stands for ``/`` (tests pass a temporary folder holding ``sys/`` and ``proc/``).
+    A match whose real path leaves those folders (a symbolic link elsewhere) is dropped.
+    """
+    base = root.resolve()
+    allowed = [base / r.strip("/") for r in SENSOR_ROOTS]
+    found = []
+    for f in sorted(glob.glob(str(base / pattern.lstrip("/")))):
+        real = Path(os.path.realpath(f))
+        if any(real.is_relative_to(a) for a in allowed) and real.is_file():
+            found.append(Path(f))
+    return found
+
+
+def read_number(path: Path, base: int = 10) -> int | None:
+    """The one integer a sensor file holds (at most ``MAX_SENSOR_BYTES`` read), else ``None``."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SENSOR_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_SENSOR_BYTES:
+        return None
+    text = data.replace(b"\x00", b"").decode("ascii", "replace").strip()
+    text = text.partition("=")[2] if "=" in text else text  # vcgencmd: "throttled=0x50000"
+    try:
+        return int(text, 0 if text.lower().startswith("0x") else base)
+    except ValueError:
+        return None
+
+
+def temperatures(profile: Profile, root: Path = Path("/")) -> dict[str, float]:
     """Temperatures in degrees Celsius from the profile's sensor globs (millidegree files)."""
     out = {}
     for pattern in profile.sensors.temperature:
-        for f in sorted(glob.glob(pattern)):
-            text = read_text(Path(f))
-            try:
-                out[f] = int(text) / 1000.0 if text else None
-            except ValueError:
-                continue
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def throttling(profile: Profile) -> dict[str, str]:
-    """Throttling indicators the profile names: command output and non-zero counter files."""
-    out = {}
-    cmd = profile.sensors.throttle_command
-    if cmd and shutil.which(cmd[0]):
-        try:
-            res = subprocess.run(list(cmd), capture_output=True, text=True, timeout=2, check=False)
-            out[" ".join(cmd)] = res.stdout.strip() or res.stderr.strip()
-        except (OSError, subprocess.TimeoutExpired) as e:
-            out[" ".join(cmd)] = f"failed: {e}"
-    for pattern in profile.sensors.throttle_files:
-        for f in sorted(glob.glob(pattern)):
-            if (text := read_text(Path(f))) is not None:
-                out[f] = text
+        for f in sensor_files(pattern, root):
+            if (value := read_number(f)) is not None:
+                out[_shown_sensor(f, root)] = value / 1000.0
     return out
 
 
-def snapshot(profile: Profile) -> dict:
-    """Clock, temperature, throttling and load at one moment."""
-    temps = temperatures(profile)
+def throttling(profile: Profile, root: Path = Path("/")) -> dict[str, int]:
+    """Throttling indicators: the built-in reader the profile names and its counter files."""
+    out = {}
+    pi = profile.sensors.throttle_reader == "raspberry-pi"
+    if pi and (flags := rpi_throttled(root)) is not None:
+        out["raspberry-pi get_throttled"] = flags
+    for pattern in profile.sensors.throttle_files:
+        for f in sensor_files(pattern, root):
+            if (value := read_number(f)) is not None:
+                out[_shown_sensor(f, root)] = value
+    return out
+
+
+def rpi_throttled(root: Path = Path("/")) -> int | None:
+    """The Pi firmware's throttle flags (bit 0 under-voltage now, bit 2 throttled now, ...)."""
+    for pattern in RPI_THROTTLE_GLOBS:
+        for f in sensor_files(pattern, root):
+            if (value := read_number(f, base=16)) is not None:  # the driver prints hex
+                return value
+    if str(root) != "/" or not os.access(VCGENCMD[0], os.X_OK):
+        return None
+    try:
+        res = subprocess.run(VCGENCMD, capture_output=True, timeout=2, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = res.stdout[:MAX_SENSOR_BYTES].decode("ascii", "replace").strip()
+    try:
+        return int(text.partition("=")[2] or text, 0)
+    except ValueError:
+        return None
+
+
+def _shown_sensor(path: Path, root: Path) -> str:
+    """The sensor's path as on the device (``root`` removed)."""
+    base = root.resolve()
+    try:
+        return "/" + str(Path(path).relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def snapshot(profile: Profile, root: Path = Path("/")) -> dict:
+    """Clock, temperature, throttling and load at one moment (sensors read under ``root``)."""
+    temps = temperatures(profile, root)
     mhz = cpu_mhz()
     return {
         "cpu_mhz": [round(m, 1) for m in mhz],
         "temperature_c": temps,
         "max_temperature_c": max(temps.values()) if temps else None,
-        "throttling": throttling(profile),
+        "throttling": throttling(profile, root),
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 

@@ -33,6 +33,7 @@ from edgeres.formats import format_for_path, resolve
 from edgeres.profiles import Budget, Profile, builtin_names, load_profile
 from edgeres.profiles.facts import this_machine
 from edgeres.progress import progress
+from edgeres.text import shown
 
 Loader = Callable[..., Any]
 # Above this 1-minute load average per core, other processes are taking CPU time from ours.
@@ -305,7 +306,7 @@ def _load(
         except EdgeresError:
             raise
         except Exception as e:  # an engine's own exception type: say which file, no traceback
-            raise ModelFileError(f"cannot load '{path}': {type(e).__name__}: {e}") from None
+            raise ModelFileError(f"cannot load '{shown(path)}': {type(e).__name__}: {e}") from None
     return backend, list(dict.fromkeys(str(w.message) for w in caught))
 
 

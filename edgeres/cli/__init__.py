@@ -14,6 +14,7 @@ import click
 
 from edgeres import __version__
 from edgeres.errors import EdgeresError
+from edgeres.text import shown
 
 _COMMAND_MODULES = (
     "train_cmds",
@@ -35,7 +36,8 @@ class _Group(click.Group):
         except EdgeresError as e:
             if ctx.meta.get("edgeres.debug"):
                 raise
-            click.echo(f"error: {e}", err=True)
+            # One line, whatever file name or message it carries (newlines, escape codes).
+            click.echo(f"error: {shown(e)}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

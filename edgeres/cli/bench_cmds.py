@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from edgeres.bench.config import BenchConfig
-from edgeres.cli.common import echo_json, log
+from edgeres.cli.common import echo_json, log, max_image_pixels_option
 from edgeres.cli.fields import field_option
 from edgeres.errors import GateFailed
 
@@ -58,6 +58,7 @@ _FILE = click.Path(path_type=Path)
 
 
 @click.command("benchmark")
+@max_image_pixels_option
 @click.argument("models", nargs=-1, required=True, type=_FILE)
 @_b("profile", "--profile", "-p")
 @_b("runs")

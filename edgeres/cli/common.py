@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from edgeres.text import shown_lines
+
 
 def echo_json(obj: Any) -> None:
     """Print one JSON document on stdout (logs go to stderr)."""
@@ -14,5 +16,26 @@ def echo_json(obj: Any) -> None:
 
 
 def log(msg: str) -> None:
-    """A human log line on stderr, so stdout stays clean for --json."""
-    click.echo(msg, err=True)
+    """A human log line on stderr, so stdout stays clean for --json; control characters escaped."""
+    click.echo(shown_lines(msg), err=True)
+
+
+def _set_max_image_pixels(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    if value is not None:
+        from edgeres.data.common import set_max_image_pixels
+
+        set_max_image_pixels(value)
+
+
+def max_image_pixels_option(f):  # noqa: ANN001, ANN201 - a click decorator
+    """``--max-image-pixels N``: the largest image any reader of this command decodes."""
+    return click.option(
+        "--max-image-pixels",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        expose_value=False,
+        callback=_set_max_image_pixels,
+        help="Largest image (width x height) to decode; larger files are refused from their "
+        "header, before decoding (default 67108864 = 8192x8192).",
+    )(f)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from edgeres.cli.common import echo_json, log
+from edgeres.cli.common import echo_json, log, max_image_pixels_option
 from edgeres.cli.fields import field_help, field_option
 from edgeres.convert.options import ConvertConfig
 from edgeres.errors import GateFailed
@@ -73,6 +73,7 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
 
 
 @click.command("quantize")
+@max_image_pixels_option
 @_MODEL_ARG
 @_q("calib", metavar="DIR|shapes|FILE.npy")
 @_to_option(QuantizeConfig)

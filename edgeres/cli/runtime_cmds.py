@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
-from edgeres.cli.common import echo_json, log
+from edgeres.cli.common import echo_json, log, max_image_pixels_option
 from edgeres.errors import DataError
 from edgeres.formats import engine_names
+from edgeres.text import shown
 
 
 @contextmanager
@@ -46,11 +47,11 @@ def _read_image(path: Path) -> Any:
     from edgeres.data.common import read_image
 
     if not path.is_file():
-        raise DataError(f"image '{path}' does not exist")
+        raise DataError(f"image '{shown(path)}' does not exist")
     image = read_image(path)
     if image is None:
         raise DataError(
-            f"'{path}' is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF...); "
+            f"'{shown(path)}' is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF...); "
             "check the file or convert it"
         )
     return image
@@ -75,6 +76,7 @@ _STRICT_OPT = click.option(
 
 
 @click.command("predict")
+@max_image_pixels_option
 @_MODEL_ARG
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -131,6 +133,7 @@ def predict_cmd(
 
 
 @click.command("eval")
+@max_image_pixels_option
 @_MODEL_ARG
 @click.option(
     "--data", required=True, help="shapes | image folder (one sub-folder per class) | cifar10:DIR."

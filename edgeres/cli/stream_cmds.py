@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from edgeres.cli.common import log
+from edgeres.cli.common import log, max_image_pixels_option
 from edgeres.cli.fields import field_help, field_option
 from edgeres.formats import engine_names
 from edgeres.stream.app import RunOptions, run_model
@@ -30,6 +30,7 @@ def _s(name: str, *decls: str, **attrs):
 
 
 @click.command("run")
+@max_image_pixels_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @_r("source", metavar="SRC", help=f"{SOURCE_HELP}. {field_help(RunOptions, 'source')}")
 @_r("profile", metavar="P")
@@ -38,6 +39,8 @@ def _s(name: str, *decls: str, **attrs):
 @_r("force")
 @_r("json_lines", "--json")
 @_r("serve", metavar="HOST:PORT")
+@_r("serve_token", metavar="KEY")
+@_r("serve_public")
 @_s("max_frames", metavar="N")
 @_s("duration", metavar="S")
 @_s("realtime")
@@ -59,7 +62,7 @@ def run_cmd(**flags: Any) -> None:
     Example:
       edgeres run runs/r8/model_int8.tflite --source demo --max-frames 300
       edgeres run model.onnx --source clip.mp4 --save out.mp4 --json > frames.jsonl
-      edgeres run model.tflite --source 0 --serve 0.0.0.0:8080 --smooth 0.8
+      edgeres run model.tflite --source 0 --serve 0.0.0.0:8080 --serve-token auto --smooth 0.8
       edgeres run model.tflite --profile jetson-orin-nano --show
     """
     import cv2

@@ -10,7 +10,7 @@ import os
 
 import click
 
-from edgeres.cli.common import echo_json
+from edgeres.cli.common import echo_json, max_image_pixels_option
 from edgeres.cli.fields import field_help, field_option
 from edgeres.errors import missing_dependency
 from edgeres.models import MODEL_NAMES
@@ -35,6 +35,7 @@ _MODEL_HELP = f"{field_help(TrainConfig, 'model')} One of: {', '.join(MODEL_NAME
 
 
 @click.command("train")
+@max_image_pixels_option
 @_opt("model", help=_MODEL_HELP)
 @_opt("data")
 @_opt("out", required=True)

@@ -17,6 +17,7 @@ from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError
 from edgeres.fileio import check_overwrite
 from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
+from edgeres.text import shown
 
 __all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint", "output_path"]
 
@@ -57,7 +58,7 @@ def load_source_checkpoint(path: str | Path):
     fmt = format_for_path(path)
     if fmt.name != "pytorch":
         raise ModelFileError(
-            f"'{path}' is a {fmt.name} file; convert takes an edgeres checkpoint (.pt) from "
+            f"'{shown(path)}' is a {fmt.name} file; convert takes an edgeres checkpoint (.pt) from "
             "edgeres train (to quantize an existing ONNX file use edgeres quantize)"
         )
     from edgeres.formats.checkpoint import load_checkpoint

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.data import shapes
-from edgeres.data.common import OPENCV_EXTS, image_files, read_image, warn_skipped
+from edgeres.data.common import OPENCV_EXTS, image_files, read_image_or_warn
 from edgeres.errors import DataError, UsageError
 from edgeres.fileio import shipped_folder
 from edgeres.progress import progress
 from edgeres.spec import InputSpec
+from edgeres.text import shown
 
 # The shipped calibration images: top-level ``calibration_data/``, installed as a package.
 CALIB_FOLDER = "calibration_data"
@@ -66,25 +67,25 @@ def count_calibration_images(source: str | Path) -> int | None:
 def _check_folder(folder: Path) -> None:
     if not folder.exists():
         raise DataError(
-            f"calibration source '{folder}' does not exist (valid: a folder of images, 'shapes', "
+            f"calibration source '{shown(folder)}' does not exist (valid: a folder of images, 'shapes', "
             "or a .npy of preprocessed tensors)"
         )
     if not folder.is_dir():
         raise DataError(
-            f"calibration source '{folder}' is not a folder, 'shapes' or a .npy file; "
+            f"calibration source '{shown(folder)}' is not a folder, 'shapes' or a .npy file; "
             "pass a folder of images"
         )
     if not any(folder.iterdir()):
-        raise DataError(f"calibration folder '{folder}' is empty; put some images in it")
+        raise DataError(f"calibration folder '{shown(folder)}' is empty; put some images in it")
 
 
 def _open_npy(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise DataError(f"calibration file '{path}' does not exist")
+        raise DataError(f"calibration file '{shown(path)}' does not exist")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as e:
-        raise DataError(f"'{path}' is not a readable .npy array ({e})") from None
+        raise DataError(f"'{shown(path)}' is not a readable .npy array ({e})") from None
 
 
 def _check_samples(samples: int, batch_size: int) -> None:
@@ -148,12 +149,12 @@ def _checked_npy(path: Path, spec: InputSpec, samples: int) -> np.ndarray:
     want = spec.shape(1)[1:]
     if arr.ndim != 4 or tuple(arr.shape[1:]) != want:
         raise DataError(
-            f"'{path}' holds an array of shape {arr.shape}; this model's preprocessed input is "
+            f"'{shown(path)}' holds an array of shape {arr.shape}; this model's preprocessed input is "
             f"N x {' x '.join(map(str, want))} ({spec.layout}); save tensors made with its InputSpec"
         )
     if arr.shape[0] < samples:
         raise DataError(
-            f"'{path}' holds {arr.shape[0]} samples, fewer than the {samples} requested; "
+            f"'{shown(path)}' holds {arr.shape[0]} samples, fewer than the {samples} requested; "
             f"pass --samples {arr.shape[0]} or save more"
         )
     return arr
@@ -169,12 +170,12 @@ def _checked_files(folder: Path, samples: int) -> list[Path]:
     files = image_files(folder, OPENCV_EXTS, warn_other=False)
     if not files:
         raise DataError(
-            f"no image files in '{folder}' (looked recursively for "
+            f"no image files in '{shown(folder)}' (looked recursively for "
             f"{', '.join(sorted(OPENCV_EXTS))}); add images or use --calib shapes"
         )
     if len(files) < samples:
         raise DataError(
-            f"'{folder}' has {len(files)} image files, fewer than the {samples} calibration samples "
+            f"'{shown(folder)}' has {len(files)} image files, fewer than the {samples} calibration samples "
             f"requested; pass --samples {len(files)} or add images"
         )
     return files
@@ -184,9 +185,8 @@ def _iter_folder(folder: Path, files: list[Path], spec: InputSpec, samples: int,
     batch: list[np.ndarray] = []
     found = 0
     for path in files:
-        image = read_image(path)
+        image = read_image_or_warn(path)
         if image is None:
-            warn_skipped(path, "not a readable image (corrupt or unsupported)")
             continue
         batch.append(spec.resize_image(image))
         found += 1
@@ -196,8 +196,8 @@ def _iter_folder(folder: Path, files: list[Path], spec: InputSpec, samples: int,
         if found == samples:
             return
     if found == 0:
-        raise DataError(f"none of the {len(files)} image files in '{folder}' could be read")
+        raise DataError(f"none of the {len(files)} image files in '{shown(folder)}' could be read")
     raise DataError(
-        f"only {found} of the files in '{folder}' are readable images, fewer than the {samples} "
+        f"only {found} of the files in '{shown(folder)}' are readable images, fewer than the {samples} "
         f"calibration samples requested; pass --samples {found} or add images"
     )

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgeres.data.common import resizer
 from edgeres.errors import DataError
+from edgeres.text import shown
 
 CIFAR10_CLASSES: tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -73,17 +74,17 @@ def safe_unpickle(path: Path) -> Any:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise DataError(f"cannot read '{path}': {e.strerror or e}") from None
+        raise DataError(f"cannot read '{shown(path)}': {e.strerror or e}") from None
     try:
         # latin1 is how numpy arrays pickled by Python 2 (the original CIFAR files) decode.
         return _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
     except DataError as e:
         raise DataError(
-            f"refusing to load '{path}': its pickle would call {str(e).removeprefix('refused ')}, "
+            f"refusing to load '{shown(path)}': its pickle would call {str(e).removeprefix('refused ')}, "
             "and only plain containers and numpy arrays are allowed; is this a CIFAR-10 batch?"
         ) from None
     except Exception as e:  # any malformed pickle: truncated, wrong protocol, garbage
-        raise DataError(f"'{path}' is not a readable CIFAR-10 python batch ({e})") from None
+        raise DataError(f"'{shown(path)}' is not a readable CIFAR-10 python batch ({e})") from None
 
 
 def find_cifar_dir(root: str | Path) -> tuple[Path, str]:
@@ -110,7 +111,7 @@ def _batch_names(split: str, kind: str, folder: Path) -> list[Path]:
     names = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
     paths = [folder / f"{n}{suffix}" for n in names if (folder / f"{n}{suffix}").is_file()]
     if not paths:
-        raise DataError(f"no CIFAR-10 {split} batch ({names[0]}{suffix}) in '{folder}'")
+        raise DataError(f"no CIFAR-10 {split} batch ({names[0]}{suffix}) in '{shown(folder)}'")
     return paths
 
 
@@ -118,7 +119,7 @@ def _read_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = np.fromfile(str(path), dtype=np.uint8)
     if raw.size == 0 or raw.size % RECORD:
         raise DataError(
-            f"'{path}' is not a CIFAR-10 binary batch: {raw.size} bytes is not a whole number "
+            f"'{shown(path)}' is not a CIFAR-10 binary batch: {raw.size} bytes is not a whole number "
             f"of {RECORD}-byte records (truncated download?)"
         )
     rec = raw.reshape(-1, RECORD)
@@ -128,17 +129,19 @@ def _read_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _read_py(path: Path) -> tuple[np.ndarray, np.ndarray]:
     batch = safe_unpickle(path)
     if not isinstance(batch, dict):
-        raise DataError(f"'{path}' is not a CIFAR-10 python batch (a {type(batch).__name__})")
+        raise DataError(
+            f"'{shown(path)}' is not a CIFAR-10 python batch (a {type(batch).__name__})"
+        )
     # Python 2 pickles read with latin1 give str keys; some re-pickled copies use bytes keys.
     get = {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
     try:
         data = np.asarray(get["data"], dtype=np.uint8)
         labels = np.asarray(get.get("labels", get.get("fine_labels")), dtype=np.int64)
     except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"'{path}' lacks CIFAR-10 'data'/'labels' entries ({e})") from None
+        raise DataError(f"'{shown(path)}' lacks CIFAR-10 'data'/'labels' entries ({e})") from None
     if data.ndim != 2 or data.shape[1] != RECORD - 1 or len(labels) != len(data):
         raise DataError(
-            f"'{path}' has data of shape {data.shape} and {len(labels)} labels; "
+            f"'{shown(path)}' has data of shape {data.shape} and {len(labels)} labels; "
             f"expected N x {RECORD - 1} and N labels"
         )
     return data, labels
@@ -186,7 +189,7 @@ def load_cifar10(
     if limit is not None:
         data, labels = data[:limit], labels[:limit]
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DataError(f"CIFAR-10 labels in '{folder}' must be 0-9, found {labels.max()}")
+        raise DataError(f"CIFAR-10 labels in '{shown(folder)}' must be 0-9, found {labels.max()}")
     # Planes R, G, B -> H x W x C, then reverse channels: OpenCV's BGR everywhere.
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)[..., ::-1]
     spec = resizer(size)

@@ -9,8 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeres.errors import UsageError
+from edgeres.data.headers import JPEG_SCAN_BYTES, image_dims
+from edgeres.errors import DataError, UsageError
 from edgeres.spec import InputSpec
+from edgeres.text import shown
 
 log = logging.getLogger("edgeres.data")
 
@@ -20,6 +22,11 @@ OPENCV_EXTS = DATASET_EXTS | frozenset(
     {".jpe", ".jp2", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".dib", ".ras", ".sr",
      ".exr", ".hdr", ".pic", ".avif", ".gif"}
 )  # fmt: skip
+
+# The largest image (width x height) decoded unless --max-image-pixels raises it: 8192 x 8192,
+# 200 MB as BGR, more than any camera or phone photo; a bomb declares far more.
+DEFAULT_MAX_IMAGE_PIXELS = 1 << 26
+_LIMIT = {"pixels": DEFAULT_MAX_IMAGE_PIXELS}
 
 # Show a progress bar only for loads that take longer than this many seconds.
 PROGRESS_DELAY_S = 1.0
@@ -47,10 +54,51 @@ def resizer(size: int | tuple[int, int]) -> InputSpec:
     return InputSpec(height=h, width=w)
 
 
-def read_image(path: Path) -> np.ndarray | None:
+class ImageTooLarge(DataError):
+    """An image whose header declares more pixels than the limit (a decompression bomb?)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"image '{shown(path)}' {reason}")
+        self.reason = reason
+
+
+def set_max_image_pixels(pixels: int) -> None:
+    """Set the largest image (width x height) any reader decodes (``--max-image-pixels``)."""
+    if int(pixels) < 1:
+        raise UsageError(f"--max-image-pixels must be >= 1, got {pixels}")
+    _LIMIT["pixels"] = int(pixels)
+
+
+def max_image_pixels() -> int:
+    """The largest image (width x height) the readers decode now."""
+    return _LIMIT["pixels"]
+
+
+def check_image_dims(path: Path, data: bytes, max_pixels: int | None = None) -> None:
+    """Refuse an image whose header declares more than ``max_pixels`` (default: the limit).
+
+    Raises:
+        ImageTooLarge: Naming the file, its declared size and the flag that raises the limit.
+    """
+    dims = image_dims(data)
+    limit = max_pixels or max_image_pixels()
+    if dims is not None and dims[0] * dims[1] > limit:
+        raise ImageTooLarge(
+            path,
+            f"declares {dims[0]}x{dims[1]} pixels "
+            f"({dims[0] * dims[1] * 3 / 1e6:.0f} MB decoded), over the limit of {limit} pixels; "
+            "if it is a real image, raise the limit with --max-image-pixels",
+        )
+
+
+def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray | None:
     """Decode an image file as BGR uint8 ``H x W x 3``; ``None`` when it is not a readable image.
 
     Reads the bytes with numpy and decodes in memory, so non-ASCII paths work on every platform.
+    The size the header declares is checked first, so a decompression bomb is never decoded.
+
+    Raises:
+        ImageTooLarge: The header declares more than ``max_pixels`` (default: the limit).
     """
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
@@ -58,15 +106,31 @@ def read_image(path: Path) -> np.ndarray | None:
         return None
     if data.size == 0:
         return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    check_image_dims(path, data[:JPEG_SCAN_BYTES].tobytes(), max_pixels)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV's own size limit (OPENCV_IO_MAX_IMAGE_PIXELS) or a bad file
+        return None
     if image is None or image.size == 0:
         return None
     return image
 
 
+def read_image_or_warn(path: Path) -> np.ndarray | None:
+    """``read_image`` for folder readers: a corrupt or too large file is a skip warning, ``None``."""
+    try:
+        image = read_image(path)
+    except ImageTooLarge as e:
+        warn_skipped(path, e.reason)
+        return None
+    if image is None:
+        warn_skipped(path, "not a readable image (corrupt or unsupported)")
+    return image
+
+
 def warn_skipped(path: Path, reason: str) -> None:
-    """One warning line per skipped file, naming it."""
-    log.warning("warning: skipped '%s': %s", path, reason)
+    """One warning line per skipped file, naming it (escaped: file names are user data)."""
+    log.warning("warning: skipped '%s': %s", shown(path), shown(reason))
 
 
 def image_files(folder: Path, exts: Iterable[str], *, warn_other: bool) -> list[Path]:

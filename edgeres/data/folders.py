@@ -22,12 +22,12 @@ from edgeres.data.common import (
     DATASET_EXTS,
     PROGRESS_DELAY_S,
     image_files,
-    read_image,
+    read_image_or_warn,
     resizer,
-    warn_skipped,
 )
 from edgeres.errors import DataError
 from edgeres.progress import progress
+from edgeres.text import shown
 
 HOLDOUT = 0.2  # share of each class held out as "test" when a folder has no train/val split
 _EXPECTED = "expected DIR/<class>/<image> or DIR/train/<class>/<image> + DIR/val/<class>/<image>"
@@ -49,11 +49,11 @@ def _class_dirs(folder: Path) -> list[Path]:
 
 def _check_folder(folder: Path) -> None:
     if not folder.exists():
-        raise DataError(f"data folder '{folder}' does not exist ({_EXPECTED})")
+        raise DataError(f"data folder '{shown(folder)}' does not exist ({_EXPECTED})")
     if not folder.is_dir():
-        raise DataError(f"data source '{folder}' is not a folder ({_EXPECTED})")
+        raise DataError(f"data source '{shown(folder)}' is not a folder ({_EXPECTED})")
     if not any(folder.iterdir()):
-        raise DataError(f"data folder '{folder}' is empty ({_EXPECTED})")
+        raise DataError(f"data folder '{shown(folder)}' is empty ({_EXPECTED})")
 
 
 def _eval_folder(folder: Path) -> Path | None:
@@ -66,7 +66,7 @@ def _eval_folder(folder: Path) -> Path | None:
 def _classes_of(folder: Path) -> tuple[str, ...]:
     dirs = _class_dirs(folder)
     if not dirs:
-        raise DataError(f"'{folder}' has no class sub-folders ({_EXPECTED})")
+        raise DataError(f"'{shown(folder)}' has no class sub-folders ({_EXPECTED})")
     return tuple(d.name for d in dirs)
 
 
@@ -74,7 +74,7 @@ def _files_by_class(folder: Path, classes: tuple[str, ...]) -> list[list[Path]]:
     unknown = sorted(set(d.name for d in _class_dirs(folder)) - set(classes))
     if unknown:
         raise DataError(
-            f"'{folder}' has class folders {unknown} that the train split lacks "
+            f"'{shown(folder)}' has class folders {unknown} that the train split lacks "
             f"(train classes: {', '.join(classes)}); use the same class names in both"
         )
     return [
@@ -102,8 +102,8 @@ def list_split(folder: str | Path, split: str, *, seed: int = 0) -> FolderSplit:
     if train_dir.is_dir():
         if eval_dir is None:
             raise DataError(
-                f"'{folder}' has train/ but no val/ or test/ folder; add one, or put the class "
-                f"folders directly in '{folder}' to hold out {HOLDOUT:.0%} by seed"
+                f"'{shown(folder)}' has train/ but no val/ or test/ folder; add one, or put the class "
+                f"folders directly in '{shown(folder)}' to hold out {HOLDOUT:.0%} by seed"
             )
         classes = _classes_of(train_dir)
         per_class = _files_by_class(train_dir if split == "train" else eval_dir, classes)
@@ -119,7 +119,7 @@ def list_split(folder: str | Path, split: str, *, seed: int = 0) -> FolderSplit:
     labels = [label for label, fs in enumerate(per_class) for _ in fs]
     if not files:
         raise DataError(
-            f"no {split} images found in '{folder}' (accepted: {', '.join(sorted(DATASET_EXTS))}, "
+            f"no {split} images found in '{shown(folder)}' (accepted: {', '.join(sorted(DATASET_EXTS))}, "
             f"any case; {_EXPECTED})"
         )
     return FolderSplit(files, labels, classes, layout)
@@ -160,16 +160,15 @@ def load_folder(
         pairs, quiet=quiet, total=len(files), desc=desc, unit="img", delay=PROGRESS_DELAY_S
     )
     for path, label in bar:
-        image = read_image(path)
+        image = read_image_or_warn(path)
         if image is None:
-            warn_skipped(path, "not a readable image (corrupt or unsupported)")
             skipped += 1
             continue
         images.append(spec.resize_image(image))
         kept.append(label)
     if not images:
         raise DataError(
-            f"none of the {len(files)} {split} image files in '{folder}' could be read "
+            f"none of the {len(files)} {split} image files in '{shown(folder)}' could be read "
             f"({skipped} skipped as corrupt); check the files"
         )
     return np.stack(images), np.asarray(kept, dtype=np.int64), found.classes, skipped

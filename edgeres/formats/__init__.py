@@ -18,6 +18,7 @@ from edgeres.errors import ModelFileError, UsageError, unknown_name
 from edgeres.formats import onnx, pytorch, tflite
 from edgeres.formats.base import METADATA_KEY, Engine, Format, Quantization, parse_info, resolve
 from edgeres.spec import ModelInfo
+from edgeres.text import shown
 
 __all__ = [
     "FORMATS",
@@ -87,21 +88,21 @@ def format_for_path(path: str | Path) -> Format:
     fmt = by_suffix.get(path.suffix.lower())
     if fmt is None:
         raise ModelFileError(
-            f"'{path}' has suffix '{path.suffix}', which is not a model format edgeres reads "
+            f"'{shown(path)}' has suffix '{path.suffix}', which is not a model format edgeres reads "
             f"(valid: {', '.join(sorted(by_suffix))})"
         )
     if not path.is_file():
-        raise ModelFileError(f"model file '{path}' does not exist")
+        raise ModelFileError(f"model file '{shown(path)}' does not exist")
     with path.open("rb") as fh:
         head = fh.read(16)
     if not head:
-        raise ModelFileError(f"model file '{path}' is empty")
+        raise ModelFileError(f"model file '{shown(path)}' is empty")
     if not fmt.magic(head, False):
         actual = next(
             (f.name for f in FORMATS.values() if f is not fmt and f.magic(head, True)), None
         )
         hint = f"; its content looks like {actual}, rename it" if actual else ""
-        raise ModelFileError(f"'{path}' is not a valid {fmt.name} file{hint}")
+        raise ModelFileError(f"'{shown(path)}' is not a valid {fmt.name} file{hint}")
     return fmt
 
 

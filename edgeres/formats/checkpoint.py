@@ -21,6 +21,7 @@ from torch import nn
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.models import create_model
 from edgeres.spec import ModelInfo
+from edgeres.text import shown
 
 CHECKPOINT_FORMAT = "edgeres-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -47,34 +48,72 @@ class Checkpoint:
     train_state: dict[str, Any] | None = None
 
 
+# The largest network a checkpoint may describe (800 MB of float32 weights; ResNet-50 has 25 M).
+MAX_PARAMETERS = 200_000_000
+
+
+def check_archive_sizes(path: Path) -> None:
+    """Refuse a checkpoint whose zip entries declare more bytes than the file holds.
+
+    ``torch.save`` stores its entries uncompressed, so their sizes add up to less than the file;
+    a crafted archive declaring gigabytes in a small file would be allocated by the reader.
+    """
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
+    if declared > size:
+        raise ModelFileError(
+            f"'{shown(path)}' declares {declared} bytes of content in a {size}-byte file (a "
+            "compressed or crafted archive); edgeres checkpoints are stored uncompressed"
+        )
+
+
+def check_model_size(path: Path, model_name: str, model_args: dict[str, Any]) -> None:
+    """Build the network on the meta device (no memory) and refuse one over ``MAX_PARAMETERS``."""
+    try:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in create_model(model_name, **model_args).parameters())
+    except (UsageError, TypeError, ValueError, RuntimeError) as e:
+        raise ModelFileError(f"'{shown(path)}' names a model edgeres cannot build: {e}") from None
+    if count > MAX_PARAMETERS:
+        raise ModelFileError(
+            f"'{shown(path)}' describes a network of {count} parameters, over the limit of "
+            f"{MAX_PARAMETERS}; its model_args ({model_args}) look crafted"
+        )
+
+
 def read_payload(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ModelFileError(f"checkpoint '{path}' does not exist")
+        raise ModelFileError(f"checkpoint '{shown(path)}' does not exist")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
-            f"'{path}' is not a PyTorch checkpoint (not a torch.save zip archive); "
+            f"'{shown(path)}' is not a PyTorch checkpoint (not a torch.save zip archive); "
             "it may be truncated or another kind of file"
         )
+    check_archive_sizes(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
         first = lines[0].split("error:")[-1].strip() if lines else type(e).__name__
         raise ModelFileError(
-            f"refused to load '{path}': its pickle would import or run code, which edgeres never "
+            f"refused to load '{shown(path)}': its pickle would import or run code, which edgeres never "
             f"executes ({first[:160]}); re-save the weights with edgeres train"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(f"'{path}' is truncated or corrupted ({msg[:160]})") from None
+        raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({msg[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(
-            f"'{path}' is a PyTorch file but not an edgeres checkpoint "
+            f"'{shown(path)}' is a PyTorch file but not an edgeres checkpoint "
             "(no 'format: edgeres-checkpoint' entry); train it with edgeres train"
         )
     if payload.get("version", 0) > CHECKPOINT_VERSION:
         raise ModelFileError(
-            f"'{path}' was written by a newer edgeres (checkpoint version {payload['version']}); "
+            f"'{shown(path)}' was written by a newer edgeres (checkpoint version {payload['version']}); "
             "upgrade edgeres to load it"
         )
     return payload
@@ -95,16 +134,19 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_args = dict(payload["model_args"])
         state = payload["state_dict"]
     except (KeyError, TypeError, UsageError) as e:
-        raise ModelFileError(f"'{path}' is missing checkpoint fields: {e}") from None
+        raise ModelFileError(f"'{shown(path)}' is missing checkpoint fields: {e}") from None
+    check_model_size(path, model_name, model_args)
     try:
         model = create_model(model_name, **model_args)
     except UsageError as e:
-        raise ModelFileError(f"'{path}' names a model edgeres cannot build: {e}") from None
+        raise ModelFileError(f"'{shown(path)}' names a model edgeres cannot build: {e}") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise ModelFileError(f"'{path}' weights do not fit model '{model_name}': {first}") from None
+        raise ModelFileError(
+            f"'{shown(path)}' weights do not fit model '{model_name}': {first}"
+        ) from None
     model.eval()
     return Checkpoint(
         model=model,

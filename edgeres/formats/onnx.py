@@ -14,8 +14,14 @@ from typing import Any
 
 from edgeres.errors import ModelFileError
 from edgeres.formats.base import METADATA_KEY, Engine, Format, Quantization, parse_info
-from edgeres.formats.onnx_check import OnnxScan, check_external_data, scan_onnx
+from edgeres.formats.onnx_check import (
+    OnnxScan,
+    check_external_data,
+    check_input_sizes,
+    scan_onnx,
+)
 from edgeres.spec import ModelInfo
+from edgeres.text import shown
 
 ONNXRUNTIME = Engine(
     name="onnxruntime",
@@ -81,10 +87,11 @@ def open_checked(path: Path) -> OnnxScan:
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        raise ModelFileError(f"cannot read '{path}': {e.strerror}") from None
+        raise ModelFileError(f"cannot read '{shown(path)}': {e.strerror}") from None
     scan = scan_onnx(data, path)
     del data  # the engine reads the file itself; do not hold two copies
     check_external_data(Path(path), scan.external)
+    check_input_sizes(Path(path), scan.inputs)
     return scan
 
 

@@ -8,15 +8,19 @@ file that points outside its folder is refused before any data is read, and it r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeres.errors import ModelFileError
+from edgeres.spec import MAX_INPUT_VALUES
+from edgeres.text import shown
 
 # Field numbers from onnx.proto3.
 _MODEL_GRAPH, _MODEL_METADATA, _MODEL_FUNCTIONS = 7, 14, 25
-_GRAPH_NODE, _GRAPH_INIT, _GRAPH_SPARSE_INIT = 1, 5, 15
+_GRAPH_NODE, _GRAPH_INIT, _GRAPH_SPARSE_INIT, _GRAPH_INPUT = 1, 5, 15, 11
+_TENSOR_NAME = 8
 _NODE_OP_TYPE, _NODE_ATTR, _FUNCTION_NODE = 4, 5, 7
 _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
 _TENSOR_EXTERNAL, _TENSOR_LOCATION = 13, 14
@@ -34,6 +38,35 @@ class OnnxScan:
     metadata: dict[str, str] = field(default_factory=dict)
     external: list[str] = field(default_factory=list)
     op_types: set[str] = field(default_factory=set)
+    inputs: dict[str, tuple[int | str, ...]] = field(default_factory=dict)
+
+
+def _text(value: memoryview) -> str:
+    return bytes(value).decode("utf-8", "replace")
+
+
+def _graph_inputs(graph: memoryview) -> dict[str, tuple[int | str, ...]]:
+    """The declared shape of each graph input that is not a weight (``str``: a named dim)."""
+    weights = {
+        _text(v) for t in _messages(graph, _GRAPH_INIT) for n, w, v in _fields(t)
+        if n == _TENSOR_NAME and w == 2
+    }  # fmt: skip
+    out: dict[str, tuple[int | str, ...]] = {}
+    for info in _messages(graph, _GRAPH_INPUT):
+        name = next((_text(v) for n, w, v in _fields(info) if n == 1 and w == 2), "")
+        if name in weights:
+            continue
+        dims: list[int | str] = []
+        for tp in _messages(info, 2):  # ValueInfoProto.type
+            for tensor in _messages(tp, 1):  # TypeProto.tensor_type
+                for shape in _messages(tensor, 2):  # Tensor.shape
+                    for dim in _messages(shape, 1):  # TensorShapeProto.dim
+                        dims.append(next(
+                            (v if w == 0 else _text(v) for n, w, v in _fields(dim) if n in (1, 2)),
+                            "?",
+                        ))  # fmt: skip
+        out[name] = tuple(dims)
+    return out
 
 
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
@@ -127,6 +160,7 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
             if n == _MODEL_GRAPH:
                 graphs += 1
                 scan.external.extend(_graph_locations(value, 0))
+                scan.inputs.update(_graph_inputs(value))
                 for node in _messages(value, _GRAPH_NODE):
                     for op in _messages(node, _NODE_OP_TYPE):
                         scan.op_types.add(bytes(op).decode("utf-8", "replace"))
@@ -142,10 +176,23 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
             raise _Malformed("no graph in the model")
     except _Malformed as e:
         raise ModelFileError(
-            f"'{path}' is not a valid ONNX file (corrupted or truncated: {e}); "
+            f"'{shown(path)}' is not a valid ONNX file (corrupted or truncated: {e}); "
             "re-export or copy it again"
         ) from None
     return scan
+
+
+def check_input_sizes(path: Path, inputs: dict[str, tuple[int | str, ...]]) -> None:
+    """Refuse graph inputs declaring more than ``MAX_INPUT_VALUES`` values (named dims count 1)."""
+    for name, dims in inputs.items():
+        fixed = [d for d in dims if isinstance(d, int)]
+        values = math.prod(max(d, 1) for d in fixed)
+        if values > MAX_INPUT_VALUES:
+            shape = "x".join(str(d) for d in dims)
+            raise ModelFileError(
+                f"'{shown(path)}' declares input '{shown(name)}' of shape {shape} ({values} "
+                f"values), over the limit of {MAX_INPUT_VALUES}; the file looks crafted"
+            )
 
 
 def check_external_data(path: Path, locations: list[str]) -> None:
@@ -155,11 +202,11 @@ def check_external_data(path: Path, locations: list[str]) -> None:
         target = (folder / loc).resolve()
         if Path(loc).is_absolute() or not target.is_relative_to(folder):
             raise ModelFileError(
-                f"'{path}' refers to external data '{loc}' outside its folder; refusing to load it "
+                f"'{shown(path)}' refers to external data '{loc}' outside its folder; refusing to load it "
                 "(keep the .data file beside the .onnx file and re-export with a relative name)"
             )
         if not target.is_file():
             raise ModelFileError(
-                f"'{path}' needs its external data file '{loc}', which is missing; copy it beside "
+                f"'{shown(path)}' needs its external data file '{loc}', which is missing; copy it beside "
                 "the .onnx file"
             )

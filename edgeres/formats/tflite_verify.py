@@ -15,6 +15,8 @@ from pathlib import Path
 
 from edgeres.errors import ModelFileError
 from edgeres.formats.flatbuf import Malformed, Reader, Table, root
+from edgeres.spec import MAX_INPUT_VALUES
+from edgeres.text import shown
 
 # TensorType -> bytes per element, for the types whose constant buffers have a fixed size.
 _ELEM_SIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 15: 4}
@@ -29,6 +31,11 @@ _POSITIVE_FIELDS = {
 # BuiltinOptions members holding an int32 vector (ReshapeOptions.new_shape, SqueezeOptions).
 _VECTOR_FIELDS = {17: 0, 30: 0}
 _MAX_TENSOR_BYTES = 1 << 31
+_MAX_TOTAL_TENSOR_BYTES = 1 << 32  # every tensor of the file together
+
+
+class _TooLarge(Exception):
+    """Sizes a real model never declares: a crafted file (reported as such, not as corrupt)."""
 
 
 @dataclass
@@ -38,6 +45,7 @@ class TFLiteSummary:
     num_tensors: int = 0
     num_operators: int = 0
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    tensor_bytes: int = 0  # every tensor's size at 4 bytes a value (an upper bound)
     metadata: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -45,13 +53,15 @@ def verify_tflite(data: bytes, path: str | Path = "<bytes>") -> TFLiteSummary:
     """Check a TFLite flatbuffer's structure; raise ``ModelFileError`` if anything is off."""
     try:
         return _verify(data)
+    except _TooLarge as e:
+        raise ModelFileError(f"'{shown(path)}' {e}; the file looks crafted") from None
     except Malformed as e:
         raise ModelFileError(
-            f"'{path}' is not a valid TFLite file (corrupted or truncated: {e}); "
+            f"'{shown(path)}' is not a valid TFLite file (corrupted or truncated: {e}); "
             "re-export or copy it again"
         ) from None
     except (ValueError, OverflowError, MemoryError) as e:
-        raise ModelFileError(f"'{path}' is not a valid TFLite file ({e})") from None
+        raise ModelFileError(f"'{shown(path)}' is not a valid TFLite file ({e})") from None
 
 
 def _verify(data: bytes) -> TFLiteSummary:
@@ -112,6 +122,16 @@ def _verify_subgraph(
         _verify_operator(r, op, n, n_opcodes)
     summary.num_tensors += n
     summary.num_operators += len(ops)
+    summary.tensor_bytes += sum(math.prod(max(d, 1) for d in shape) * 4 for shape in shapes)
+    if summary.tensor_bytes > _MAX_TOTAL_TENSOR_BYTES:
+        raise _TooLarge(f"declares tensors of {summary.tensor_bytes} bytes in all")
+    for i in inputs:
+        values = math.prod(max(d, 1) for d in shapes[i])
+        if values > MAX_INPUT_VALUES:
+            raise _TooLarge(
+                f"declares an input of shape {shapes[i]} ({values} values), over the limit of "
+                f"{MAX_INPUT_VALUES}"
+            )
     if first:
         summary.input_shapes = [shapes[i] for i in inputs]
 
@@ -127,7 +147,7 @@ def _verify_tensor(r: Reader, t: Table, buffers: list[bytes]) -> tuple[int, ...]
     elems = math.prod(max(d, 1) for d in shape)
     size = _ELEM_SIZE.get(ttype)
     if size and elems * size > _MAX_TENSOR_BYTES:
-        raise Malformed(f"tensor shape {shape} is implausibly large")
+        raise _TooLarge(f"declares a tensor of shape {shape}, over {_MAX_TENSOR_BYTES} bytes")
     if buffers and buffers[buf] and size and len(buffers[buf]) != elems * size:
         raise Malformed(
             f"constant tensor of shape {shape} has {len(buffers[buf])} bytes, expected {elems * size}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeres.errors import UsageError, unknown_name
+from edgeres.spec import MAX_CLASSES
 
 # ImageNet statistics: a sound default for natural and synthetic colour images alike.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -70,8 +71,8 @@ def create_model(name: str, num_classes: int = 10, **kwargs: Any):
     """
     if name not in _REGISTRY:
         raise unknown_name("model", name, _REGISTRY)
-    if num_classes < 1:
-        raise UsageError(f"num_classes must be at least 1, got {num_classes}")
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise UsageError(f"num_classes must be 1 to {MAX_CLASSES}, got {num_classes}")
     fn = _REGISTRY[name][0]
     try:
         return fn(num_classes=num_classes, **kwargs)

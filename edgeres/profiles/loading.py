@@ -2,8 +2,9 @@
 
 One YAML file per device ships in the repository's top-level ``devices/`` folder, installed as the
 package ``edgeres.devices``; a user names a built-in profile (``raspberry-pi-5``) or a file of
-their own by path (``--profile ./my-board.yaml``). Files are data: read with ``yaml.safe_load``,
-never executed. ``host`` is computed from the machine running now.
+their own by path (``--profile ./my-board.yaml``). Files are data: read by ``edgeres.yamlio``
+(safe types, size-capped, no alias bombs), never executed, and they never name a command to
+run. ``host`` is computed from the machine running now.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import dataclasses
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 from edgeres.errors import UsageError, unknown_name
 from edgeres.fileio import shipped_folder
 from edgeres.profiles.facts import read_facts, this_machine
 from edgeres.profiles.host import host_profile
 from edgeres.profiles.model import HOST, Profile
 from edgeres.profiles.schema import SchemaError, build
+from edgeres.text import shown
+from edgeres.yamlio import read_yaml
 
 
 def devices_dir() -> Path:
@@ -51,18 +52,13 @@ def load_profile_file(path: str | Path) -> Profile:
     """
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"device profile file '{path}' does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UsageError(
-            f"device profile file '{path}' is not valid YAML: {str(e).splitlines()[0]}"
-        ) from None
+        raise UsageError(f"device profile file '{shown(path)}' does not exist")
+    data = read_yaml(path, "device profile file")
     try:
         profile = build(Profile, data)
     except SchemaError as e:
         raise UsageError(
-            f"invalid device profile '{path}': {e}; fix the file or see 'edgeres devices raspberry-pi-5' for a valid example"
+            f"invalid device profile '{shown(path)}': {e}; fix the file or see 'edgeres devices raspberry-pi-5' for a valid example"
         ) from None
     return dataclasses.replace(profile, source=str(path))
 

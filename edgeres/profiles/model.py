@@ -10,6 +10,7 @@ Torch-free: runtime, stream and bench import this on a device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import yaml
 
@@ -82,19 +83,46 @@ class Camera:
             )
 
 
+SENSOR_ROOTS = ("/sys/", "/proc/")
+THROTTLE_READERS = ("", "raspberry-pi")
+
+
 @dataclass(frozen=True)
 class Sensors:
-    """Where temperature and throttling are read.
+    """Where temperature and throttling are read: files under ``/sys`` or ``/proc`` only.
+
+    A profile is data that users share: it names files to read as numbers, never a command.
 
     Attributes:
         temperature: Globs of files holding millidegrees Celsius.
-        throttle_command: Command whose output reports throttling (``vcgencmd get_throttled``).
-        throttle_files: Globs of files whose non-zero content means throttling happened.
+        throttle_files: Globs of files whose non-zero number means throttling happened.
+        throttle_reader: A reader built into edgeres: ``raspberry-pi`` reads the firmware's
+            throttle flags (what ``vcgencmd get_throttled`` prints); empty for none.
     """
 
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {
+        "throttle_command": "profiles never name a command to run (a profile is data others "
+        "share); remove the key, and use 'throttle_reader: raspberry-pi' for vcgencmd's "
+        "get_throttled flags"
+    }
+
     temperature: tuple[str, ...] = ("/sys/class/thermal/thermal_zone*/temp",)
-    throttle_command: tuple[str, ...] = ()
     throttle_files: tuple[str, ...] = ()
+    throttle_reader: str = ""
+
+    def __post_init__(self) -> None:
+        for key in ("temperature", "throttle_files"):
+            for pattern in getattr(self, key):
+                if not pattern.startswith(SENSOR_ROOTS) or ".." in pattern.split("/"):
+                    raise UsageError(
+                        f"{key}: '{pattern}' is not under /sys/ or /proc/; sensor files are read "
+                        "from those two places only (e.g. /sys/class/thermal/thermal_zone*/temp)"
+                    )
+        if self.throttle_reader not in THROTTLE_READERS:
+            raise UsageError(
+                f"throttle_reader must be one of {', '.join(repr(r) for r in THROTTLE_READERS)}, "
+                f"got '{self.throttle_reader}'"
+            )
 
 
 @dataclass(frozen=True)

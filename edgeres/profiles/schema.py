@@ -37,6 +37,10 @@ def build(cls: type, data: Any, key: str = "") -> Any:
         raise SchemaError(key, f"expected a mapping, got {_describe(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.metadata.get("yaml", True)}
+    # Keys a class no longer accepts, each with the reason and what to use instead.
+    for name, why in getattr(cls, "REMOVED_KEYS", {}).items():
+        if name in data:
+            raise SchemaError(f"{key}.{name}" if key else name, why)
     unknown = sorted(set(map(str, data)) - set(fields))
     if unknown:
         where = f"{key}." if key else ""

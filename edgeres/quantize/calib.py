@@ -9,6 +9,7 @@ import numpy as np
 
 from edgeres.errors import DataError
 from edgeres.spec import InputSpec
+from edgeres.text import shown
 
 # ORT calibrators keep every output of one collect_data() call in memory: collecting in chunks of
 # this many model runs keeps memory flat however many samples are asked for.
@@ -46,7 +47,7 @@ def calibration_batches(
         bar.close()
     if seen < samples:
         raise DataError(
-            f"calibration source '{source}' gave {seen} samples but {samples} are needed; "
+            f"calibration source '{shown(source)}' gave {seen} samples but {samples} are needed; "
             f"add images or pass --samples {max(seen, 1)} or fewer"
         )
 

@@ -9,6 +9,7 @@ from edgeres.errors import ModelFileError, UsageError
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
 from edgeres.quantize.options import QuantSource
 from edgeres.spec import DEFAULT_MEAN, DEFAULT_STD, InputSpec, ModelInfo
+from edgeres.text import shown
 
 
 def quantize_sources() -> dict[str, Format]:
@@ -42,7 +43,9 @@ def load_source(
     path = Path(path)
     fmt = format_for_path(path)
     if fmt.quant_source is None:
-        raise ModelFileError(f"'{path}' is a {fmt.name} file; quantize takes {describe_sources()}")
+        raise ModelFileError(
+            f"'{shown(path)}' is a {fmt.name} file; quantize takes {describe_sources()}"
+        )
     opener = resolve(fmt.quant_source)
     return opener(path, work_dir, img_size=img_size, mean=mean, std=std, opset=opset)
 
@@ -65,11 +68,11 @@ def _load_onnx(path: Path):
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # noqa: BLE001 - protobuf raises several types for garbage
         raise ModelFileError(
-            f"'{path}' is not a readable ONNX model ({type(e).__name__})"
+            f"'{shown(path)}' is not a readable ONNX model ({type(e).__name__})"
         ) from None
     if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
         raise ModelFileError(
-            f"'{path}' keeps its weights in external data files; re-save it as one file "
+            f"'{shown(path)}' keeps its weights in external data files; re-save it as one file "
             "(onnx.save_model(model, path, save_as_external_data=False))"
         )
     return proto
@@ -85,7 +88,7 @@ def from_onnx(path: Path, work_dir: Path, *, img_size, mean, std, **_: object) -
     if info is not None:
         if info.precision != "fp32":
             raise ModelFileError(
-                f"'{path}' is already {info.precision}; quantize its FP32 source instead"
+                f"'{shown(path)}' is already {info.precision}; quantize its FP32 source instead"
             )
         return QuantSource(path=path, info=info, fp32_onnx=path)
     return QuantSource(
@@ -104,7 +107,7 @@ def _third_party_info(path: Path, proto, img_size, mean, std) -> ModelInfo:
     ]
     if len(dims) != 4:
         raise ModelFileError(
-            f"'{path}' input has {len(dims)} dimensions; edgeres quantizes image models (N,3,H,W or N,H,W,3)"
+            f"'{shown(path)}' input has {len(dims)} dimensions; edgeres quantizes image models (N,3,H,W or N,H,W,3)"
         )
     layout = "NHWC" if dims[3] == 3 and dims[1] != 3 else "NCHW"
     h, w = (dims[1], dims[2]) if layout == "NHWC" else (dims[2], dims[3])
@@ -116,13 +119,13 @@ def _third_party_info(path: Path, proto, img_size, mean, std) -> ModelInfo:
         h = w = img_size
     if not h or not w:
         raise UsageError(
-            f"'{path}' has no edgeres metadata and a free input size; pass --img-size (and --mean/--std)"
+            f"'{shown(path)}' has no edgeres metadata and a free input size; pass --img-size (and --mean/--std)"
         )
     out_dims = proto.graph.output[0].type.tensor_type.shape.dim
     n_classes = out_dims[-1].dim_value if out_dims and out_dims[-1].HasField("dim_value") else 0
     if n_classes < 1:
         raise ModelFileError(
-            f"'{path}' output has no fixed class dimension; edgeres quantizes classifiers"
+            f"'{shown(path)}' output has no fixed class dimension; edgeres quantizes classifiers"
         )
     spec = InputSpec(h, w, layout=layout, mean=mean or DEFAULT_MEAN, std=std or DEFAULT_STD)
     classes = tuple(str(i) for i in range(n_classes))

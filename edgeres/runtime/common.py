@@ -19,6 +19,7 @@ import numpy as np
 
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.spec import InputSpec, ModelInfo
+from edgeres.text import shown
 
 
 def detect_layout(shape: Sequence[Any]) -> str | None:
@@ -56,7 +57,7 @@ def resolve_info(
         layout = embedded.spec.layout  # 3x3 images would be ambiguous; trust the metadata
     if layout is None:
         raise ModelFileError(
-            f"'{path}' takes input of shape {list(input_shape)}, not one image batch with 3 "
+            f"'{shown(path)}' takes input of shape {list(input_shape)}, not one image batch with 3 "
             "colour channels (N x 3 x H x W or N x H x W x 3); edgeres runs image classifiers only"
         )
     info = (
@@ -70,7 +71,7 @@ def resolve_info(
     h, w = _size(input_shape, layout)
     if (h and h != spec.height) or (w and w != spec.width):
         raise ModelFileError(
-            f"'{path}' takes {h}x{w} images but its metadata says {spec.height}x{spec.width}; "
+            f"'{shown(path)}' takes {h}x{w} images but its metadata says {spec.height}x{spec.width}; "
             "the file is inconsistent (re-export it) or override the spec"
         )
     out = dataclasses.replace(info, spec=spec)
@@ -78,7 +79,7 @@ def resolve_info(
         out = dataclasses.replace(out, classes=tuple(classes))
     if num_classes and len(out.classes) != num_classes:
         raise ModelFileError(
-            f"'{path}' outputs {num_classes} scores but names {len(out.classes)} classes"
+            f"'{shown(path)}' outputs {num_classes} scores but names {len(out.classes)} classes"
         )
     return out
 
@@ -89,11 +90,11 @@ def _default_info(
     h, w = _size(shape, layout)
     if h is None or w is None:
         raise ModelFileError(
-            f"'{path}' has no edgeres metadata and a dynamic input size {list(shape)}; "
+            f"'{shown(path)}' has no edgeres metadata and a dynamic input size {list(shape)}; "
             "pass spec_override={'height': H, 'width': W} (or re-export it with edgeres)"
         )
     warnings.warn(
-        f"'{path.name}' has no edgeres metadata: assuming RGB input scaled to [0, 1] with no "
+        f"'{shown(path.name)}' has no edgeres metadata: assuming RGB input scaled to [0, 1] with no "
         f"mean/std, {layout} {h}x{w}, classes 0..{(num_classes or 1) - 1}; pass spec_override= "
         "and classes= if that is wrong",
         UserWarning,

@@ -41,6 +41,10 @@ class RunOptions:
         json_lines: One JSON object per frame on stdout (``--json``).
         serve: Serve a web page with the annotated stream (``--serve``); PORT alone binds
             127.0.0.1.
+        serve_token: Viewer key the page asks for, needed to serve beyond localhost
+            (``--serve-token``); ``auto`` makes a random one. Viewers open the printed address
+            (it ends in ``?token=KEY``).
+        serve_public: Serve beyond localhost without a viewer key (``--serve-public``).
         seed: Seed of the demo scene (``--seed``).
         config: Pipeline options (top-k, smoothing, bounds, realtime).
     """
@@ -58,8 +62,18 @@ class RunOptions:
     force: bool = False
     json_lines: bool = False
     serve: str | None = None
+    serve_token: str | None = None
+    serve_public: bool = False
     seed: int = 0
     config: StreamConfig = StreamConfig()
+
+    def __post_init__(self) -> None:
+        if self.serve:  # before the model loads: a refused --serve should not wait for it
+            from edgeres.stream.serve import parse_host_port
+            from edgeres.stream.serve_guard import check_exposure, make_token
+
+            host, port = parse_host_port(self.serve)
+            check_exposure(host, port, make_token(self.serve_token), self.serve_public)
 
     @classmethod
     def from_flags(cls, **flags: Any) -> RunOptions:
@@ -109,7 +123,12 @@ def build_sinks(opts: RunOptions, source_name: str, json_stream: IO[str] | None)
         if opts.show:
             sinks.append(ShowSink())
         if opts.serve:
-            sinks.append(ServeSink(opts.serve, source=source_name))
+            sinks.append(
+                ServeSink(
+                    opts.serve, source=source_name, token=opts.serve_token,
+                    public=opts.serve_public,
+                )
+            )  # fmt: skip
         if opts.json_lines:
             sinks.append(JsonLinesSink(json_stream))
     except BaseException:

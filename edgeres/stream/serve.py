@@ -3,12 +3,19 @@
 Standard library only (``http.server.ThreadingHTTPServer``), for a headless device. Routes:
 ``/`` the page, ``/stream.mjpg`` the annotated frames as ``multipart/x-mixed-replace``,
 ``/frame.jpg`` the newest frame, ``/stats.json`` the live statistics the page polls.
-Bound to 127.0.0.1 unless another host is given.
+
+Bound to 127.0.0.1 unless another host is given. The page is hardened for a network it does not
+control (the checks live in ``serve_guard``): requests whose ``Host`` header is not the bound
+address are refused (DNS rebinding), every answer carries ``nosniff``, a restrictive
+Content-Security-Policy and ``X-Frame-Options: DENY``, idle connections close after
+``IDLE_TIMEOUT_S``, at most ``MAX_VIEWERS`` streams run at once, and beyond localhost a viewer
+key (``--serve-token``) is required unless ``--serve-public`` says otherwise.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,27 +24,31 @@ from typing import TYPE_CHECKING
 import cv2
 
 from edgeres.errors import UsageError
+from edgeres.stream.serve_guard import Guard, check_exposure, make_token, security_headers
 from edgeres.stream.sinks import FrameResult, Sink
+from edgeres.text import redact
 
 if TYPE_CHECKING:
     from edgeres.stream.stats import StreamStats
 
 DEFAULT_HOST = "127.0.0.1"
 _BOUNDARY = "edgeresframe"
+IDLE_TIMEOUT_S = 10.0  # a connection that sends nothing (or reads nothing) this long is closed
+MAX_VIEWERS = 4  # concurrent /stream.mjpg clients; each costs a JPEG write per frame
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>edgeres run</title>
-<style>
+<style nonce="__NONCE__">
 body{font-family:sans-serif;background:#1d1f21;color:#e0e0e0;margin:16px}
 img{max-width:100%;border:1px solid #444;display:block}
 table{border-collapse:collapse;margin-top:8px}td,th{padding:2px 10px;text-align:right}
 #label{font-size:1.4em;margin:8px 0}
 </style></head><body>
 <h3>edgeres run &mdash; __SOURCE__</h3>
-<img id="video" src="/stream.mjpg" alt="annotated camera stream">
+<img id="video" src="/stream.mjpg__QUERY__" alt="annotated camera stream">
 <div id="label">waiting for frames...</div>
 <table id="stages"></table>
-<script>
+<script nonce="__NONCE__">
 function render(s){
   if (!s || !s.frames) return;
   document.getElementById('label').textContent =
@@ -48,7 +59,7 @@ function render(s){
   document.getElementById('stages').innerHTML = rows;
 }
 async function poll(){
-  try{ render(await (await fetch('/stats.json',{cache:'no-store'})).json()); }catch(e){}
+  try{ render(await (await fetch('/stats.json__QUERY__',{cache:'no-store'})).json()); }catch(e){}
   setTimeout(poll, 1000);
 }
 render(__STATS__);  // the statistics at page load, so the page is complete without waiting
@@ -84,6 +95,7 @@ class _Hub:
         self.stats: StreamStats | None = None
         self.source = ""
         self.quality = 80
+        self.max_viewers = MAX_VIEWERS
         self.pending = None  # newest annotated frame not yet encoded (nobody was streaming)
 
     def latest_jpeg(self) -> bytes | None:
@@ -103,19 +115,20 @@ def encode_jpeg(image, quality: int) -> bytes | None:
 
 class _Handler(BaseHTTPRequestHandler):
     hub: _Hub  # set on the subclass made per server
+    guard: Guard
+    timeout = IDLE_TIMEOUT_S  # socket timeout: idle or stalled connections are closed
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
         pass  # no per-request lines on stderr; the run prints its own summary
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path in ("/", "/index.html"):
-            stats = self.hub.stats.live() if self.hub.stats else {}
-            # "</" cannot end the script early: JSON escapes it as "<\/".
-            stats_js = json.dumps(stats).replace("</", "<\\/")
-            page = PAGE.replace("__SOURCE__", _html_escape(self.hub.source))
-            page = page.replace("__STATS__", stats_js)
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", page.encode())
+        path, _, query = self.path.partition("?")
+        if not self.guard.host_ok(self.headers.get("Host")):
+            self._send(HTTPStatus.FORBIDDEN, "text/plain", b"unknown host name\n")
+        elif not self.guard.token_ok(query, self.headers.get("Authorization")):
+            self._send(HTTPStatus.UNAUTHORIZED, "text/plain", b"viewer key missing or wrong\n")
+        elif path in ("/", "/index.html"):
+            self._page()
         elif path == "/stats.json":
             stats = self.hub.stats.live() if self.hub.stats else {}
             self._send(HTTPStatus.OK, "application/json", json.dumps(stats).encode())
@@ -130,25 +143,43 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
 
-    def _send(self, status: HTTPStatus, ctype: str, body: bytes) -> None:
+    def _page(self) -> None:
+        stats = self.hub.stats.live() if self.hub.stats else {}
+        # "</" cannot end the script early: JSON escapes it as "<\/".
+        stats_js = json.dumps(stats).replace("</", "<\\/")
+        nonce = secrets.token_urlsafe(16)
+        page = PAGE.replace("__SOURCE__", _html_escape(self.hub.source))
+        page = page.replace("__NONCE__", nonce).replace("__QUERY__", self.guard.query())
+        page = page.replace("__STATS__", stats_js)
+        self._send(HTTPStatus.OK, "text/html; charset=utf-8", page.encode(), nonce)
+
+    def _headers(self, status: HTTPStatus, ctype: str, nonce: str | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for key, value in security_headers(nonce).items():
+            self.send_header(key, value)
+
+    def _send(self, status: HTTPStatus, ctype: str, body: bytes, nonce: str | None = None) -> None:
+        self._headers(status, ctype, nonce)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(body)
 
     def _stream(self) -> None:
         hub = self.hub
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        seen = -1
         with hub.cond:
-            hub.clients += 1
-        hub.latest_jpeg()  # the frame kept while nobody streamed, so the page is never blank
+            full = hub.clients >= hub.max_viewers
+            if not full:
+                hub.clients += 1
+        if full:
+            msg = f"{hub.max_viewers} viewers already watch this stream; try again later\n"
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", msg.encode())
+            return
+        seen = -1
         try:
+            self._headers(HTTPStatus.OK, f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
+            self.end_headers()
+            hub.latest_jpeg()  # the frame kept while nobody streamed, so the page is never blank
             while True:
                 with hub.cond:
                     # Time out now and then to notice a server that is shutting down.
@@ -164,8 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
                 ).encode()
                 self.wfile.write(head + jpeg + b"\r\n")
                 self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the viewer closed the page
+        except OSError:  # TimeoutError included
+            pass  # the viewer closed the page, or stopped reading for IDLE_TIMEOUT_S
         finally:
             with hub.cond:
                 hub.clients -= 1
@@ -181,17 +212,39 @@ class ServeSink(Sink):
     Args:
         address: ``HOST:PORT`` (``PORT`` alone binds 127.0.0.1); port 0 picks a free port.
         quality: JPEG quality of the stream.
-        source: Shown in the page title.
+        source: Shown in the page title (credentials redacted).
+        token: Viewer key every request must carry (``auto``: a random one).
+        public: Allow a bind beyond localhost without a key.
+        max_viewers: Streams served at once; more get "503, try later".
+        idle_timeout: Seconds a connection may send (or read) nothing before it is closed.
+
+    Raises:
+        UsageError: A bind beyond localhost with neither ``token`` nor ``public``, a bad key, or
+            an address that cannot be bound.
     """
 
     wants_overlay = True
 
-    def __init__(self, address: str, quality: int = 80, source: str = "") -> None:
+    def __init__(
+        self,
+        address: str,
+        quality: int = 80,
+        source: str = "",
+        *,
+        token: str | None = None,
+        public: bool = False,
+        max_viewers: int = MAX_VIEWERS,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+    ) -> None:
         host, port = parse_host_port(address)
+        token = make_token(token)
+        check_exposure(host, port, token, public)
         self.hub = _Hub()
-        self.hub.source = source
+        self.hub.source = redact(source)
         self.hub.quality = self.quality = quality
-        handler = type("Handler", (_Handler,), {"hub": self.hub})
+        self.hub.max_viewers = max_viewers
+        self.token = token
+        handler = type("Handler", (_Handler,), {"hub": self.hub, "timeout": idle_timeout})
         try:
             self.server = ThreadingHTTPServer((host, port), handler)
         except OSError as e:
@@ -201,6 +254,7 @@ class ServeSink(Sink):
             ) from None
         self.server.daemon_threads = True
         self.host, self.port = self.server.server_address[:2]
+        handler.guard = Guard(host, self.port, token)
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
             name="edgeres-serve",
@@ -209,7 +263,8 @@ class ServeSink(Sink):
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        """The page's address, with the viewer key when there is one."""
+        return f"http://{self.host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
     def start(self, stats: StreamStats, fps: float) -> None:
         self.hub.stats = stats

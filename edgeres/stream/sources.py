@@ -19,9 +19,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgeres.data.common import OPENCV_EXTS, image_files, read_image
+from edgeres.data.common import OPENCV_EXTS, image_files, read_image_or_warn
 from edgeres.errors import DataError, MissingDependencyError, UsageError
 from edgeres.stream.frame_source import FrameSource
+from edgeres.text import redact, shown
 
 SOURCE_HELP = "0 (camera index), FILE, URL, gst:PIPELINE, picamera, demo or an image folder"
 URL_SCHEMES = (
@@ -35,6 +36,8 @@ URL_SCHEMES = (
     "srt://",
 )
 DEFAULT_OPEN_TIMEOUT = 5.0
+# A file with one of these suffixes is one still image, not a video (a GIF may be animated).
+STILL_IMAGE_EXTS = OPENCV_EXTS - {".gif"}
 
 # Something shaped like cv2.VideoCapture: factory(target, api, params) -> capture object.
 CaptureFactory = Callable[[Any, int, Sequence[int]], Any]
@@ -62,7 +65,7 @@ def _open_with_deadline(open_fn: Callable[[], Any], timeout: float, what: str) -
             f"could not open {what} within {timeout:g} s; check that it exists and is reachable"
         )
     if "error" in box:
-        raise DataError(f"could not open {what}: {box['error']}")
+        raise DataError(f"could not open {what}: {redact(box['error'])}")
     return box["cap"]
 
 
@@ -70,7 +73,7 @@ class CvSource(FrameSource):
     """Anything ``cv2.VideoCapture`` opens: a camera, a video file, a URL, a GStreamer pipeline.
 
     Args:
-        name: The source as given (for messages).
+        name: The source as it may be shown (credentials redacted, control characters escaped).
         kind: ``camera``, ``file``, ``url`` or ``gstreamer``.
         target: What ``cv2.VideoCapture`` gets (an index, path, URL or pipeline).
         api: OpenCV backend (``cv2.CAP_V4L2``, ``cv2.CAP_FFMPEG``, ...).
@@ -145,17 +148,24 @@ def _open_hint(kind: str) -> str:
 
 
 class FolderSource(FrameSource):
-    """The images of a folder (recursively, sorted by path), one per frame, at ``fps``."""
+    """The images of a folder (recursively, sorted by path), or one image file, at ``fps``.
+
+    Images are read by ``read_image_or_warn``: a file declaring more pixels than the limit
+    (``--max-image-pixels``) or a corrupt one is skipped with a warning, never decoded.
+    """
 
     kind = "folder"
 
     def __init__(self, folder: Path, fps: float = 30.0) -> None:
-        self.name = str(folder)
+        self.name = shown(folder)
         self.fps = float(fps)
+        if folder.is_file():
+            self.kind, self.files = "image", [folder]
+            return
         self.files = image_files(folder, OPENCV_EXTS, warn_other=False)
         if not self.files:
             raise DataError(
-                f"folder '{folder}' has no images ({', '.join(sorted(OPENCV_EXTS))}); "
+                f"folder '{shown(folder)}' has no images ({', '.join(sorted(OPENCV_EXTS))}); "
                 "give a folder of images, a video file or a camera index"
             )
         self._next = 0
@@ -167,7 +177,7 @@ class FolderSource(FrameSource):
         while self._next < len(self.files):
             i = self._next
             self._next += 1
-            frame = read_image(self.files[i])
+            frame = read_image_or_warn(self.files[i])
             if frame is not None:  # an unreadable file is skipped, as a corrupt video frame is
                 return True, frame, i / self.fps
         return False, None, 0.0
@@ -271,7 +281,9 @@ def _gst_source(spec: str, fps: float, **kw: Any) -> CvSource:
     if "appsink" not in pipeline:
         # OpenCV reads from an appsink; add one that keeps only the newest BGR frame.
         pipeline += " ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1"
-    return CvSource(spec, "gstreamer", pipeline, cv2.CAP_GSTREAMER, live=True, fps=fps, **kw)
+    return CvSource(
+        redact(spec), "gstreamer", pipeline, cv2.CAP_GSTREAMER, live=True, fps=fps, **kw
+    )
 
 
 def open_source(
@@ -338,14 +350,16 @@ def make_source(
         # The probe deadline sits a little beyond FFmpeg's own timeout so its message wins.
         cv_kw["open_timeout"] = open_timeout + 2.0
         return CvSource(
-            spec, "url", spec, cv2.CAP_FFMPEG, live=True, params=params, fps=fps, **cv_kw
+            redact(spec), "url", spec, cv2.CAP_FFMPEG, live=True, params=params, fps=fps, **cv_kw
         )
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
         return FolderSource(path, fps)
+    if path.is_file() and path.suffix.lower() in STILL_IMAGE_EXTS:
+        return FolderSource(path, fps)  # read like a folder's images: size-checked first
     if path.is_file():
-        return CvSource(spec, "file", str(path), cv2.CAP_ANY, live=False, fps=fps, **cv_kw)
+        return CvSource(shown(spec), "file", str(path), cv2.CAP_ANY, live=False, fps=fps, **cv_kw)
     raise DataError(
-        f"source '{spec}' is not a camera index, URL, pipeline, existing file or folder "
+        f"source '{redact(spec)}' is not a camera index, URL, pipeline, existing file or folder "
         f"(valid: {SOURCE_HELP})"
     )

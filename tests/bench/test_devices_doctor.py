@@ -66,19 +66,37 @@ def test_doctor_reports_runtimes_cpu_profile():
 
 
 def test_snapshot_reads_profile_sensors(tmp_path):
-    (tmp_path / "zone0").mkdir()
-    (tmp_path / "zone0" / "temp").write_text("45500\n")
-    (tmp_path / "oc1_event_cnt").write_text("3\n")
+    """Sensor files are read under /sys and /proc only, size-limited, and parsed as numbers."""
+    zone = tmp_path / "sys/class/thermal/zone0"
+    zone.mkdir(parents=True)
+    (zone / "temp").write_text("45500\n")
+    hwmon = tmp_path / "sys/class/hwmon/hwmon0"
+    hwmon.mkdir(parents=True)
+    (hwmon / "oc1_event_cnt").write_text("3\n")
+    (hwmon / "oc2_event_cnt").write_text("not a number\n")
+    (hwmon / "oc3_event_cnt").write_text("1" * 5000)
+    secret = tmp_path / "home/secret"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("12345\n")
+    (hwmon / "oc4_event_cnt").symlink_to(secret)  # a link out of /sys is not followed
+    firmware = tmp_path / "sys/devices/platform/soc/soc:firmware"
+    firmware.mkdir(parents=True)
+    (firmware / "get_throttled").write_text("50005\n")  # the driver prints hex
     prof = dataclasses.replace(
         load_profile("host"),
         sensors=Sensors(
-            temperature=(str(tmp_path / "zone*/temp"),),
-            throttle_files=(str(tmp_path / "oc*_event_cnt"),),
+            temperature=("/sys/class/thermal/zone*/temp",),
+            throttle_files=("/sys/class/hwmon/hwmon*/oc*_event_cnt",),
+            throttle_reader="raspberry-pi",
         ),
     )
-    snap = env.snapshot(prof)
+    snap = env.snapshot(prof, root=tmp_path)
     assert snap["max_temperature_c"] == 45.5
-    assert snap["throttling"] == {str(tmp_path / "oc1_event_cnt"): "3"}
+    assert snap["temperature_c"] == {"/sys/class/thermal/zone0/temp": 45.5}
+    assert snap["throttling"] == {
+        "/sys/class/hwmon/hwmon0/oc1_event_cnt": 3,
+        "raspberry-pi get_throttled": 0x50005,
+    }
     facts = env.environment(prof)
     assert facts["cores_usable"] >= 1 and facts["libraries"]["edgeres"]
 

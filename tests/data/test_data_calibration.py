@@ -65,8 +65,8 @@ def test_corrupt_files_are_skipped_with_a_warning(tmp_path, caplog):
 def test_stream_reads_files_lazily(tmp_path, monkeypatch):
     root = _image_folder(tmp_path / "calib", n=7)
     reads = []
-    real = calibration.read_image
-    monkeypatch.setattr(calibration, "read_image", lambda p: reads.append(p) or real(p))
+    real = calibration.read_image_or_warn
+    monkeypatch.setattr(calibration, "read_image_or_warn", lambda p: reads.append(p) or real(p))
     stream = iter_calibration(root, SPEC, samples=6, batch_size=2, quiet=True)
     next(stream)
     assert len(reads) == 2  # one batch read, not the whole folder
@@ -140,3 +140,12 @@ def test_default_source_is_the_shipped_folder(monkeypatch):
     monkeypatch.setattr(calibration, "CALIB_FOLDER", "no-such-folder")
     with pytest.raises(DataError, match="missing from this install; pass --calib DIR"):
         default_calibration_source()
+
+
+def test_bombs_are_skipped_while_calibrating(tmp_path, png_bomb, caplog):
+    root = _image_folder(tmp_path / "calib", n=5)
+    (root / "a" / "zz_bomb.png").write_bytes(png_bomb.read_bytes())
+    with caplog.at_level(logging.WARNING, logger="edgeres.data"):
+        batches = list(iter_calibration(root, SPEC, samples=5, batch_size=2, quiet=True))
+    assert sum(len(b) for b in batches) == 5
+    assert "zz_bomb.png': declares 60000x60000" in caplog.text

@@ -125,3 +125,53 @@ def test_limit_takes_a_seeded_subset(tmp_path):
     root = _class_folder(tmp_path / "d")
     ds = load_split(root, "train", 8, limit=5, quiet=True)
     assert len(ds) == 5
+
+
+def test_image_dims_from_headers_without_decoding(tmp_path):
+    from edgeres.data.headers import image_dims
+
+    for ext in (".png", ".jpg", ".bmp", ".webp"):
+        _write(tmp_path / f"x{ext}", 9, size=(21, 34))
+        assert image_dims((tmp_path / f"x{ext}").read_bytes()) == (34, 21), ext
+    ok, buf = cv2.imencode(
+        ".webp", np.zeros((21, 34, 3), np.uint8), [cv2.IMWRITE_WEBP_QUALITY, 101]
+    )
+    assert image_dims(buf.tobytes()) == (34, 21)  # lossless VP8L
+    assert image_dims(b"GIF89a\x22\x00\x15\x00") == (34, 21)
+    assert image_dims(b"not an image") is None
+
+
+def test_decompression_bombs_are_refused_from_the_header(png_bomb, large_png, tmp_path):
+    from edgeres.data.common import ImageTooLarge, read_image
+
+    with pytest.raises(ImageTooLarge, match="declares 60000x60000 pixels.*--max-image-pixels"):
+        read_image(png_bomb)
+    with pytest.raises(ImageTooLarge, match="declares 30000x30000 pixels"):
+        read_image(large_png)
+    small = tmp_path / "small.png"
+    _write(small, 1, size=(20, 30))
+    assert read_image(small).shape == (20, 30, 3)
+    with pytest.raises(ImageTooLarge, match="over the limit of 500 pixels"):
+        read_image(small, max_pixels=500)
+
+
+def test_bombs_in_a_folder_are_skipped_with_a_warning(png_bomb, large_png, tmp_path, caplog):
+    root = _class_folder(tmp_path / "d", per_class=5)
+    (root / "cat" / "bomb.png").write_bytes(png_bomb.read_bytes())
+    (root / "dog" / "large.png").write_bytes(large_png.read_bytes())
+    with caplog.at_level(logging.WARNING, logger="edgeres.data"):
+        train = load_split(root, "train", 16, seed=0, quiet=True)
+        test = load_split(root, "test", 16, seed=0, quiet=True)
+    assert train.skipped + test.skipped == 2
+    assert "'" + str(root / "cat" / "bomb.png") + "': declares 60000x60000" in caplog.text
+    assert "large.png': declares 30000x30000" in caplog.text
+
+
+def test_file_names_are_escaped_in_warnings(tmp_path, caplog):
+    root = _class_folder(tmp_path / "d", per_class=5)
+    (root / "cat" / "evil\n\x1b[2Jname.png").write_bytes(b"not a png")
+    with caplog.at_level(logging.WARNING, logger="edgeres.data"):
+        load_split(root, "train", 16, seed=0, quiet=True)
+        load_split(root, "test", 16, seed=0, quiet=True)
+    assert "evil\\n\\x1b[2Jname.png" in caplog.text
+    assert "\x1b" not in caplog.text and "evil\n" not in caplog.text

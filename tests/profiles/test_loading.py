@@ -99,3 +99,66 @@ def test_match_host_with_fake_filesystem(fake_root, pi_cpuinfo, files, arch, exp
     root = fake_root({"proc/cpuinfo": pi_cpuinfo, **files})
     found = match_host(root=root, arch=arch)
     assert (found.name if found else None) == expected
+
+
+# Nine levels of nine aliases each: 9^9 (387 million) strings once expanded, 500 bytes on disk.
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def test_alias_bomb_is_refused_before_expanding(tmp_path):
+    bomb = tmp_path / "laughs.yaml"
+    bomb.write_text(BILLION_LAUGHS)
+    with pytest.raises(UsageError, match="alias bomb"):
+        load_profile(bomb)
+    # Few aliases, but each one a list of the one before: the expansion count catches it too.
+    many = tmp_path / "many.yaml"
+    many.write_text(
+        "x: &x [1]\n" + "".join(f"k{i}: [{', '.join(['*x'] * 50)}]\n" for i in range(3))
+    )
+    with pytest.raises(UsageError, match="more than 100 aliases"):
+        load_profile(many)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("a: &a [*a]\n")
+    with pytest.raises(UsageError, match="refers to itself"):
+        load_profile(loop)
+
+
+def test_huge_profile_file_is_refused_unread(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("name: x\n" + "#" * 2_000_000 + "\n")
+    with pytest.raises(UsageError, match="over the 1000000-byte limit"):
+        load_profile(big)
+
+
+def test_profile_command_is_never_run(tmp_path):
+    """A downloaded profile naming a command is refused at load: the marker file never appears."""
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    marker = tmp_path / "ran"
+    text = load_profile("raspberry-pi-5").to_yaml()
+    text = text.replace(
+        "throttle_reader: raspberry-pi", f"throttle_command: [sh, -c, 'touch {marker}']"
+    )
+    assert "throttle_command" in text
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(text)
+    for args in (["devices", str(evil)], ["benchmark", "m.onnx", "--profile", str(evil)]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2, res.output
+        assert "sensors.throttle_command" in res.output and "never name a command" in res.output
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "pattern", ["/etc/passwd", "/home/*/.ssh/id_rsa", "/sys/../etc/shadow", "relative/temp"]
+)
+def test_sensor_files_outside_sys_and_proc_are_refused(tmp_path, pattern):
+    text = load_profile("raspberry-pi-5").to_yaml()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("  temperature:\n", f"  temperature:\n  - {pattern}\n"))
+    with pytest.raises(UsageError, match="sensors.*not under /sys/ or /proc/"):
+        load_profile(bad)

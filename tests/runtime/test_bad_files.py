@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -125,3 +126,141 @@ def test_every_failure_is_an_edgeres_error(tmp_path):
     path.write_bytes(b"\x08\x07" + b"\xff" * 100)
     with pytest.raises(EdgeresError):
         runtime.load(path)
+
+
+def test_predict_refuses_image_bombs_from_the_header(model_files, png_bomb, large_png, tmp_path):
+    """A real process: the bombs end in one error line (no traceback, no 5 GB decode)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for bomb, dims in ((png_bomb, "60000x60000"), (large_png, "30000x30000")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgeres", "predict", str(model_files["onnx"]), str(bomb)],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: image"), proc.stderr
+        assert f"declares {dims} pixels" in lines[0] and "--max-image-pixels" in lines[0]
+
+
+def test_predict_max_image_pixels_flag(model_files, sample_images, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+    from edgeres.data.common import DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels, set_max_image_pixels
+
+    args = ["predict", str(model_files["onnx"]), str(sample_images[0])]
+    try:
+        res = CliRunner().invoke(main, [*args[:1], "--max-image-pixels", "10", *args[1:]])
+        assert res.exit_code == 2 and "over the limit of 10 pixels" in res.output
+        res = CliRunner().invoke(main, [*args[:1], "--max-image-pixels", "0", *args[1:]])
+        assert res.exit_code == 2 and "--max-image-pixels" in res.output
+    finally:
+        set_max_image_pixels(DEFAULT_MAX_IMAGE_PIXELS)
+    assert max_image_pixels() == DEFAULT_MAX_IMAGE_PIXELS
+    assert CliRunner().invoke(main, args).exit_code == 0
+
+
+def test_file_names_are_escaped_in_errors(model_files, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    evil = tmp_path / "evil\n\x1b]0;pwned\x07.png"
+    evil.write_bytes(b"not an image")
+    res = CliRunner().invoke(main, ["predict", str(model_files["onnx"]), str(evil)])
+    assert res.exit_code == 2
+    assert "\x1b" not in res.output and "\x07" not in res.output
+    assert "evil\\n\\x1b]0;pwned\\x07.png" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def _onnx_with_input(tmp_path: Path, dims) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)],
+    )
+    path = tmp_path / "huge_input.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_onnx_declaring_a_huge_input_is_refused_before_loading(tmp_path, model_files):
+    path = _onnx_with_input(tmp_path, [1, 3, 100000, 100000])
+    with pytest.raises(ModelFileError, match=r"declares input 'x' of shape 1x3x100000x100000"):
+        runtime.load(path)
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    res = CliRunner().invoke(main, ["benchmark", str(path)])
+    assert res.exit_code == 2 and "over the limit" in res.output
+    # A named (dynamic) batch counts as one; real sizes load as before.
+    with pytest.warns(UserWarning, match="no edgeres metadata"):
+        runtime.load(_onnx_with_input(tmp_path, ["batch", 3, 32, 32])).close()
+
+
+def test_tflite_declaring_a_huge_input_is_refused(model_files, tmp_path):
+    import struct
+
+    data = model_files["tflite"].read_bytes()
+    old = struct.pack("<5i", 4, 1, 32, 32, 3)  # the NHWC input's shape vector
+    assert old in data
+    crafted = tmp_path / "huge_input.tflite"
+    crafted.write_bytes(data.replace(old, struct.pack("<5i", 4, 1, 6000, 6000, 3), 1))
+    with pytest.raises(ModelFileError, match=r"declares an input of shape \(1, 6000, 6000, 3\)"):
+        runtime.load(crafted)
+    crafted.write_bytes(data.replace(old, struct.pack("<5i", 4, 1, 2**30, 2**30, 3), 1))
+    with pytest.raises(ModelFileError, match="looks crafted"):
+        runtime.load(crafted)
+
+
+def test_metadata_declaring_absurd_sizes_is_refused():
+    from edgeres.errors import UsageError
+    from edgeres.spec import InputSpec, ModelInfo
+
+    spec = InputSpec(height=32, width=32).to_dict()
+    with pytest.raises(UsageError, match="over the limit of 100000"):
+        ModelInfo.from_dict({"name": "x", "classes": ["c"] * 1_000_001, "spec": spec})
+    with pytest.raises(UsageError, match="longer than 1000"):
+        ModelInfo.from_dict({"name": "x", "classes": ["c" * 5000], "spec": spec})
+    with pytest.raises(UsageError, match="over the limit of 16384"):
+        InputSpec(height=1_000_000, width=32)
+
+
+def _crafted_checkpoint(tiny_ckpt, tmp_path, **changes) -> Path:
+    import torch
+
+    payload = torch.load(tiny_ckpt, map_location="cpu", weights_only=True)
+    payload.update(changes)
+    path = tmp_path / "crafted.pt"
+    torch.save(payload, path)
+    return path
+
+
+def test_checkpoint_declaring_a_huge_network_is_refused(tiny_ckpt, tmp_path):
+    payload_args = {"num_classes": 10**9}
+    path = _crafted_checkpoint(tiny_ckpt, tmp_path, model_args=payload_args)
+    with pytest.raises(ModelFileError, match="num_classes must be 1 to 100000"):
+        runtime.load(path)
+    path = _crafted_checkpoint(
+        tiny_ckpt, tmp_path, model_name="resnet18s", model_args={"num_classes": 10**5, "width": 4.0}
+    )  # 382 M parameters: refused from a meta-device build, before 1.5 GB is allocated
+    with pytest.raises(ModelFileError, match="parameters, over the limit"):
+        runtime.load(path)
+
+
+def test_checkpoint_zip_declaring_more_than_it_holds_is_refused(tiny_ckpt, tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(tiny_ckpt) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            z.writestr(info.filename, src.read(info.filename))
+        z.writestr("archive/data/999", bytes(200_000_000))  # 200 MB of zeros, 200 kB packed
+    with pytest.raises(ModelFileError, match="declares .* bytes of content"):
+        runtime.load(bomb)

@@ -109,9 +109,14 @@ class _Serving:
     def __enter__(self):
         self.thread.start()
         deadline = time.monotonic() + 20
-        while self._get("stats.json")[1].get("frames", 0) < 3 and time.monotonic() < deadline:
+        # Frames are counted when inferred and written by the sink thread later: wait for both.
+        while not self._ready() and time.monotonic() < deadline:
             time.sleep(0.1)
         return self
+
+    def _ready(self) -> bool:
+        stats = self._get("stats.json")[1]
+        return stats.get("frames", 0) >= 3 and "sink" in stats.get("stages", {})
 
     def _get(self, path: str):
         with urllib.request.urlopen(self.sink.url + path, timeout=5) as r:
@@ -196,3 +201,115 @@ def test_show_without_a_display_suggests_serve(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(UsageError, match="--serve"):
         ShowSink()
+
+
+def _raw_get(port: int, path: str = "/", host: str | None = None, headers=None):
+    """One GET over 127.0.0.1 with the Host header we choose; (status, headers, body)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host if host is not None else f"127.0.0.1:{port}")
+        for key, value in (headers or {}).items():
+            conn.putheader(key, value)
+        conn.endheaders()
+        r = conn.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def serving():
+    """ServeSinks made by the test, closed at its end."""
+    made = []
+
+    def make(address="127.0.0.1:0", **kw):
+        made.append(ServeSink(address, **kw))
+        return made[-1]
+
+    yield make
+    for sink in made:
+        sink.close()
+
+
+def test_serve_redacts_credentials_and_sends_security_headers(serving):
+    import re
+
+    sink = serving(source="rtsp://admin:hunter2@cam.local:554/live?password=pw1&x=1")
+    status, headers, page = _raw_get(sink.port)
+    assert status == 200
+    assert b"hunter2" not in page and b"pw1" not in page
+    assert b"rtsp://***@cam.local:554/live?password=***&amp;x=1" in page
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    assert page.count(f'nonce="{nonce}"'.encode()) == 2  # the page's one script and one style
+    status, headers, _ = _raw_get(sink.port, "/stats.json")
+    assert status == 200 and headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("127.0.0.1:{port}", 200), ("localhost:{port}", 200), ("[::1]:{port}", 200),
+     ("evil.example:{port}", 403), ("127.0.0.1.evil.example:{port}", 403),
+     ("127.0.0.1:1", 403), ("", 403)],
+)  # fmt: skip
+def test_serve_refuses_other_host_names_dns_rebinding(serving, host, status):
+    sink = serving()
+    assert _raw_get(sink.port, "/stats.json", host=host.format(port=sink.port))[0] == status
+
+
+def test_serve_beyond_localhost_needs_a_key(serving):
+    with pytest.raises(UsageError, match="--serve-token"):
+        serving("0.0.0.0:0")
+    with pytest.raises(UsageError, match="8 to 128"):
+        serving("127.0.0.1:0", token="short")
+    public = serving("0.0.0.0:0", public=True)
+    assert _raw_get(public.port, "/stats.json")[0] == 200
+    assert _raw_get(public.port, "/stats.json", host=f"evil.example:{public.port}")[0] == 403
+    sink = serving("0.0.0.0:0", token="correct-horse-battery")
+    assert sink.url.endswith("/?token=correct-horse-battery")
+    assert _raw_get(sink.port, "/")[0] == 401
+    assert _raw_get(sink.port, "/stats.json?token=wrong-key-here")[0] == 401
+    status, _, page = _raw_get(sink.port, "/?token=correct-horse-battery")
+    assert status == 200
+    assert b'src="/stream.mjpg?token=correct-horse-battery"' in page
+    assert b"/stats.json?token=correct-horse-battery" in page
+    bearer = {"Authorization": "Bearer correct-horse-battery"}
+    assert _raw_get(sink.port, "/stats.json", headers=bearer)[0] == 200
+    auto = serving("127.0.0.1:0", token="auto")
+    assert len(auto.token) >= 16 and auto.url.endswith(f"?token={auto.token}")
+
+
+def test_run_refuses_a_public_serve_without_a_key_before_loading(tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    args = ["run", str(tmp_path / "missing.onnx"), "--source", "demo", "--serve", "0.0.0.0:0"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "--serve-token" in res.output and "missing" not in res.output
+
+
+def test_serve_caps_viewers_and_closes_idle_connections(serving):
+    import socket
+
+    sink = serving(max_viewers=1, idle_timeout=0.5)
+    first = socket.create_connection(("127.0.0.1", sink.port), timeout=30)
+    try:
+        first.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1:{sink.port}\r\n\r\n".encode())
+        assert first.recv(64).startswith(b"HTTP/1.0 200")
+        status, _, body = _raw_get(sink.port, "/stream.mjpg")
+        assert status == 503 and b"1 viewers already watch" in body
+    finally:
+        first.close()
+    idle = socket.create_connection(("127.0.0.1", sink.port), timeout=30)
+    try:
+        idle.sendall(b"GET / HTTP/1.1\r\n")  # and then nothing: the server hangs up
+        assert idle.recv(1024) == b""
+    finally:
+        idle.close()

@@ -129,3 +129,41 @@ def test_a_file_that_is_not_a_video_is_a_clear_error(tmp_path):
     bad.write_text("not a video")
     with pytest.raises(DataError, match="is it a video file OpenCV can decode"):
         open_source(str(bad))
+
+
+def test_bomb_images_are_skipped_not_decoded(image_folder, png_bomb, large_png, caplog):
+    import logging
+    import shutil
+
+    shutil.copy(png_bomb, image_folder / "a_bomb.png")
+    shutil.copy(large_png, image_folder / "b_large.png")
+    with caplog.at_level(logging.WARNING, logger="edgeres.data"):
+        with open_source(str(image_folder)) as src:
+            assert len(_drain(src)) == 5
+        with open_source(str(png_bomb)) as src:  # one image file: read like a folder's
+            assert src.kind == "image" and _drain(src) == []
+    assert "a_bomb.png': declares 60000x60000" in caplog.text
+    assert "b_large.png': declares 30000x30000" in caplog.text
+
+
+def test_credentials_never_shown_in_source_names_or_errors():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"rtsp://admin:hunter2@127.0.0.1:{port}/cam?token=s3cret&x=1"
+    src = make_source(url, open_timeout=1.0)
+    assert src.name == f"rtsp://***@127.0.0.1:{port}/cam?token=***&x=1"
+    assert src.target == url  # OpenCV still gets the real address
+    with pytest.raises(DataError) as err:
+        src.open()
+    assert "hunter2" not in str(err.value) and "s3cret" not in str(err.value)
+    with pytest.raises(DataError) as err:
+        make_source("ftp://admin:hunter2@cam/")  # an unknown scheme: the error shows it
+    assert "ftp://***@cam/" in str(err.value) and "hunter2" not in str(err.value)
+    gst = make_source(
+        "gst:rtspsrc location=rtsp://u:hunter2@cam/ ! appsink", factory=lambda *a: None
+    )
+    assert "hunter2" not in gst.name
+    # An unescaped "@" in the password, a user name alone: nothing of either is left.
+    assert make_source("rtsp://admin:p@ss@cam/live", open_timeout=1.0).name == "rtsp://***@cam/live"
+    assert make_source("http://viewer@cam/v.mjpg", open_timeout=1.0).name == "http://***@cam/v.mjpg"
