@@ -13,7 +13,7 @@ from edgeres.cli.fields import field_help, field_option
 from edgeres.convert.options import ConvertConfig
 from edgeres.errors import GateFailed
 from edgeres.formats import EXPORT_FORMATS
-from edgeres.quantize.options import ACTIVATIONS, IO_TYPES, METHODS, QuantizeConfig
+from edgeres.quantize.options import ACTIVATIONS, IO_TYPES, METHOD_CHOICES, QuantizeConfig
 
 _MODEL_ARG = click.argument("model", type=click.Path(dir_okay=False))
 _OUT_DIR = click.Path(file_okay=False)
@@ -77,7 +77,7 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
 @_q("calib", metavar="DIR|shapes|FILE.npy")
 @_to_option(QuantizeConfig)
 @_q("samples")
-@_q("method", type=click.Choice(METHODS))
+@_q("method", metavar="|".join(METHOD_CHOICES))
 @_q("per_tensor")
 @_q("profile")
 @_q("activations", type=click.Choice(ACTIVATIONS))
@@ -85,6 +85,8 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
 @_q("eval_data", metavar="DATA")
 @_q("eval_limit")
 @_q("max_drop", metavar="PTS")
+@_q("no_fallback")
+@_q("fallback_layers")
 @_q("out_dir", "--out", type=_OUT_DIR)
 @_q("force")
 @_q("img_size")
@@ -97,11 +99,14 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
     ONNX: ONNX Runtime static quantization (QDQ, per-channel int8 weights, uint8 activations on
     x86 / int8 on ARM per the device profile). TFLite: PT2E, full integer with int8 input and
     output, NHWC. Writes <stem>_int8.onnx, <stem>_int8.tflite and <stem>_int8_report.json
-    (accuracy, agreement, worst layers, full-integer check, sizes).
+    (accuracy, agreement, worst layers, full-integer check, sizes). A file that misses
+    --max-drop gets its most sensitive layers kept in float, one at a time, until it passes
+    (ONNX); exit 1 only when even that fails.
 
     \b
     Example:
       edgeres quantize runs/r8/model.pt --calib shapes --to onnx,tflite --max-drop 0.5
+      edgeres quantize runs/r8/model.onnx --method auto --max-drop 1 --eval-data shapes
       edgeres quantize third_party.onnx --to onnx --calib images/ --img-size 96 \\
           --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
     """
@@ -117,9 +122,16 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
     if not result.passed:
         raise GateFailed(
             f"INT8 accuracy dropped more than {config.max_drop:g} points for "
-            f"{', '.join(result.report.rejected)}; that file was deleted (see the report; try "
-            "--method entropy, more --samples or calibration images closer to the deployment data)"
+            f"{', '.join(result.report.rejected)}{_after_fallback(config)}; that file was deleted "
+            "(see the report; try --method auto, more --samples or calibration images closer to "
+            "the deployment data)"
         )
+
+
+def _after_fallback(config: QuantizeConfig) -> str:
+    if config.no_fallback:
+        return ""
+    return f" even with up to {config.fallback_layers} layers kept in float"
 
 
 COMMANDS = [convert_cmd, quantize_cmd]

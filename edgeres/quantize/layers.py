@@ -102,7 +102,8 @@ def _run(model, names: list[str], batches: list[np.ndarray]) -> dict[str, np.nda
 def layer_errors(
     fp32: str | Path, int8: str | Path, batches: list[np.ndarray], worst: int = 5
 ) -> list[LayerError]:
-    """SQNR of every Conv/Gemm output, worst ``worst`` first (all when ``worst`` is 0)."""
+    """SQNR of every Conv/Gemm output: the ``worst`` worst, worst first; all, in graph order,
+    when ``worst`` is 0."""
     import onnx
 
     fp_graph = onnx.load(str(fp32), load_external_data=False).graph
@@ -127,5 +128,25 @@ def layer_errors(
         errors.append(
             LayerError(name, _layer_name(node), node.op_type, round(float(sqnr), 2), round(rel, 5))
         )
-    errors.sort(key=lambda e: e.sqnr_db)
-    return errors[:worst] if worst else errors
+    if not worst:
+        return errors
+    return sorted(errors, key=lambda e: e.sqnr_db)[:worst]
+
+
+# SQNR of the network input, as the first layer sees it: int8 input noise is about 48 dB down.
+INPUT_SQNR_DB = 48.0
+
+
+def rank_by_loss(errors: list[LayerError]) -> list[tuple[LayerError, float]]:
+    """Layers ordered by the SQNR each one loses, most sensitive first, with that loss in dB.
+
+    ``errors`` is in graph order (``layer_errors(..., worst=0)``). The SQNR of a layer includes the
+    noise of every layer before it, so a layer's own harm is the drop from the layer before it
+    (the graph order stands in for the data path). Ties go to the lower SQNR.
+    """
+    ranked = []
+    before = INPUT_SQNR_DB
+    for e in errors:
+        ranked.append((e, round(before - e.sqnr_db, 2)))
+        before = min(e.sqnr_db, INPUT_SQNR_DB)  # a float layer (99 dB) is no higher baseline
+    return sorted(ranked, key=lambda pair: (-pair[1], pair[0].sqnr_db))
