@@ -204,7 +204,8 @@ class _Staged:
             path, opts, fallback = repair(
                 fmt, self.source, self.paths[fmt], self.options[fmt], self.data, max_drop, limit
             )
-            if fallback is None:
+            if fallback.unsupported:
+                old.fallback = fallback
                 continue
             self.options[fmt] = opts
             self._record(fmt, path)

@@ -57,17 +57,19 @@ def repair(
     data: EvalSet,
     max_drop: float,
     limit: int,
-) -> tuple[Path, QuantOptions, Fallback | None]:
+) -> tuple[Path, QuantOptions, Fallback]:
     """Keep the most sensitive layers of ``fmt``'s INT8 file in float, one more at a time, until
     it drops at most ``max_drop`` points or ``limit`` layers are float.
 
     Returns:
-        The last file tried, the options it was made with, and the steps (None: this format's
-        quantizer cannot keep layers in float). The gate decides whether the file stays.
+        The last file tried, the options it was made with, and the steps (``unsupported`` set
+        when this format's quantizer cannot keep layers in float). The gate decides whether the
+        file stays.
     """
     quant = FORMATS[fmt].quantization
     if not quant.float_layers or not quant.layer_errors:
-        return path, opts, None
+        reason = f"the {fmt} quantizer cannot keep single layers in float"
+        return path, opts, Fallback(unsupported=reason)
     measure_layers = resolve(quant.layer_errors)
     quantizer = resolve(quant.quantizer)
     excluded: list = []

@@ -24,6 +24,7 @@ class Fallback:
         size_bytes_int8: Size of the all-INT8 file.
         latency_ms_int8: Its median latency in a short run on this machine's default engine.
         latency_ms: The same for the last file tried.
+        unsupported: Why nothing was tried (the format cannot keep layers in float), or None.
     """
 
     layers: list[str] = field(default_factory=list)
@@ -32,6 +33,7 @@ class Fallback:
     size_bytes_int8: int = 0
     latency_ms_int8: float | None = None
     latency_ms: float | None = None
+    unsupported: str | None = None
 
 
 @dataclass
@@ -180,6 +182,8 @@ def _format_lines(r: FormatReport) -> list[str]:
 
 
 def _fallback_lines(f: Fallback, size: int) -> list[str]:
+    if f.unsupported:
+        return [f"    kept in float: nothing ({f.unsupported})"]
     if not f.layers:
         return ["    kept in float: nothing (no layer to rank)"]
     lines = [f"    kept in float: {', '.join(f.layers)}"]
