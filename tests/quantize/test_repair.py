@@ -86,3 +86,13 @@ def test_method_auto_keeps_the_best_agreeing_and_reports_three(fp32_onnx, tmp_pa
         "model_int8.onnx",
         "model_int8_report.json",
     ]
+
+
+def test_tflite_says_it_cannot_keep_layers_in_float(tmp_path):
+    from edgeres.quantize.options import QuantOptions
+    from edgeres.quantize.repair import repair
+
+    staged = tmp_path / "model_int8.tflite"
+    path, _, fallback = repair("tflite", None, staged, QuantOptions(), None, 0.0, 8)
+    assert path == staged and fallback.layers == [] and not fallback.passed
+    assert "cannot keep single layers in float" in fallback.unsupported
