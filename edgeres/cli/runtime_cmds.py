@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,10 @@ def eval_cmd(
 
     if compare is not None and report_dir is None:
         raise UsageError("--compare needs --report DIR (the disagreements go into the report)")
+    if report_dir is not None:
+        from edgeres.evalreport import check_report_dir
+
+        check_report_dir(report_dir)
     with _load(model, profile, strict, threads) as backend:
         spec = backend.spec
         size = spec.height if spec.height == spec.width else (spec.height, spec.width)
@@ -221,33 +225,14 @@ def eval_cmd(
 def _write_report(model, data, imageset, result, names, out, compare, load_args, batch, quiet):
     from edgeres.evalreport import eval_report
 
-    if compare is None:
-        return eval_report(
-            str(model),
-            data,
-            imageset,
-            result.predictions,
-            names,
-            out,
-            batch_size=batch,
-            quiet=quiet,
-        )
-    with _load(compare, *load_args) as reference:
-        if reference.spec.size != tuple(imageset.images.shape[1:3]):
+    with _load(compare, *load_args) if compare else nullcontext() as reference:
+        if reference is not None and reference.spec.size != tuple(imageset.images.shape[1:3]):
             raise UsageError(
                 f"--compare '{compare}' takes {reference.spec.height}x"
                 f"{reference.spec.width} images and '{model}' does not"
             )
         return eval_report(
-            str(model),
-            data,
-            imageset,
-            result.predictions,
-            names,
-            out,
-            compare=reference,
-            batch_size=batch,
-            quiet=quiet,
+            str(model), data, imageset, result.predictions, names, out, reference, batch, quiet
         )
 
 

@@ -26,7 +26,7 @@ from edgeres.evalreport.metrics import (
 )
 from edgeres.fileio import atomic_write_text
 
-__all__ = ["EvalReport", "build_report", "write_report"]
+__all__ = ["EvalReport", "build_report", "check_report_dir", "eval_report", "write_report"]
 
 PLOT_HINT = "pip install 'edgeres[plot]'"
 
@@ -132,6 +132,16 @@ def write_report(report: EvalReport, out_dir: str | Path, images: np.ndarray | N
     report.files["markdown"] = str(out / "report.md")
     atomic_write_text(out / "report.md", markdown(report))
     atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+def check_report_dir(out_dir: str | Path) -> Path:
+    """``out_dir``, refused when it already holds a report (never replaced silently)."""
+    out = Path(out_dir)
+    if (out / "report.json").exists():
+        raise UsageError(
+            f"'{out}' already holds a report; pick another --report folder or delete it"
+        )
+    return out
 
 
 def markdown(report: EvalReport) -> str:

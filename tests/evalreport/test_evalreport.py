@@ -97,8 +97,12 @@ def test_cli_report_with_compare(int8_onnx, fp32_onnx, tmp_path):
     ("extra", "message"),
     [
         (["--compare", "x.onnx"], "--compare needs --report DIR"),
+        (["--report", "old"], "already holds a report"),
     ],
 )
 def test_cli_bad_report_flags(fp32_onnx, tmp_path, extra, message):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "report.json").write_text("{}")
+    extra = [str(tmp_path / a) if a == "old" else a for a in extra]
     res = CliRunner().invoke(main, ["eval", str(fp32_onnx), "--data", "shapes", *extra])
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
