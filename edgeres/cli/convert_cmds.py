@@ -120,18 +120,22 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
         click.echo("\n".join(result.report.lines()))
         log(f"report saved to {result.report_path}")
     if not result.passed:
+        tried = _after_fallback(result.report)
         raise GateFailed(
             f"INT8 accuracy dropped more than {config.max_drop:g} points for "
-            f"{', '.join(result.report.rejected)}{_after_fallback(config)}; that file was deleted "
+            f"{', '.join(result.report.rejected)}{tried}; that file was deleted "
             "(see the report; try --method auto, more --samples or calibration images closer to "
             "the deployment data)"
         )
 
 
-def _after_fallback(config: QuantizeConfig) -> str:
-    if config.no_fallback:
+def _after_fallback(report) -> str:
+    """What the fallback tried for the rejected formats, as a clause of the error line."""
+    tried = [report.formats[f].fallback for f in report.rejected]
+    counts = [len(f.layers) for f in tried if f is not None and not f.unsupported]
+    if not counts:
         return ""
-    return f" even with up to {config.fallback_layers} layers kept in float"
+    return f" even with up to {max(counts)} layers kept in float"
 
 
 COMMANDS = [convert_cmd, quantize_cmd]
