@@ -13,7 +13,13 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEVICE_ROOMS = ("edgeres.runtime", "edgeres.stream", "edgeres.bench", "edgeres.remote")
+DEVICE_ROOMS = (
+    "edgeres.runtime",
+    "edgeres.stream",
+    "edgeres.bench",
+    "edgeres.remote",
+    "edgeres.evalreport",
+)
 WORKSTATION_ONLY = ("torch", "edgeres.train")
 
 

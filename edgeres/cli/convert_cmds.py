@@ -13,7 +13,7 @@ from edgeres.cli.fields import field_help, field_option
 from edgeres.convert.options import ConvertConfig
 from edgeres.errors import GateFailed
 from edgeres.formats import EXPORT_FORMATS
-from edgeres.quantize.options import ACTIVATIONS, IO_TYPES, METHODS, QuantizeConfig
+from edgeres.quantize.options import ACTIVATIONS, IO_TYPES, METHOD_CHOICES, QuantizeConfig
 
 _MODEL_ARG = click.argument("model", type=click.Path(dir_okay=False))
 _OUT_DIR = click.Path(file_okay=False)
@@ -78,7 +78,7 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
 @_q("calib", metavar="DIR|shapes|FILE.npy")
 @_to_option(QuantizeConfig)
 @_q("samples")
-@_q("method", type=click.Choice(METHODS))
+@_q("method", metavar="|".join(METHOD_CHOICES))
 @_q("per_tensor")
 @_q("profile")
 @_q("activations", type=click.Choice(ACTIVATIONS))
@@ -86,6 +86,8 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
 @_q("eval_data", metavar="DATA")
 @_q("eval_limit")
 @_q("max_drop", metavar="PTS")
+@_q("no_fallback")
+@_q("fallback_layers")
 @_q("out_dir", "--out", type=_OUT_DIR)
 @_q("force")
 @_q("img_size")
@@ -98,11 +100,14 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
     ONNX: ONNX Runtime static quantization (QDQ, per-channel int8 weights, uint8 activations on
     x86 / int8 on ARM per the device profile). TFLite: PT2E, full integer with int8 input and
     output, NHWC. Writes <stem>_int8.onnx, <stem>_int8.tflite and <stem>_int8_report.json
-    (accuracy, agreement, worst layers, full-integer check, sizes).
+    (accuracy, agreement, worst layers, full-integer check, sizes). A file that misses
+    --max-drop gets its most sensitive layers kept in float, one at a time, until it passes
+    (ONNX); exit 1 only when even that fails.
 
     \b
     Example:
       edgeres quantize runs/r8/model.pt --calib shapes --to onnx,tflite --max-drop 0.5
+      edgeres quantize runs/r8/model.onnx --method auto --max-drop 1 --eval-data shapes
       edgeres quantize third_party.onnx --to onnx --calib images/ --img-size 96 \\
           --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
     """
@@ -116,11 +121,22 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
         click.echo("\n".join(result.report.lines()))
         log(f"report saved to {result.report_path}")
     if not result.passed:
+        tried = _after_fallback(result.report)
         raise GateFailed(
             f"INT8 accuracy dropped more than {config.max_drop:g} points for "
-            f"{', '.join(result.report.rejected)}; that file was deleted (see the report; try "
-            "--method entropy, more --samples or calibration images closer to the deployment data)"
+            f"{', '.join(result.report.rejected)}{tried}; that file was deleted "
+            "(see the report; try --method auto, more --samples or calibration images closer to "
+            "the deployment data)"
         )
+
+
+def _after_fallback(report) -> str:
+    """What the fallback tried for the rejected formats, as a clause of the error line."""
+    tried = [report.formats[f].fallback for f in report.rejected]
+    counts = [len(f.layers) for f in tried if f is not None and not f.unsupported]
+    if not counts:
+        return ""
+    return f" even with up to {max(counts)} layers kept in float"
 
 
 COMMANDS = [convert_cmd, quantize_cmd]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import click
 
 from edgeres.cli.common import echo_json, log, max_image_pixels_option
-from edgeres.errors import DataError
+from edgeres.errors import DataError, UsageError
 from edgeres.formats import engine_names
 from edgeres.text import shown
 
@@ -143,6 +143,21 @@ def predict_cmd(
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N images.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write per-class precision/recall/F1, the most confused pairs and a confusion matrix "
+    "PNG into this folder.",
+)
+@click.option(
+    "--compare",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --report: a reference model file (e.g. the FP32 one); the report shows the images "
+    "where the two disagree.",
+)
 @_PROFILE_OPT
 @_THREADS_OPT
 @ENGINE_OPT
@@ -156,6 +171,8 @@ def eval_cmd(
     split: str,
     limit: int | None,
     batch_size: int,
+    report_dir: Path | None,
+    compare: Path | None,
     profile: str | None,
     threads: int | None,
     engine: str | None,
@@ -169,10 +186,18 @@ def eval_cmd(
       edgeres eval runs/r8/model.pt --data shapes
       edgeres eval runs/r8/model_int8.tflite --data shapes --limit 500 --json
       edgeres eval runs/r8/model.onnx --data cifar10:~/data/cifar-10-batches-py
+      edgeres eval runs/r8/model_int8.onnx --data shapes --report r8_report \\
+          --compare runs/r8/model.onnx
     """
     from edgeres import runtime
     from edgeres.data import load_split
 
+    if compare is not None and report_dir is None:
+        raise UsageError("--compare needs --report DIR (the disagreements go into the report)")
+    if report_dir is not None:
+        from edgeres.evalreport import check_report_dir
+
+        check_report_dir(report_dir)
     with _load(model, profile, strict, threads, engine) as backend:
         spec = backend.spec
         size = spec.height if spec.height == spec.width else (spec.height, spec.width)
@@ -180,6 +205,21 @@ def eval_cmd(
         _check_classes(backend.info.classes, tuple(imageset.classes))
         result = runtime.evaluate(backend, imageset, batch_size=batch_size, quiet=as_json)
         providers, engine = list(backend.providers), backend.engine
+        names = tuple(imageset.classes) or tuple(backend.info.classes)
+    report = None
+    if report_dir is not None:
+        report = _write_report(
+            model,
+            f"{data} {split}",
+            imageset,
+            result,
+            names,
+            report_dir,
+            compare,
+            (profile, strict, threads),
+            batch_size,
+            as_json,
+        )
     if as_json:
         doc = {
             "model": str(model),
@@ -188,12 +228,40 @@ def eval_cmd(
             "engine": engine,
             "providers": providers,
         }
-        echo_json({**doc, **result.to_dict()})
+        echo_json({**doc, **result.to_dict(), "report": report.to_dict() if report else None})
         return
     click.echo(
         f"{model}: top-1 {result.accuracy:.2%} ({result.correct}/{result.total}) on {data} {split}, "
         f"{result.images_per_second:.0f} images/s on {', '.join(providers)}"
     )
+    if report is not None:
+        _show_report(report)
+
+
+def _write_report(model, data, imageset, result, names, out, compare, load_args, batch, quiet):
+    from edgeres.evalreport import eval_report
+
+    with _load(compare, *load_args) if compare else nullcontext() as reference:
+        if reference is not None and reference.spec.size != tuple(imageset.images.shape[1:3]):
+            raise UsageError(
+                f"--compare '{compare}' takes {reference.spec.height}x"
+                f"{reference.spec.width} images and '{model}' does not"
+            )
+        return eval_report(
+            str(model), data, imageset, result.predictions, names, out, reference, batch, quiet
+        )
+
+
+def _show_report(report) -> None:
+    for p in report.pairs[:3]:
+        click.echo(f"  most confused: {p['true']} taken for {p['predicted']} ({p['count']}x)")
+    if report.compare is not None:
+        c = report.compare
+        click.echo(f"  disagrees with {c.reference} on {c.count} images ({c.share:.2%})")
+    for kind, path in report.files.items():
+        click.echo(f"  wrote {path} ({kind})")
+    for note in report.missing:
+        log(f"note: {note}")
 
 
 def _check_classes(model_classes: tuple[str, ...], data_classes: tuple[str, ...]) -> None:

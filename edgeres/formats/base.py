@@ -84,12 +84,16 @@ class Quantization:
         sources: Format names it can quantize from (``pytorch``: the checkpoint itself).
         checker: ``"module:function"`` returning the file's ``IntegerCheck`` (which ops stay float).
         layer_errors: ``"module:function"`` measuring per-layer error against the FP32 file, or None.
+        methods: Calibration methods its quantizer honours (``--method``); empty: it has one.
+        float_layers: Whether its quantizer can keep the layers in ``options.exclude`` in float.
     """
 
     quantizer: str
     sources: tuple[str, ...]
     checker: str
     layer_errors: str | None = None
+    methods: tuple[str, ...] = ()
+    float_layers: bool = False
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,8 @@ FORMAT = Format(
         sources=("pytorch", "onnx"),
         checker="edgeres.quantize.checks:check_onnx",
         layer_errors="edgeres.quantize.evaluate:onnx_layer_errors",
+        methods=("minmax", "entropy", "percentile"),
+        float_layers=True,
     ),
     quant_source="edgeres.quantize.source:from_onnx",
 )

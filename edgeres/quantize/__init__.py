@@ -2,7 +2,9 @@
 
 Each format's quantizer comes from ``edgeres.formats.FORMATS`` and is called as
 ``quantizer(source, out_path, options)``. Files are written to a hidden staging folder first and
-moved to their final names only when the ``max_drop`` gate passes; a rejected file is deleted.
+moved to their final names only when the ``max_drop`` gate passes; a file that misses it is
+quantized again with its most sensitive layers in float (``options.exclude``, see
+``edgeres.quantize.repair``), and deleted if even that fails.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,13 @@ from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_write_text, check_overwrite
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
-from edgeres.quantize.options import QuantizeConfig, QuantOptions, default_activations
+from edgeres.quantize.options import (
+    AUTO_METHOD,
+    DEFAULT_METHOD,
+    QuantizeConfig,
+    QuantOptions,
+    default_activations,
+)
 from edgeres.quantize.report import QuantReport
 from edgeres.quantize.source import describe_sources, load_source
 
@@ -95,7 +103,8 @@ def quantize(
     """Quantize a checkpoint or FP32 ONNX file to INT8 in each format of ``config.to``.
 
     Files are staged in a hidden folder beside the outputs and moved to their final names only
-    when the ``max_drop`` gate passes; the report is written either way.
+    when the ``max_drop`` gate passes; a file that misses it first gets its most sensitive layers
+    kept in float, one at a time (unless ``no_fallback``). The report is written either way.
 
     Args:
         model_path: An edgeres checkpoint (``.pt``) or FP32 ONNX file (``.onnx``, ONNX output only).
@@ -107,7 +116,7 @@ def quantize(
     Returns:
         The kept files and the report; ``result.passed`` is False when the gate rejected a file.
     """
-    from edgeres.quantize.evaluate import default_eval_data, evaluate
+    from edgeres.quantize.evaluate import default_eval_data, evaluate, open_eval
 
     cfg = config if config is not None else QuantizeConfig(**options)
     model_path = Path(model_path)
@@ -121,14 +130,23 @@ def quantize(
             model_path, Path(tmp), img_size=cfg.img_size, mean=cfg.mean, std=cfg.std
         )
         report = QuantReport(
-            str(model_path), source.info.name, opts.to_dict(), max_drop=cfg.max_drop
+            str(model_path),
+            source.info.name,
+            dict(opts.to_dict(), method=cfg.method),
+            max_drop=cfg.max_drop,
         )
-        staged = _quantize_each(source, Path(tmp), targets, opts, report)
-        data = cfg.eval_data or default_eval_data(source)
-        evaluate(report, source, staged, data, cfg.eval_limit, cfg.quiet)
+        data = open_eval(
+            report, source, cfg.eval_data or default_eval_data(source), cfg.eval_limit, cfg.quiet
+        )
+        staged = _Staged(source, Path(tmp), targets, report, data)
+        staged.quantize_each(opts, cfg.method)
+        evaluate(report, data, staged.paths)
+        if report.gate_failures() and not cfg.no_fallback:
+            staged.repair(report.gate_failures(), cfg.max_drop, cfg.fallback_layers)
+            evaluate(report, data, staged.paths)
         report.rejected = report.gate_failures()
         result = QuantizeResult(report=report, report_path=report_path)
-        for fmt, path in staged.items():
+        for fmt, path in staged.paths.items():
             if fmt not in report.rejected:
                 os.replace(path, targets[fmt])
                 result.outputs[fmt] = targets[fmt]
@@ -141,7 +159,7 @@ def _quant_options(cfg: QuantizeConfig) -> QuantOptions:
     return QuantOptions(
         calib=cfg.calib,
         samples=cfg.samples,
-        method=cfg.method,
+        method=DEFAULT_METHOD if cfg.method == AUTO_METHOD else cfg.method,
         per_channel=not cfg.per_tensor,
         activations=cfg.activations or default_activations(cfg.profile),
         io=cfg.io,
@@ -149,18 +167,61 @@ def _quant_options(cfg: QuantizeConfig) -> QuantOptions:
     )
 
 
-def _quantize_each(source, stage: Path, targets: dict[str, Path], opts, report) -> dict[str, Path]:
-    """Write each format's INT8 file into ``stage`` and its graph facts into ``report``."""
-    from edgeres.progress import progress
-    from edgeres.quantize.evaluate import format_report
+class _Staged:
+    """The INT8 files of one run in the hidden staging folder, with the options each was made with."""
 
-    staged = {}
-    for fmt in progress(list(targets), quiet=opts.quiet, desc="quantize", unit="format"):
-        quantizer = resolve(FORMATS[fmt].quantization.quantizer)
-        staged[fmt] = quantizer(source, stage / targets[fmt].name, opts)
-        size = _fp32_size(fmt, source, stage)
-        report.formats[fmt] = format_report(fmt, staged[fmt], targets[fmt], source, opts, size)
-    return staged
+    def __init__(self, source, stage: Path, targets: dict[str, Path], report, data) -> None:
+        self.source, self.stage, self.targets = source, stage, targets
+        self.report, self.data = report, data
+        self.paths: dict[str, Path] = {}
+        self.options: dict[str, QuantOptions] = {}
+        self.fp32_sizes: dict[str, int | None] = {}
+
+    def quantize_each(self, opts: QuantOptions, method: str) -> None:
+        """Write each format's INT8 file (each method's, for ``auto``) and its graph facts."""
+        from edgeres.progress import progress
+        from edgeres.quantize.repair import choose_method
+
+        for fmt in progress(list(self.targets), quiet=opts.quiet, desc="quantize", unit="format"):
+            quant = FORMATS[fmt].quantization
+            out = self.stage / self.targets[fmt].name
+            scores, chosen = {}, None
+            if method == AUTO_METHOD and quant.methods:
+                out, chosen, scores = choose_method(fmt, self.source, out, opts, self.data)
+            else:
+                out = resolve(quant.quantizer)(self.source, out, opts)
+            self.options[fmt] = replace(opts, method=chosen) if chosen else opts
+            self._record(fmt, out)
+            self.report.formats[fmt].method = chosen or (opts.method if quant.methods else None)
+            self.report.formats[fmt].methods = scores
+
+    def repair(self, failing: list[str], max_drop: float, limit: int) -> None:
+        """Keep layers of each failing file in float until it passes (see ``repair``)."""
+        from edgeres.quantize.repair import repair
+
+        for fmt in failing:
+            old = self.report.formats[fmt]
+            path, opts, fallback = repair(
+                fmt, self.source, self.paths[fmt], self.options[fmt], self.data, max_drop, limit
+            )
+            if fallback.unsupported:
+                old.fallback = fallback
+                continue
+            self.options[fmt] = opts
+            self._record(fmt, path)
+            new = self.report.formats[fmt]
+            new.method, new.methods = old.method, old.methods
+            new.fallback, new.float_layers = fallback, list(fallback.layers)
+
+    def _record(self, fmt: str, path: Path) -> None:
+        from edgeres.quantize.evaluate import format_report
+
+        self.paths[fmt] = path
+        if fmt not in self.fp32_sizes:
+            self.fp32_sizes[fmt] = _fp32_size(fmt, self.source, self.stage)
+        self.report.formats[fmt] = format_report(
+            fmt, path, self.targets[fmt], self.source, self.options[fmt], self.fp32_sizes[fmt]
+        )
 
 
 def _fp32_size(fmt: str, source, stage: Path) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,13 +71,16 @@ def fp32_predictions(source: QuantSource, images: np.ndarray) -> np.ndarray:
     return top1(_logits(run, images, source.info.spec.with_layout("NCHW")))
 
 
-def onnx_layer_errors(source: QuantSource, path: Path, opts: QuantOptions) -> list:
-    """Per-layer error of an INT8 ONNX file against the FP32 one, on a few calibration batches."""
+def onnx_layer_errors(
+    source: QuantSource, path: Path, opts: QuantOptions, worst: int = WORST_LAYERS
+) -> list:
+    """Per-layer error of an INT8 ONNX file against the FP32 one, on a few calibration batches
+    (the ``worst`` worst; all in graph order when 0)."""
     with runtime.load(source.fp32_onnx, info=source.info) as fp32:
         fixed = fp32.fixed_batch
     stream = calibration_batches(opts.calib, source.info.spec, LAYER_SAMPLES, quiet=True)
     batches = list(rebatch(stream, fixed))
-    return layer_errors(source.fp32_onnx, path, batches, worst=WORST_LAYERS)
+    return layer_errors(source.fp32_onnx, path, batches, worst=worst)
 
 
 def format_report(
@@ -98,30 +102,60 @@ def format_report(
     return r
 
 
-def evaluate(
-    report: QuantReport,
-    source: QuantSource,
-    staged: dict[str, Path],
-    eval_data: str | None,
-    limit: int | None,
-    quiet: bool,
-) -> None:
-    """Accuracy of FP32 and every INT8 file on ``eval_data``, agreement shares, drops (in place)."""
+@dataclass(frozen=True)
+class Score:
+    """One INT8 file on the eval data: top-1 accuracy, agreement with FP32, drop in points."""
+
+    accuracy: float
+    agreement: float
+    drop_pts: float
+    predictions: np.ndarray
+
+    def to_dict(self) -> dict[str, float]:
+        return {"accuracy": self.accuracy, "agreement": self.agreement, "drop_pts": self.drop_pts}
+
+
+class EvalSet:
+    """The eval images with their labels and the FP32 model's predictions, loaded once."""
+
+    def __init__(self, name: str, source: QuantSource, limit: int | None, quiet: bool) -> None:
+        data = load_eval(name, source, limit, quiet)
+        self.name = name
+        self.images = data.images
+        self.labels = np.asarray(data.labels)
+        self.fp32 = fp32_predictions(source, data.images)
+        self.fp32_accuracy = float(np.mean(self.fp32 == self.labels))
+
+    def score(self, path: Path) -> Score:
+        preds = _file_predictions(path, self.images)
+        accuracy = float(np.mean(preds == self.labels))
+        drop = round(100 * (self.fp32_accuracy - accuracy), 3)
+        return Score(accuracy, agreement(preds, self.fp32), drop, preds)
+
+
+def open_eval(
+    report: QuantReport, source: QuantSource, eval_data: str | None, limit: int | None, quiet: bool
+) -> EvalSet | None:
+    """The eval set (None without eval data, which only a gate cannot do without)."""
     if eval_data is None:
         if report.max_drop is not None:
             raise UsageError("--max-drop needs eval data; pass --eval-data shapes|DIR|cifar10:DIR")
+        return None
+    data = EvalSet(eval_data, source, limit, quiet)
+    report.eval_data, report.eval_samples = eval_data, int(len(data.labels))
+    report.fp32_accuracy = data.fp32_accuracy
+    return data
+
+
+def evaluate(report: QuantReport, data: EvalSet | None, staged: dict[str, Path]) -> None:
+    """Accuracy of every INT8 file on the eval data, agreement shares, drops (in place)."""
+    if data is None:
         return
-    data = load_eval(eval_data, source, limit, quiet)
-    labels = np.asarray(data.labels)
-    fp32 = fp32_predictions(source, data.images)
-    report.eval_data, report.eval_samples = eval_data, int(len(labels))
-    report.fp32_accuracy = float(np.mean(fp32 == labels))
     preds = {}
     for fmt, path in staged.items():
-        preds[fmt] = _file_predictions(path, data.images)
+        score = data.score(path)
+        preds[fmt] = score.predictions
         r = report.formats[fmt]
-        r.accuracy = float(np.mean(preds[fmt] == labels))
-        r.agreement = agreement(preds[fmt], fp32)
-        r.drop_pts = round(100 * (report.fp32_accuracy - r.accuracy), 3)
+        r.accuracy, r.agreement, r.drop_pts = score.accuracy, score.agreement, score.drop_pts
     if len(preds) == 2:  # two INT8 files of one source: how often they agree with each other
         report.cross_agreement = agreement(*preds.values())

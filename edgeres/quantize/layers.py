@@ -27,6 +27,7 @@ class LayerError:
         op: ONNX op type.
         sqnr_db: ``10 log10(sum(fp32^2) / sum((fp32 - int8)^2))``; higher is better.
         rel_error: ``||fp32 - int8|| / ||fp32||``.
+        after: Tensor of the nearest measured layer its input comes from (None: the graph input).
     """
 
     tensor: str
@@ -34,6 +35,7 @@ class LayerError:
     op: str
     sqnr_db: float
     rel_error: float
+    after: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,6 +77,26 @@ def layer_tensors(graph) -> list[tuple[object, str, bool]]:
     return out
 
 
+def _measured_inputs(graph, found) -> dict[str, str | None]:
+    """Layer tensor -> the measured layer tensor its data input comes from, walking back through
+    the first input of the ops in between (ReLU, Add, pooling)."""
+    producer = {o: n for n in graph.node for o in n.output}
+    measured = {t for _, t, _ in found}
+    out: dict[str, str | None] = {}
+    for node, tensor, _ in found:
+        current, source = node.input[0], None
+        for _ in range(len(graph.node)):
+            if current in measured:
+                source = current
+                break
+            feeder = producer.get(current)
+            if feeder is None or not feeder.input:
+                break
+            current = feeder.input[0]
+        out[tensor] = source
+    return out
+
+
 def _with_outputs(path: Path, names: list[str]):
     import onnx
 
@@ -102,7 +124,8 @@ def _run(model, names: list[str], batches: list[np.ndarray]) -> dict[str, np.nda
 def layer_errors(
     fp32: str | Path, int8: str | Path, batches: list[np.ndarray], worst: int = 5
 ) -> list[LayerError]:
-    """SQNR of every Conv/Gemm output, worst ``worst`` first (all when ``worst`` is 0)."""
+    """SQNR of every Conv/Gemm output: the ``worst`` worst, worst first; all, in graph order,
+    when ``worst`` is 0."""
     import onnx
 
     fp_graph = onnx.load(str(fp32), load_external_data=False).graph
@@ -111,6 +134,7 @@ def layer_errors(
     if not found or not batches:
         return []
     names = [t for _, t, _ in found]
+    after = _measured_inputs(fp_graph, found)
     ref = _run(_with_outputs(Path(fp32), names), names, batches)
     got = _run(_with_outputs(Path(int8), names), names, batches)
     errors = []
@@ -125,7 +149,34 @@ def layer_errors(
         sqnr = 10 * np.log10(signal / noise) if noise > 0 else 99.0
         rel = float(np.sqrt(noise / signal))
         errors.append(
-            LayerError(name, _layer_name(node), node.op_type, round(float(sqnr), 2), round(rel, 5))
+            LayerError(
+                name,
+                _layer_name(node),
+                node.op_type,
+                round(float(sqnr), 2),
+                round(rel, 5),
+                after.get(name),
+            )
         )
-    errors.sort(key=lambda e: e.sqnr_db)
-    return errors[:worst] if worst else errors
+    if not worst:
+        return errors
+    return sorted(errors, key=lambda e: e.sqnr_db)[:worst]
+
+
+# SQNR of the network input, as the first layer sees it: int8 input noise is about 48 dB down.
+INPUT_SQNR_DB = 48.0
+
+
+def rank_by_loss(errors: list[LayerError]) -> list[tuple[LayerError, float]]:
+    """Layers ordered by the SQNR each one loses, most sensitive first, with that loss in dB.
+
+    The SQNR of a layer includes the noise of every layer before it, so a layer's own harm is the
+    drop from the layer its input comes from (``LayerError.after``). Ties go to the lower SQNR.
+    """
+    sqnr = {e.tensor: e.sqnr_db for e in errors}
+    ranked = []
+    for e in errors:
+        # A float layer (99 dB) is no higher baseline than the int8 network input.
+        before = min(sqnr.get(e.after, INPUT_SQNR_DB) if e.after else INPUT_SQNR_DB, INPUT_SQNR_DB)
+        ranked.append((e, round(before - e.sqnr_db, 2)))
+    return sorted(ranked, key=lambda pair: (-pair[1], pair[0].sqnr_db))

@@ -73,6 +73,8 @@ def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions)
     with tempfile.TemporaryDirectory(prefix=".edgeres-q-", dir=out_path.parent) as tmp:
         model_in = preprocess(source.fp32_onnx, Path(tmp) / "pre.onnx")
         proto = _calibrate(source, model_in, Path(tmp) / "int8.onnx", opts)
+        if opts.exclude:
+            float_inputs(proto.graph, set(excluded_nodes(model_in, opts.exclude)))
     # ONNX QDQ keeps float input/output: the io option does not apply.
     info = int8_info(source, "onnx", {k: v for k, v in opts.to_dict().items() if k != "io"})
     # Q/DQ bookkeeping (names, value_info, repeated zero points) is ~10% of a small model's file.
@@ -80,6 +82,61 @@ def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions)
     with atomic_path(out_path) as tmp_file:
         onnx.save_model(proto, str(tmp_file), save_as_external_data=False)
     return out_path
+
+
+def excluded_nodes(model_in: Path, tensors: tuple[str, ...]) -> list[str]:
+    """Names of the nodes that compute the layer outputs ``tensors`` in ``model_in``.
+
+    A layer tensor is a Conv/Gemm output, or the output of the ReLU right behind it (see
+    ``layers.layer_tensors``): then both nodes stay float, else the quantizer would fold them.
+    """
+    import onnx
+
+    graph = onnx.load(str(model_in), load_external_data=False).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    names = []
+    for tensor in tensors:
+        node = producer.get(tensor)
+        if node is None:
+            raise UsageError(f"no node computes '{tensor}' in the ONNX graph to keep in float")
+        names.append(node.name)
+        if node.op_type == "Relu" and node.input[0] in producer:
+            names.append(producer[node.input[0]].name)
+    return names
+
+
+def float_inputs(graph, nodes: set[str]) -> None:
+    """Feed the float nodes ``nodes`` the float tensors behind their QuantizeLinear/DequantizeLinear
+    pairs (in place), and drop the pairs nobody reads any more.
+
+    ``nodes_to_exclude`` keeps a node's weights float, but a tensor it shares with a quantized
+    node still reaches it through the shared pair: the float layer would see int8 values.
+    """
+    producer = {o: n for n in graph.node for o in n.output}
+    for node in graph.node:
+        if node.name not in nodes:
+            continue
+        for i, name in enumerate(node.input):
+            dq = producer.get(name)
+            q = (
+                producer.get(dq.input[0])
+                if dq is not None and dq.op_type == "DequantizeLinear"
+                else None
+            )
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[i] = q.input[0]
+    _drop_unread(graph, ("QuantizeLinear", "DequantizeLinear"))
+
+
+def _drop_unread(graph, ops: tuple[str, ...]) -> None:
+    outputs = {o.name for o in graph.output}
+    while True:
+        read = {i for n in graph.node for i in n.input} | outputs
+        dead = [n for n in graph.node if n.op_type in ops and not set(n.output) & read]
+        if not dead:
+            return
+        for n in dead:
+            graph.node.remove(n)
 
 
 def _calibrate(source: QuantSource, model_in: Path, out: Path, opts: QuantOptions):
@@ -105,6 +162,7 @@ def _calibrate(source: QuantSource, model_in: Path, out: Path, opts: QuantOption
                 activation_type=act_type,
                 weight_type=weight_type,
                 calibrate_method=method,
+                nodes_to_exclude=excluded_nodes(model_in, opts.exclude),
                 extra_options={"CalibStridedMinMax": CHUNK},
             )
     except (ValueError, RuntimeError, KeyError) as e:

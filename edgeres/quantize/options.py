@@ -16,6 +16,8 @@ from edgeres.formats import parse_format_list
 from edgeres.spec import ModelInfo
 
 METHODS = ("minmax", "entropy", "percentile")
+AUTO_METHOD = "auto"
+METHOD_CHOICES = (*METHODS, AUTO_METHOD)
 ACTIVATIONS = ("uint8", "int8")
 IO_TYPES = ("int8", "float")
 DEFAULT_SAMPLES = 300
@@ -23,20 +25,30 @@ DEFAULT_METHOD = "minmax"
 DEFAULT_IO = "int8"
 DEFAULT_EVAL_LIMIT = 1000
 MIN_SAMPLES = 8
+DEFAULT_FALLBACK_LAYERS = 8
 
 
-def _check_quantizer_options(samples: int, method: str, activations: str | None, io: str) -> None:
+def _check_quantizer_options(
+    samples: int, method: str, activations: str | None, io: str, methods=METHODS
+) -> None:
     if samples < MIN_SAMPLES:
         raise UsageError(
             f"--samples {samples} is too few; use at least {MIN_SAMPLES} "
             f"(default {DEFAULT_SAMPLES})"
         )
-    if method not in METHODS:
-        raise UsageError(f"--method '{method}' is not one of {', '.join(METHODS)}")
+    if method not in methods:
+        raise UsageError(f"--method '{method}' is not one of {', '.join(methods)}")
     if activations is not None and activations not in ACTIVATIONS:
         raise UsageError(f"activation type '{activations}' is not one of {', '.join(ACTIVATIONS)}")
     if io not in IO_TYPES:
         raise UsageError(f"--io '{io}' is not one of {', '.join(IO_TYPES)}")
+
+
+def _check_gate(max_drop: float | None, fallback_layers: int) -> None:
+    if max_drop is not None and not 0 <= max_drop <= 100:  # also false for nan
+        raise UsageError(f"--max-drop must be between 0 and 100 accuracy points, got {max_drop:g}")
+    if fallback_layers < 1:
+        raise UsageError(f"--fallback-layers must be at least 1, got {fallback_layers}")
 
 
 def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
@@ -63,7 +75,9 @@ class QuantizeConfig:
         to: Formats to write, comma-separated (``--to``); by default onnx,tflite from a
             checkpoint, onnx from an ONNX file.
         samples: Calibration samples (``--samples``).
-        method: ONNX activation range method (``--method``); TFLite always uses a histogram.
+        method: ONNX activation range method (``--method``): minmax, entropy, percentile, or
+            auto (try the three, keep the one whose INT8 agrees best with FP32 on the eval
+            data); TFLite always uses a histogram.
         per_tensor: One weight scale per tensor; by default one per channel (``--per-tensor``).
         profile: Device profile; it decides the ONNX activation type (``--profile``); by
             default this host's.
@@ -74,8 +88,14 @@ class QuantizeConfig:
         eval_data: Data for FP32 vs INT8 accuracy (``--eval-data``); by default what the
             checkpoint was trained on.
         eval_limit: At most this many eval images (``--eval-limit``).
-        max_drop: Fail (exit 1, file deleted) if INT8 top-1 drops more than this many points
-            (``--max-drop``).
+        max_drop: Accuracy gate: INT8 top-1 may drop at most this many points, 0 to 100
+            (``--max-drop``). A file that misses it gets its most sensitive layers kept in
+            float, one at a time, until it passes; if it still fails, exit 1 and the file is
+            deleted.
+        no_fallback: Do not keep layers in float: a file that misses --max-drop is deleted
+            (``--no-fallback``).
+        fallback_layers: At most this many layers kept in float before giving up
+            (``--fallback-layers``).
         out_dir: Output folder (``--out``); by default beside the model.
         force: Replace existing output files (``--force``).
         img_size: Input size of an ONNX file without edgeres metadata (``--img-size``).
@@ -95,6 +115,8 @@ class QuantizeConfig:
     eval_data: str | None = None
     eval_limit: int | None = DEFAULT_EVAL_LIMIT
     max_drop: float | None = None
+    no_fallback: bool = False
+    fallback_layers: int = DEFAULT_FALLBACK_LAYERS
     out_dir: str | Path | None = None
     force: bool = False
     img_size: int | None = None
@@ -108,10 +130,12 @@ class QuantizeConfig:
             object.__setattr__(self, "to", parse_format_list(text))
         object.__setattr__(self, "mean", _rgb(self.mean, "--mean"))
         object.__setattr__(self, "std", _rgb(self.std, "--std"))
-        _check_quantizer_options(self.samples, self.method, self.activations, self.io)
+        _check_quantizer_options(
+            self.samples, self.method, self.activations, self.io, METHOD_CHOICES
+        )
         if self.eval_limit is not None and self.eval_limit < 1:
             raise UsageError(f"--eval-limit must be at least 1, got {self.eval_limit}")
-        # No bound on max_drop: a negative one demands a gain, which fails the gate on purpose.
+        _check_gate(self.max_drop, self.fallback_layers)
 
     def kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments of ``edgeres.quantize.quantize``."""
@@ -130,6 +154,8 @@ class QuantOptions:
         activations: ONNX activation type, resolved from the profile when not given.
         io: As ``QuantizeConfig.io``.
         quiet: No progress bars.
+        exclude: FP32 ONNX tensor names of the layers to keep in float (the outputs
+            ``LayerError.tensor`` names); the format's quantizer maps them to its own graph.
     """
 
     calib: str | Path | None = None
@@ -139,12 +165,14 @@ class QuantOptions:
     activations: str = "uint8"
     io: str = DEFAULT_IO
     quiet: bool = False
+    exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_quantizer_options(self.samples, self.method, self.activations, self.io)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra = {"float_layers": list(self.exclude)} if self.exclude else {}
+        return extra | {
             "calib": str(self.calib) if self.calib is not None else "calibration_data",
             "samples": self.samples,
             "method": self.method,

@@ -13,6 +13,30 @@ from edgeres.quantize.layers import LayerError
 
 
 @dataclass
+class Fallback:
+    """Layers kept in float to pass ``--max-drop``, and what that cost.
+
+    Attributes:
+        layers: PyTorch module paths (or ONNX node names) kept in float, in the order added.
+        steps: One entry per file tried: the layer added, the SQNR it lost, and the file's
+            accuracy, agreement and drop.
+        passed: Whether the last file tried passes the gate.
+        size_bytes_int8: Size of the all-INT8 file.
+        latency_ms_int8: Its median latency in a short run on this machine's default engine.
+        latency_ms: The same for the last file tried.
+        unsupported: Why nothing was tried (the format cannot keep layers in float), or None.
+    """
+
+    layers: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    passed: bool = False
+    size_bytes_int8: int = 0
+    latency_ms_int8: float | None = None
+    latency_ms: float | None = None
+    unsupported: str | None = None
+
+
+@dataclass
 class FormatReport:
     """One INT8 file against its FP32 source.
 
@@ -26,6 +50,10 @@ class FormatReport:
         fp32_size_bytes: Size of the FP32 file of the same format.
         integer: Full-integer check.
         layers: Worst layers by SQNR (ONNX only).
+        method: Calibration method of the file (None: the format has one method).
+        methods: ``--method auto``: each method's accuracy, agreement and drop.
+        float_layers: Layers kept in float (see ``fallback``).
+        fallback: What keeping layers in float tried and cost (None: not tried).
     """
 
     format: str
@@ -37,6 +65,10 @@ class FormatReport:
     fp32_size_bytes: int | None = None
     integer: IntegerCheck | None = None
     layers: list[LayerError] = field(default_factory=list)
+    method: str | None = None
+    methods: dict[str, dict[str, float]] = field(default_factory=dict)
+    float_layers: list[str] = field(default_factory=list)
+    fallback: Fallback | None = None
 
     @property
     def size_ratio(self) -> float | None:
@@ -138,6 +170,35 @@ def _format_lines(r: FormatReport) -> list[str]:
     if r.layers:
         worst = ", ".join(f"{e.layer} {e.sqnr_db:.1f} dB" for e in r.layers)
         lines.append(f"    worst layers (SQNR): {worst}")
+    for method, s in r.methods.items():
+        mark = " (kept)" if method == r.method else ""
+        lines.append(
+            f"    --method {method}: agrees with FP32 on {_pct(s['agreement'])}, "
+            f"drop {s['drop_pts']:+.2f} pts{mark}"
+        )
+    if r.fallback is not None:
+        lines.extend(_fallback_lines(r.fallback, r.size_bytes))
+    return lines
+
+
+def _fallback_lines(f: Fallback, size: int) -> list[str]:
+    if f.unsupported:
+        return [f"    kept in float: nothing ({f.unsupported})"]
+    if not f.layers:
+        return ["    kept in float: nothing (no layer to rank)"]
+    lines = [f"    kept in float: {', '.join(f.layers)}"]
+    for s in f.steps:
+        lines.append(
+            f"      + {s['layer']} (loses {s['sqnr_lost_db']:.1f} dB): drop {s['drop_pts']:+.2f} pts"
+        )
+    lat = ""
+    if f.latency_ms is not None and f.latency_ms_int8:
+        lat = (
+            f", latency {f.latency_ms_int8:.3f} -> {f.latency_ms:.3f} ms (short run, this machine)"
+        )
+    lines.append(f"    cost: size {_kb(f.size_bytes_int8)} -> {_kb(size)}{lat}")
+    if not f.passed:
+        lines.append(f"    still over the gate with {len(f.layers)} layers in float")
     return lines
 
 

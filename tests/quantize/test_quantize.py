@@ -93,34 +93,37 @@ def test_report_json_saved_beside_files(quantized):
     assert 0 <= doc["cross_agreement"] <= 1
 
 
-def test_gate_fails_on_purpose_and_deletes_the_file(fp32_onnx, tmp_path):
+def test_gate_fails_on_purpose_and_deletes_the_file(outlier_ckpt, tmp_path):
+    # The outlier model loses accuracy in INT8; --no-fallback deletes the file instead of repairing.
     res = CliRunner().invoke(
         main,
         [
             "quantize",
-            str(fp32_onnx),
+            str(outlier_ckpt),
             "--to",
             "onnx",
             "--calib",
             "shapes",
             "--samples",
-            "16",
+            "32",
             "--eval-data",
             "shapes",
             "--eval-limit",
-            "32",
+            "64",
             "--max-drop",
-            "-100",
+            "0",
+            "--no-fallback",
             "--out",
             str(tmp_path),
         ],
     )
     assert res.exit_code == 1, res.output
     assert "deleted" in res.output
-    assert not (tmp_path / "model_int8.onnx").exists()
-    report = json.loads((tmp_path / "model_int8_report.json").read_text())
+    assert not (tmp_path / "outlier_int8.onnx").exists()
+    report = json.loads((tmp_path / "outlier_int8_report.json").read_text())
     assert report["passed"] is False and report["rejected"] == ["onnx"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_int8_report.json"]
+    assert report["formats"]["onnx"]["fallback"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outlier_int8_report.json"]
 
 
 def test_third_party_onnx_without_metadata(tiny_ckpt, tmp_path):

@@ -15,13 +15,20 @@ from edgeres.quantize.options import QuantizeConfig
     [
         (["--eval-limit", "0"], "--eval-limit must be at least 1"),
         (["--std", "a,b,c"], "--std needs three comma-separated numbers"),
+        (["--max-drop", "-1"], "--max-drop must be between 0 and 100 accuracy points, got -1"),
+        (["--max-drop", "101"], "--max-drop must be between 0 and 100 accuracy points, got 101"),
+        (["--max-drop", "nan"], "--max-drop must be between 0 and 100 accuracy points, got nan"),
+        (["--method", "median"], "--method 'median' is not one of minmax, entropy, percentile"),
+        (["--fallback-layers", "0"], "--fallback-layers must be at least 1"),
     ],
 )
-def test_bad_flag_is_one_line_exit_2_before_any_file_is_read(tmp_path, args, message):
-    res = CliRunner().invoke(main, ["quantize", str(tmp_path / "absent.onnx"), *args])
+def test_bad_flag_is_one_line_exit_2_before_any_file_is_read(fp32_onnx, tmp_path, args, message):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["quantize", str(fp32_onnx), "--out", str(out), *args])
     errors = [line for line in res.output.splitlines() if line.startswith("error: ")]
     assert res.exit_code == 2 and len(errors) == 1, res.output
     assert message in errors[0] and "Traceback" not in res.output
+    assert not out.exists()
 
 
 def test_text_flags_are_parsed():
