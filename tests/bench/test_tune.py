@@ -140,3 +140,18 @@ def test_bad_input_is_one_line_and_exit_2(run_folder, args, needle):
 def test_a_missing_target_is_refused(tmp_path):
     res = _invoke("tune", tmp_path / "nope")
     assert res.exit_code == 2 and "neither a run folder nor a model file" in res.output
+
+
+@pytest.mark.slow
+def test_a_run_folder_with_only_a_checkpoint_gets_its_files_made_first(tiny_ckpt, tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy2(tiny_ckpt, folder / "model.pt")
+    res = _invoke(
+        "tune", folder, *FAST, "--engines", "onnxruntime,litert", "--calib", "shapes", "--json"
+    )
+    assert res.exit_code == 0, res.output
+    made = {"model.onnx", "model.tflite", "model_int8.onnx", "model_int8.tflite"}
+    assert made <= {p.name for p in folder.iterdir()}
+    rows = json.loads(res.stdout)["rows"]
+    assert {r["file"].rsplit("/", 1)[-1] for r in rows} == made  # the checkpoint is the source
