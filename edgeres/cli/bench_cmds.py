@@ -108,6 +108,8 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
         click.echo(rep.to_text(run.report))
     for line in run.comparison_lines():
         log(line)
+    if (error := run.write_error()) is not None:
+        raise error
     if not run.passed:
         raise GateFailed(run.gate_message())
 
