@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeres.errors import UsageError
+from edgeres.errors import UsageError, check_number
 
 if TYPE_CHECKING:
     from edgeres.profiles import Budget
@@ -102,13 +102,9 @@ class BenchConfig:
             raise UsageError("benchmark needs at least one model file")
         object.__setattr__(self, "threads", parse_threads(self.threads))
         for name, (_, low) in _BUDGET_FLAGS.items():
-            value = getattr(self, name)
-            if value is not None and value < low:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
-        if self.limit is not None and self.limit < 1:
-            raise UsageError(f"--limit must be >= 1, got {self.limit}")
-        if self.tolerance < 0:
-            raise UsageError(f"--tolerance must be >= 0 percent, got {self.tolerance}")
+            check_number(getattr(self, name), f"--{name.replace('_', '-')}", low)
+        check_number(self.limit, "--limit", 1)
+        check_number(self.tolerance, "--tolerance", 0)
         for name in (*_OUTPUTS, "baseline"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))

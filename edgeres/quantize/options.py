@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from edgeres.errors import UsageError
+from edgeres.errors import UsageError, check_number
 from edgeres.formats import parse_format_list
 from edgeres.spec import ModelInfo
 
@@ -50,6 +50,10 @@ def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
         values = ()
     if len(values) != 3:
         raise UsageError(f"{flag} needs three comma-separated numbers (R,G,B), got '{value}'")
+    for v in values:
+        check_number(v, flag)
+    if flag == "--std" and min(values) <= 0:
+        raise UsageError(f"--std values must be > 0 (they divide the pixels), got '{value}'")
     return values  # type: ignore[return-value]
 
 
@@ -111,7 +115,9 @@ class QuantizeConfig:
         _check_quantizer_options(self.samples, self.method, self.activations, self.io)
         if self.eval_limit is not None and self.eval_limit < 1:
             raise UsageError(f"--eval-limit must be at least 1, got {self.eval_limit}")
-        # No bound on max_drop: a negative one demands a gain, which fails the gate on purpose.
+        # No bound on max_drop: a negative one demands a gain, which fails the gate on purpose;
+        # but nan would compare false and turn the gate off.
+        check_number(self.max_drop, "--max-drop")
 
     def kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments of ``edgeres.quantize.quantize``."""

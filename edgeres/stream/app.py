@@ -9,8 +9,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
+from edgeres.errors import check_number
 from edgeres.stream.pipeline import StreamConfig, run_stream
-from edgeres.stream.sinks import JsonLinesSink, SaveSink, ShowSink, Sink
+from edgeres.stream.sinks import SEGMENT_SECONDS, JsonLinesSink, SaveSink, ShowSink, Sink
 from edgeres.stream.sources import open_source
 from edgeres.stream.stats import StreamSummary
 
@@ -40,6 +41,9 @@ class RunOptions:
         serve: Serve a web page with the annotated stream (``--serve``); PORT alone binds
             127.0.0.1.
         seed: Seed of the demo scene (``--seed``).
+        segment_seconds: ``--save`` records in segments of this many seconds, joined into the
+            one file at the end; a killed run or a power cut keeps the finished ones in
+            ``OUT.mp4.parts/`` (``--segment-seconds``).
         config: Pipeline options (top-k, smoothing, bounds, realtime).
     """
 
@@ -56,7 +60,15 @@ class RunOptions:
     json_lines: bool = False
     serve: str | None = None
     seed: int = 0
+    segment_seconds: float = SEGMENT_SECONDS
     config: StreamConfig = StreamConfig()
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--width", self.width), ("--height", self.height)):
+            check_number(value, flag, 1)
+        check_number(self.fps, "--fps", 0, above=True, maximum=1000)
+        check_number(self.threads, "--threads", 1)
+        check_number(self.segment_seconds, "--segment-seconds", 0, above=True)
 
     @classmethod
     def from_flags(cls, **flags: Any) -> RunOptions:
@@ -102,7 +114,9 @@ def build_sinks(opts: RunOptions, source_name: str, json_stream: IO[str] | None)
     sinks: list[Sink] = []
     try:
         if opts.save:
-            sinks.append(SaveSink(opts.save, force=opts.force))
+            sinks.append(
+                SaveSink(opts.save, force=opts.force, segment_seconds=opts.segment_seconds)
+            )
         if opts.show:
             sinks.append(ShowSink())
         if opts.serve:

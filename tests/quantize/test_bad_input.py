@@ -116,3 +116,20 @@ def test_bad_flags(fp32_onnx, tmp_path):
 def test_help_has_example():
     out = CliRunner().invoke(main, ["quantize", "--help"]).output
     assert "Example:" in out and "--max-drop" in out
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--mean", "nan,0,0"], "--mean"),
+        (["--std", "0.2,inf,0.2"], "--std"),
+        (["--std", "0.2,0,0.2"], "--std"),
+        (["--max-drop", "nan"], "--max-drop"),
+        (["--max-drop", "inf"], "--max-drop"),
+    ],
+)
+def test_numbers_that_are_not_finite_name_the_flag(fp32_onnx, tmp_path, args, flag):
+    out = tmp_path / "out"
+    code, output = _run([str(fp32_onnx), "--to", "onnx", "--out", str(out), *args])
+    _assert_one_line_error(code, output, flag)
+    assert _nothing_written(out)

@@ -115,3 +115,32 @@ def test_the_device_side_imports_no_torch():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "False", r.stderr
+
+
+@pytest.mark.parametrize(
+    "kw, flag",
+    [
+        ({"fps": -1.0}, "--fps"),
+        ({"fps": 0.0}, "--fps"),
+        ({"fps": float("nan")}, "--fps"),
+        ({"width": 0}, "--width"),
+        ({"height": -5}, "--height"),
+        ({"threads": 0}, "--threads"),
+        ({"duration": float("nan")}, "--duration"),
+        ({"duration": float("inf")}, "--duration"),
+        ({"segment_seconds": 0.0}, "--segment-seconds"),
+    ],
+)
+def test_bad_numbers_are_refused_naming_the_flag(kw, flag):
+    from edgeres.errors import UsageError
+    from edgeres.stream.app import RunOptions
+
+    with pytest.raises(UsageError, match=flag):
+        RunOptions.from_flags(model="m.onnx", **kw)
+
+
+def test_cli_refuses_a_negative_fps_instead_of_hanging(fp32_onnx):
+    r = _run(str(fp32_onnx), "--source", "demo", "--fps", "-1", "--max-frames", "2")
+    assert (
+        r.returncode == 2 and "error: --fps must be > 0" in r.stderr and "Traceback" not in r.stderr
+    )
