@@ -59,6 +59,8 @@ class BenchConfig:
         quick: A tiny budget for smoke tests (2 trials of 20 runs); not for quoting (``--quick``).
         data: Also measure accuracy on shapes, DIR or cifar10:DIR (``--data``).
         limit: Evaluate at most N images of the data (``--limit``).
+        by_index: Score data label i as output i whatever the class names (``--by-index``); by
+            default classes are matched by name with each file's metadata.
         csv: Write one CSV row per result (``--csv``).
         md: Write a Markdown table (``--md``).
         plot: Write a PNG: distributions and p50/p90 bars (``--plot``).
@@ -84,6 +86,7 @@ class BenchConfig:
     quick: bool = False
     data: str | None = None
     limit: int | None = None
+    by_index: bool = False
     csv: Path | None = None
     md: Path | None = None
     plot: Path | None = None

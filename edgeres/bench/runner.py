@@ -270,5 +270,5 @@ def _accuracy(backend: Any, config: BenchConfig, datasets: dict) -> tuple[float 
         datasets[size] = load_split(
             config.data, "test", size, seed=config.seed, limit=config.limit, quiet=config.quiet
         )
-    result = evaluate(backend, datasets[size], quiet=config.quiet)
+    result = evaluate(backend, datasets[size], quiet=config.quiet, by_index=config.by_index)
     return float(result.accuracy), int(result.total)

@@ -133,6 +133,12 @@ def predict_cmd(
 @_THREADS_OPT
 @_STRICT_OPT
 @click.option(
+    "--by-index",
+    is_flag=True,
+    help="Score label i as the model's output i, whatever the class names (by default classes "
+    "are matched by name with the file's metadata, and names that differ are refused).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout; no progress bars."
 )
 def eval_cmd(
@@ -144,6 +150,7 @@ def eval_cmd(
     profile: str | None,
     threads: int | None,
     strict: bool,
+    by_index: bool,
     as_json: bool,
 ) -> None:
     """Top-1 accuracy of any model file, with the same preprocessing as training.
@@ -161,8 +168,9 @@ def eval_cmd(
         spec = backend.spec
         size = spec.height if spec.height == spec.width else (spec.height, spec.width)
         imageset = load_split(data, split, size, limit=limit, quiet=as_json)
-        _check_classes(backend.info.classes, tuple(imageset.classes))
-        result = runtime.evaluate(backend, imageset, batch_size=batch_size, quiet=as_json)
+        result = runtime.evaluate(
+            backend, imageset, batch_size=batch_size, quiet=as_json, by_index=by_index
+        )
         providers, engine = list(backend.providers), getattr(backend, "engine", backend.format)
     if as_json:
         doc = {
@@ -178,24 +186,6 @@ def eval_cmd(
         f"{model}: top-1 {result.accuracy:.2%} ({result.correct}/{result.total}) on {data} {split}, "
         f"{result.images_per_second:.0f} images/s on {', '.join(providers)}"
     )
-
-
-def _check_classes(model_classes: tuple[str, ...], data_classes: tuple[str, ...]) -> None:
-    """Labels are indices: a model and data set with different class lists cannot be scored."""
-    if data_classes and model_classes and len(model_classes) != len(data_classes):
-        raise DataError(
-            f"the model has {len(model_classes)} classes but the data has {len(data_classes)}; "
-            "evaluate on the data set the model was trained on"
-        )
-    if (
-        data_classes
-        and model_classes != data_classes
-        and not all(c.isdigit() for c in model_classes)
-    ):
-        log(
-            "warning: the model's class names differ from the data's; scoring by index "
-            f"(model: {', '.join(model_classes[:4])}..., data: {', '.join(data_classes[:4])}...)"
-        )
 
 
 COMMANDS = [predict_cmd, eval_cmd]

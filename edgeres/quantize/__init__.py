@@ -125,7 +125,7 @@ def quantize(
         )
         staged = _quantize_each(source, Path(tmp), targets, opts, report)
         data = cfg.eval_data or default_eval_data(source)
-        evaluate(report, source, staged, data, cfg.eval_limit, cfg.quiet)
+        evaluate(report, source, staged, data, cfg.eval_limit, cfg.quiet, cfg.by_index)
         report.rejected = report.gate_failures()
         result = QuantizeResult(report=report, report_path=report_path)
         for fmt, path in staged.items():

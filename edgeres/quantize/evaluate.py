@@ -105,14 +105,19 @@ def evaluate(
     eval_data: str | None,
     limit: int | None,
     quiet: bool,
+    by_index: bool = False,
 ) -> None:
-    """Accuracy of FP32 and every INT8 file on ``eval_data``, agreement shares, drops (in place)."""
+    """Accuracy of FP32 and every INT8 file on ``eval_data``, agreement shares, drops (in place).
+
+    The eval data's classes are matched by name with the model's (``DataError`` when they
+    differ) unless ``by_index``.
+    """
     if eval_data is None:
         if report.max_drop is not None:
             raise UsageError("--max-drop needs eval data; pass --eval-data shapes|DIR|cifar10:DIR")
         return
     data = load_eval(eval_data, source, limit, quiet)
-    labels = np.asarray(data.labels)
+    labels = runtime.model_labels(data.labels, data.classes, source.info.classes, by_index)
     fp32 = fp32_predictions(source, data.images)
     report.eval_data, report.eval_samples = eval_data, int(len(labels))
     report.fp32_accuracy = float(np.mean(fp32 == labels))

@@ -78,6 +78,8 @@ class QuantizeConfig:
         eval_data: Data for FP32 vs INT8 accuracy (``--eval-data``); by default what the
             checkpoint was trained on.
         eval_limit: At most this many eval images (``--eval-limit``).
+        by_index: Score eval label i as output i whatever the class names (``--by-index``); by
+            default the eval data's classes are matched by name with the model's.
         max_drop: Fail (exit 1, file deleted) if INT8 top-1 drops more than this many points
             (``--max-drop``).
         out_dir: Output folder (``--out``); by default beside the model.
@@ -98,6 +100,7 @@ class QuantizeConfig:
     io: str = DEFAULT_IO
     eval_data: str | None = None
     eval_limit: int | None = DEFAULT_EVAL_LIMIT
+    by_index: bool = False
     max_drop: float | None = None
     out_dir: str | Path | None = None
     force: bool = False
