@@ -29,6 +29,14 @@ def disk_full_error(path: str | Path | None, exc: BaseException | None = None) -
             f"no space left on the device writing the output ({reason}); free some space, "
             "then run again"
         )
+    parts = Path(path).parts
+    staged = [i for i, p in enumerate(parts) if p.startswith(STAGING_PREFIX)]
+    if staged:  # a file not final yet: name the folder the user chose
+        path = Path(*parts[: staged[0]]) if staged[0] else Path(".")
+        return DiskFullError(
+            f"no space left on the device writing into '{path}' ({reason}); nothing was "
+            "written under a final name: free some space or choose another output folder"
+        )
     return DiskFullError(
         f"no space left on the device writing '{path}' ({reason}); nothing was written under "
         "that name: free some space or choose another output folder, then run again"
@@ -204,3 +212,21 @@ def _owner_alive(name: str) -> bool:
     except PermissionError:
         return True  # someone else's live process
     return True
+
+
+def check_space(folder: str | Path, nbytes: int) -> None:
+    """Raise ``DiskFullError`` if ``nbytes`` cannot be written in ``folder`` now.
+
+    For a library that wrote a file with its own code and then failed to read it back (ONNX
+    Runtime's shape inference gives a protobuf ``DecodeError``): the probe tells a full disk from
+    a real bug.
+    """
+    folder = Path(folder)
+    fd, probe = tempfile.mkstemp(prefix=".edgeres-space-", dir=folder)
+    try:
+        with disk_errors(folder), os.fdopen(fd, "wb") as fh:
+            fh.write(b"\0" * nbytes)
+            fh.flush()
+            os.fsync(fh.fileno())
+    finally:
+        os.unlink(probe)
