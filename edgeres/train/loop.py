@@ -150,7 +150,7 @@ def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, steps) 
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         if not torch.isfinite(loss):  # before the step: the weights stay the last good ones
-            raise _diverged(cfg, epoch, step, float(loss), sched.get_last_lr()[0])
+            raise _diverged(cfg, epoch, step, loss.item(), sched.get_last_lr()[0])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
