@@ -7,6 +7,7 @@ to do next. ``assert`` stays for invariants of our own code.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 
@@ -66,3 +67,30 @@ def missing_dependency(module: str, extra: str, what: str) -> MissingDependencyE
         f"{what} needs the Python module '{module}', which is not installed; "
         f"install it with: pip install 'edgeres[{extra}]'"
     )
+
+
+def check_number(
+    value: float | None,
+    flag: str,
+    minimum: float | None = None,
+    *,
+    above: bool = False,
+    maximum: float | None = None,
+) -> None:
+    """Refuse a number a user typed that is not finite or out of range; ``None`` passes.
+
+    Args:
+        value: What was received.
+        flag: The flag or key to name in the message, e.g. ``"--lr"``.
+        minimum: Smallest valid value; with ``above`` the value must be strictly greater.
+        maximum: Largest valid value.
+    """
+    if value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{flag} must be a finite number, got {value}")
+    if minimum is not None and (value <= minimum if above else value < minimum):
+        bound = f"> {minimum:g}" if above else f">= {minimum:g}"
+        raise UsageError(f"{flag} must be {bound}, got {value}")
+    if maximum is not None and value > maximum:
+        raise UsageError(f"{flag} must be <= {maximum:g}, got {value}")

@@ -4,14 +4,76 @@ and where the data folders shipped with edgeres (device profiles, calibration im
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.resources
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgeres.errors import OutputExistsError
+from edgeres.errors import EdgeresError, OutputExistsError
 from edgeres.text import shown
+
+# "The disk is full" in its three spellings: no space, file too large (a size limit), over quota.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+class DiskFullError(EdgeresError):
+    """A write failed because the disk (or the quota, or the file-size limit) is full."""
+
+
+def disk_full_error(path: str | Path | None, exc: BaseException | None = None) -> DiskFullError:
+    """The one-line error for a write to ``path`` (``None``: not known) that ran out of space."""
+    reason = "file too large" if getattr(exc, "errno", None) == errno.EFBIG else "disk full"
+    if path is None:
+        return DiskFullError(
+            f"no space left on the device writing the output ({reason}); free some space, "
+            "then run again"
+        )
+    parts = Path(path).parts
+    staged = [i for i, p in enumerate(parts) if p.startswith(STAGING_PREFIX)]
+    if staged:  # a file not final yet: name the folder the user chose
+        path = Path(*parts[: staged[0]]) if staged[0] else Path(".")
+        return DiskFullError(
+            f"no space left on the device writing into '{path}' ({reason}); nothing was "
+            "written under a final name: free some space or choose another output folder"
+        )
+    return DiskFullError(
+        f"no space left on the device writing '{path}' ({reason}); nothing was written under "
+        "that name: free some space or choose another output folder, then run again"
+    )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a full-disk ``OSError``."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if "No space left on device" in str(exc) or "File too large" in str(exc):
+            return True  # libraries that re-raise as RuntimeError keep strerror in the text
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+@contextlib.contextmanager
+def disk_errors(path: str | Path) -> Iterator[None]:
+    """Turn a full-disk failure inside the block into ``DiskFullError`` naming ``path``."""
+    try:
+        yield
+    except EdgeresError:
+        raise
+    except Exception as e:
+        if is_disk_full(e):
+            raise disk_full_error(path, e) from e
+        raise
+
+
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process umask: the permissions a plain ``open()`` gives a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
 
 
 @contextlib.contextmanager
@@ -19,23 +81,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success rename it over ``path``, on failure delete it.
 
     Use it for writers that want a file name (``torch.save``, ``onnx.save``, ``cv2.imwrite``).
+    The temp file is flushed to disk before the rename, so a full disk that only shows at close
+    raises ``DiskFullError`` and leaves nothing under ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
+    with disk_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+        )
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        # mkstemp makes owner-only files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
+        with disk_errors(path):
+            yield tmp_path
+            fsync_file(tmp_path)
+            # mkstemp makes owner-only files; give the result the permissions open() would.
+            os.chmod(tmp_path, umask_mode())
+            os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush ``path``'s data to the disk (where delayed allocation reports a full disk)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -86,3 +160,74 @@ def shipped_folder(name: str) -> Path | None:
         return None
     # Installed on disk a regular package is a plain folder; a zipped install is not supported.
     return found if isinstance(found, Path) and found.is_dir() else None
+
+
+STAGING_PREFIX = ".edgeres-staging-"
+
+
+@contextlib.contextmanager
+def staging_dir(folder: str | Path, tag: str) -> Iterator[Path]:
+    """A hidden folder inside ``folder`` for files that are not final yet; removed on exit.
+
+    Files move from it to their final names with ``os.replace`` (same file system). A process that
+    was killed leaves its folder behind: the next ``staging_dir`` in the same ``folder`` removes
+    every staging folder whose process no longer runs.
+    """
+    import shutil
+
+    folder = Path(folder)
+    with disk_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(folder)
+        path = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{tag}-{os.getpid()}-", dir=folder))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_staging(folder: Path) -> list[Path]:
+    """Delete staging folders in ``folder`` left by processes that are gone; return them."""
+    import shutil
+
+    removed = []
+    legacy = list(folder.glob(".edgeres-quantize-*"))  # before staging_dir: no process id
+    for path in [*folder.glob(f"{STAGING_PREFIX}*"), *legacy]:
+        if path.is_dir() and not _owner_alive(path.name):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _owner_alive(name: str) -> bool:
+    parts = name[len(STAGING_PREFIX) :].split("-") if name.startswith(STAGING_PREFIX) else []
+    if len(parts) < 3 or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def check_space(folder: str | Path, nbytes: int) -> None:
+    """Raise ``DiskFullError`` if ``nbytes`` cannot be written in ``folder`` now.
+
+    For a library that wrote a file with its own code and then failed to read it back (ONNX
+    Runtime's shape inference gives a protobuf ``DecodeError``): the probe tells a full disk from
+    a real bug.
+    """
+    folder = Path(folder)
+    fd, probe = tempfile.mkstemp(prefix=".edgeres-space-", dir=folder)
+    try:
+        with disk_errors(folder), os.fdopen(fd, "wb") as fh:
+            fh.write(b"\0" * nbytes)
+            fh.flush()
+            os.fsync(fh.fileno())
+    finally:
+        os.unlink(probe)

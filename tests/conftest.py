@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,32 @@ def large_png(tmp_path_factory) -> Path:
     """A real, valid 30000 x 30000 PNG (1-bit grey, 110 kB): 2.7 GB once decoded as BGR."""
     folder = tmp_path_factory.mktemp("large_png")
     return write_png(folder / "large.png", 30000, 30000, depth=1, colour=0)
+
+
+_LIMITED = (
+    "import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "n = int(sys.argv.pop(1)); resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); "
+    "sys.argv[0] = 'edgeres'; runpy.run_module('edgeres', run_name='__main__')"
+)
+
+
+def run_cli_with_fsize_limit(args: list[str], limit: int, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``edgeres ARGS`` in a child whose files cannot grow past ``limit`` bytes: a full disk.
+
+    SIGXFSZ is ignored, so a write past the limit fails with EFBIG as on a full file system.
+    """
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run(
+        [sys.executable, "-c", _LIMITED, str(limit), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def fsize_limited_cli():
+    """``run_cli_with_fsize_limit`` as a fixture (tests import no conftest names)."""
+    return run_cli_with_fsize_limit

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeres.errors import UsageError
+from edgeres.errors import UsageError, check_number
 from edgeres.text import shown
 
 if TYPE_CHECKING:
@@ -64,6 +64,8 @@ class BenchConfig:
         quick: A tiny budget for smoke tests (2 trials of 20 runs); not for quoting (``--quick``).
         data: Also measure accuracy on shapes, DIR or cifar10:DIR (``--data``).
         limit: Evaluate at most N images of the data (``--limit``).
+        by_index: Score data label i as output i whatever the class names (``--by-index``); by
+            default classes are matched by name with each file's metadata.
         csv: Write one CSV row per result (``--csv``).
         md: Write a Markdown table (``--md``).
         plot: Write a PNG: distributions and p50/p90 bars (``--plot``).
@@ -94,6 +96,7 @@ class BenchConfig:
     ops: bool = False
     data: str | None = None
     limit: int | None = None
+    by_index: bool = False
     csv: Path | None = None
     md: Path | None = None
     plot: Path | None = None
@@ -113,13 +116,9 @@ class BenchConfig:
             raise UsageError("benchmark needs at least one model file")
         object.__setattr__(self, "threads", parse_threads(self.threads))
         for name, (_, low) in _BUDGET_FLAGS.items():
-            value = getattr(self, name)
-            if value is not None and value < low:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
-        if self.limit is not None and self.limit < 1:
-            raise UsageError(f"--limit must be >= 1, got {self.limit}")
-        if self.tolerance < 0:
-            raise UsageError(f"--tolerance must be >= 0 percent, got {self.tolerance}")
+            check_number(getattr(self, name), f"--{name.replace('_', '-')}", low)
+        check_number(self.limit, "--limit", 1)
+        check_number(self.tolerance, "--tolerance", 0)
         for name in (*_OUTPUTS, "baseline"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))

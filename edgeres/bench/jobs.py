@@ -34,6 +34,7 @@ class Job:
     limit: int | None = None
     seed: int = 0
     ops: bool = False
+    by_index: bool = False
     load_options: dict[str, Any] = field(default_factory=dict)
 
 

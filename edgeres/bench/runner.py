@@ -65,6 +65,7 @@ def job_for(path: Path, threads: int, budget: Budget, profile: Profile, config: 
         limit=config.limit,
         seed=config.seed,
         ops=config.ops,
+        by_index=config.by_index,
         load_options=dict(config.extra_load_options),
     )
 
@@ -334,5 +335,5 @@ def _accuracy(backend: Any, job: Job, datasets: dict) -> tuple[float | None, int
         datasets[size] = load_split(
             job.data, "test", size, seed=job.seed, limit=job.limit, quiet=True
         )
-    result = evaluate(backend, datasets[size], quiet=True)
+    result = evaluate(backend, datasets[size], quiet=True, by_index=job.by_index)
     return float(result.accuracy), int(result.total)

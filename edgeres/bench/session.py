@@ -14,7 +14,7 @@ from edgeres.bench.baseline import Comparison, compare, load_baseline
 from edgeres.bench.config import BenchConfig
 from edgeres.bench.results import BenchmarkReport
 from edgeres.bench.runner import Loader, run_benchmark
-from edgeres.errors import UsageError
+from edgeres.errors import EdgeresError, UsageError
 from edgeres.profiles import load_profile
 
 
@@ -29,6 +29,8 @@ class BenchmarkRun:
         unmatched: Results found in only one of the two runs.
         baseline: The baseline file, if any.
         tolerance: The tolerance the comparisons used, in percent.
+        failed: Outputs that could not be written after measuring, each with the reason; the
+            report is still complete (the CLI prints it, then fails naming these paths).
     """
 
     report: BenchmarkReport
@@ -37,6 +39,14 @@ class BenchmarkRun:
     unmatched: list[str] = field(default_factory=list)
     baseline: Path | None = None
     tolerance: float = 10.0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def write_error(self) -> UsageError | None:
+        """The one-line error naming every output that could not be written, or None."""
+        if not self.failed:
+            return None
+        what = "; ".join(f"'{p}': {why}" for p, why in self.failed)
+        return UsageError(f"measured, but could not write {what} (the results are printed above)")
 
     @property
     def regressions(self) -> list[Comparison]:
@@ -68,34 +78,48 @@ def benchmark(config: BenchConfig, loader: Loader | None = None) -> BenchmarkRun
         require_pyplot()
     old = load_baseline(config.baseline) if config.baseline else None
     report = run_benchmark(config, loader)
-    run = BenchmarkRun(
-        report, write_outputs(report, config), [], [], config.baseline, config.tolerance
-    )
+    written, failed = write_outputs(report, config)
+    run = BenchmarkRun(report, written, [], [], config.baseline, config.tolerance, failed)
     if old is not None:
         run.comparisons, run.unmatched = compare(old, report, config.tolerance)
     return run
 
 
-def write_outputs(report: BenchmarkReport, config: BenchConfig) -> list[Path]:
-    """Write the CSV, Markdown, JSON and plot files ``config`` names, each atomically."""
-    try:
-        _write_each(report, config)
-    except OSError as e:
-        raise UsageError(f"cannot write output '{e.filename}': {e.strerror}") from None
-    return [p for p in (config.csv, config.md, config.save, config.plot) if p]
+def write_outputs(
+    report: BenchmarkReport, config: BenchConfig
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Write the CSV, Markdown, JSON and plot files ``config`` names, each atomically.
 
-
-def _write_each(report: BenchmarkReport, config: BenchConfig) -> None:
+    Returns:
+        ``(written, failed)``: a failed write (a full disk after the writability check) does not
+        stop the others; each failure is the path and a short reason.
+    """
     from edgeres.bench import report as rep
-    from edgeres.fileio import atomic_write_text
+    from edgeres.fileio import atomic_write_text, is_disk_full
 
-    if config.csv:
-        atomic_write_text(config.csv, rep.to_csv(report))
-    if config.md:
-        atomic_write_text(config.md, rep.to_markdown(report, config.command))
-    if config.save:
-        atomic_write_text(config.save, rep.to_json(report))
-    if config.plot:
-        from edgeres.bench.plot import save_plot
+    writers = [
+        (config.csv, lambda p: atomic_write_text(p, rep.to_csv(report))),
+        (config.md, lambda p: atomic_write_text(p, rep.to_markdown(report, config.command))),
+        (config.save, lambda p: atomic_write_text(p, rep.to_json(report))),
+        (config.plot, lambda p: _save_plot(report, p)),
+    ]
+    written, failed = [], []
+    for path, write in writers:
+        if not path:
+            continue
+        try:
+            write(path)
+            written.append(Path(path))
+        except (OSError, EdgeresError) as e:
+            if is_disk_full(e):
+                reason = "no space left on the device"
+            else:
+                reason = (e.strerror if isinstance(e, OSError) else None) or str(e)
+            failed.append((Path(path), reason))
+    return written, failed
 
-        save_plot(report, config.plot)
+
+def _save_plot(report: BenchmarkReport, path: Path) -> None:
+    from edgeres.bench.plot import save_plot
+
+    save_plot(report, path)

@@ -14,6 +14,7 @@ import click
 
 from edgeres import __version__
 from edgeres.errors import EdgeresError
+from edgeres.fileio import disk_full_error, is_disk_full
 from edgeres.text import shown
 
 _COMMAND_MODULES = (
@@ -42,6 +43,13 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except Exception as e:
+            # A full disk found by a writer that is not ours (an engine, a library's own save):
+            # still one line, naming the file where the error says which.
+            if ctx.meta.get("edgeres.debug") or not is_disk_full(e):
+                raise
+            click.echo(f"error: {disk_full_error(getattr(e, 'filename', None), e)}", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -67,6 +67,7 @@ _FILE = click.Path(path_type=Path)
 @_b("engine", metavar="E")
 @_b("data")
 @_b("limit")
+@_b("by_index")
 @_b("min_time")
 @_b("warmup_time")
 @_b("trials")
@@ -113,6 +114,8 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
         click.echo(rep.to_text(run.report))
     for line in run.comparison_lines():
         log(line)
+    if (error := run.write_error()) is not None:
+        raise error
     if not run.passed:
         raise GateFailed(run.gate_message())
 

@@ -85,6 +85,7 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
 @_q("io", type=click.Choice(IO_TYPES))
 @_q("eval_data", metavar="DATA")
 @_q("eval_limit")
+@_q("by_index")
 @_q("max_drop", metavar="PTS")
 @_q("no_fallback")
 @_q("fallback_layers")

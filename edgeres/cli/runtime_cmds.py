@@ -163,6 +163,12 @@ def predict_cmd(
 @ENGINE_OPT
 @_STRICT_OPT
 @click.option(
+    "--by-index",
+    is_flag=True,
+    help="Score label i as the model's output i, whatever the class names (by default classes "
+    "are matched by name with the file's metadata, and names that differ are refused).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout; no progress bars."
 )
 def eval_cmd(
@@ -177,6 +183,7 @@ def eval_cmd(
     threads: int | None,
     engine: str | None,
     strict: bool,
+    by_index: bool,
     as_json: bool,
 ) -> None:
     """Top-1 accuracy of any model file, with the same preprocessing as training.
@@ -202,8 +209,9 @@ def eval_cmd(
         spec = backend.spec
         size = spec.height if spec.height == spec.width else (spec.height, spec.width)
         imageset = load_split(data, split, size, limit=limit, quiet=as_json)
-        _check_classes(backend.info.classes, tuple(imageset.classes))
-        result = runtime.evaluate(backend, imageset, batch_size=batch_size, quiet=as_json)
+        result = runtime.evaluate(
+            backend, imageset, batch_size=batch_size, quiet=as_json, by_index=by_index
+        )
         providers, engine = list(backend.providers), backend.engine
         names = tuple(imageset.classes) or tuple(backend.info.classes)
     report = None
@@ -262,24 +270,6 @@ def _show_report(report) -> None:
         click.echo(f"  wrote {path} ({kind})")
     for note in report.missing:
         log(f"note: {note}")
-
-
-def _check_classes(model_classes: tuple[str, ...], data_classes: tuple[str, ...]) -> None:
-    """Labels are indices: a model and data set with different class lists cannot be scored."""
-    if data_classes and model_classes and len(model_classes) != len(data_classes):
-        raise DataError(
-            f"the model has {len(model_classes)} classes but the data has {len(data_classes)}; "
-            "evaluate on the data set the model was trained on"
-        )
-    if (
-        data_classes
-        and model_classes != data_classes
-        and not all(c.isdigit() for c in model_classes)
-    ):
-        log(
-            "warning: the model's class names differ from the data's; scoring by index "
-            f"(model: {', '.join(model_classes[:4])}..., data: {', '.join(data_classes[:4])}...)"
-        )
 
 
 COMMANDS = [predict_cmd, eval_cmd]

@@ -37,6 +37,7 @@ def _s(name: str, *decls: str, **attrs):
 @_r("show")
 @_r("save", metavar="OUT.mp4")
 @_r("force")
+@_r("segment_seconds", metavar="S")
 @_r("json_lines", "--json")
 @_r("serve", metavar="HOST:PORT")
 @_r("serve_token", metavar="KEY")

@@ -6,6 +6,8 @@ The formats come from ``edgeres.formats.FORMATS``; each one's ``exporter`` is ca
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ from edgeres.convert.common import export_info
 from edgeres.convert.options import DEFAULT_OPSET
 from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError
-from edgeres.fileio import check_overwrite
+from edgeres.fileio import check_overwrite, staging_dir
 from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
 from edgeres.text import shown
 
@@ -116,11 +118,18 @@ def convert(
     result = ConvertResult(checkpoint=checkpoint_path)
     images = real_images(info) if verify else None
     for fmt in progress(list(targets), quiet=quiet, desc="convert", unit="format"):
-        exporter = resolve(FORMATS[fmt].exporter)
-        start = time.perf_counter()
-        exporter(ckpt.model, info, targets[fmt], **_exporter_options(fmt, opset, dynamic_batch))
-        result.seconds[fmt] = time.perf_counter() - start
-        result.outputs[fmt] = targets[fmt]
-        if verify:
-            result.parity.append(check_parity(ckpt.model, targets[fmt], info, images))
+        target = targets[fmt]
+        # Export and check in a staging folder: a run killed before the parity check leaves no
+        # unverified file under the final name (and the next run removes the staging folder).
+        with staging_dir(target.parent, "convert") as staging:
+            staged = staging / target.name
+            exporter = resolve(FORMATS[fmt].exporter)
+            start = time.perf_counter()
+            exporter(ckpt.model, info, staged, **_exporter_options(fmt, opset, dynamic_batch))
+            result.seconds[fmt] = time.perf_counter() - start
+            if verify:
+                parity = check_parity(ckpt.model, staged, info, images)
+                result.parity.append(dataclasses.replace(parity, path=str(target)))
+            os.replace(staged, target)
+        result.outputs[fmt] = target
     return result

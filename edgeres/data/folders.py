@@ -22,6 +22,7 @@ from edgeres.data.common import (
     DATASET_EXTS,
     PROGRESS_DELAY_S,
     image_files,
+    log,
     read_image_or_warn,
     resizer,
 )
@@ -70,8 +71,12 @@ def _classes_of(folder: Path) -> tuple[str, ...]:
     return tuple(d.name for d in dirs)
 
 
-def _files_by_class(folder: Path, classes: tuple[str, ...]) -> list[list[Path]]:
-    unknown = sorted(set(d.name for d in _class_dirs(folder)) - set(classes))
+def _files_by_class(
+    folder: Path, classes: tuple[str, ...], known: tuple[str, ...] | None = None
+) -> list[list[Path]]:
+    """The image files of each of ``classes`` in ``folder``; a class folder not in ``known``
+    (default ``classes``) is refused."""
+    unknown = sorted(set(d.name for d in _class_dirs(folder)) - set(known or classes))
     if unknown:
         raise DataError(
             f"'{shown(folder)}' has class folders {unknown} that the train split lacks "
@@ -81,6 +86,26 @@ def _files_by_class(folder: Path, classes: tuple[str, ...]) -> list[list[Path]]:
         image_files(folder / c, DATASET_EXTS, warn_other=True) if (folder / c).is_dir() else []
         for c in classes
     ]
+
+
+def _non_empty(folder: Path, classes: tuple[str, ...]) -> tuple[tuple[str, ...], list[list[Path]]]:
+    """The classes of ``folder`` that hold images, and their files; empty ones are skipped.
+
+    An empty folder would otherwise become a class no image teaches, and one class alone
+    would train to a meaningless 100%.
+    """
+    files = _files_by_class(folder, classes)
+    for name, found in zip(classes, files, strict=True):
+        if not found:
+            log.warning("warning: skipped the class folder '%s': it holds no images", folder / name)
+    kept = [(c, f) for c, f in zip(classes, files, strict=True) if f]
+    if len(kept) < 2:
+        names = ", ".join(c for c, _ in kept) or "none"
+        raise DataError(
+            f"'{folder}' has {len(kept)} class folder(s) with images ({names}); a classifier "
+            f"needs at least two classes: add one folder of images per class ({_EXPECTED})"
+        )
+    return tuple(c for c, _ in kept), [f for _, f in kept]
 
 
 def _holdout(files: list[Path], seed: int, label: int) -> tuple[list[Path], list[Path]]:
@@ -105,13 +130,14 @@ def list_split(folder: str | Path, split: str, *, seed: int = 0) -> FolderSplit:
                 f"'{shown(folder)}' has train/ but no val/ or test/ folder; add one, or put the class "
                 f"folders directly in '{shown(folder)}' to hold out {HOLDOUT:.0%} by seed"
             )
-        classes = _classes_of(train_dir)
-        per_class = _files_by_class(train_dir if split == "train" else eval_dir, classes)
+        classes, per_class = _non_empty(train_dir, _classes_of(train_dir))
+        if split != "train":
+            per_class = _files_by_class(eval_dir, classes, known=_classes_of(train_dir))
         layout = f"train/{eval_dir.name}"
     else:
-        classes = _classes_of(folder)
+        classes, all_files = _non_empty(folder, _classes_of(folder))
         per_class = []
-        for label, files in enumerate(_files_by_class(folder, classes)):
+        for label, files in enumerate(all_files):
             tr, te = _holdout(files, seed, label)
             per_class.append(tr if split == "train" else te)
         layout = "classes"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgeres.errors import check_number
 from edgeres.models.blocks import BasicBlock, conv_bn
 from edgeres.models.registry import ModelConfig, register_model
 
@@ -95,8 +96,7 @@ def resnet20(num_classes: int = 10) -> ResNet:
 @register_model(ModelConfig(96, 64, description="ImageNet-style ResNet-18 with a width multiplier"))
 def resnet18s(num_classes: int = 10, width: float = 1.0) -> ResNet:
     """ResNet-18 for 96-224 px inputs; ``width`` scales every stage (0.25-1.0 on small devices)."""
-    if not 0.0 < width <= 4.0:
-        raise ValueError(f"width must be in (0, 4], got {width}")
+    check_number(width, "--width", 0.0, above=True, maximum=4.0)
     widths = _scaled((64, 128, 256, 512), width)
     return ResNet(widths, (2, 2, 2, 2), num_classes, stem_width=widths[0], imagenet_stem=True)
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
-from edgeres.fileio import atomic_write_text, check_overwrite
+from edgeres.fileio import atomic_write_text, check_overwrite, staging_dir
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
 from edgeres.quantize.options import (
     AUTO_METHOD,
@@ -102,9 +101,10 @@ def quantize(
 ) -> QuantizeResult:
     """Quantize a checkpoint or FP32 ONNX file to INT8 in each format of ``config.to``.
 
-    Files are staged in a hidden folder beside the outputs and moved to their final names only
-    when the ``max_drop`` gate passes; a file that misses it first gets its most sensitive layers
-    kept in float, one at a time (unless ``no_fallback``). The report is written either way.
+    Files are staged in a hidden folder beside the outputs (one a killed run left is removed by
+    the next) and moved to their final names only when the ``max_drop`` gate passes; a file that
+    misses it first gets its most sensitive layers kept in float, one at a time (unless
+    ``no_fallback``). The report is written either way.
 
     Args:
         model_path: An edgeres checkpoint (``.pt``) or FP32 ONNX file (``.onnx``, ONNX output only).
@@ -125,7 +125,7 @@ def quantize(
     targets, report_path = _targets(model_path, to, cfg.out_dir, cfg.force)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     opts = _quant_options(cfg)
-    with tempfile.TemporaryDirectory(prefix=".edgeres-quantize-", dir=report_path.parent) as tmp:
+    with staging_dir(report_path.parent, "quantize") as tmp:
         source = load_source(
             model_path, Path(tmp), img_size=cfg.img_size, mean=cfg.mean, std=cfg.std
         )
@@ -136,7 +136,12 @@ def quantize(
             max_drop=cfg.max_drop,
         )
         data = open_eval(
-            report, source, cfg.eval_data or default_eval_data(source), cfg.eval_limit, cfg.quiet
+            report,
+            source,
+            cfg.eval_data or default_eval_data(source),
+            cfg.eval_limit,
+            cfg.quiet,
+            cfg.by_index,
         )
         staged = _Staged(source, Path(tmp), targets, report, data)
         staged.quantize_each(opts, cfg.method)

@@ -118,11 +118,15 @@ class Score:
 class EvalSet:
     """The eval images with their labels and the FP32 model's predictions, loaded once."""
 
-    def __init__(self, name: str, source: QuantSource, limit: int | None, quiet: bool) -> None:
+    def __init__(
+        self, name: str, source: QuantSource, limit: int | None, quiet: bool, by_index: bool
+    ) -> None:
         data = load_eval(name, source, limit, quiet)
         self.name = name
         self.images = data.images
-        self.labels = np.asarray(data.labels)
+        # The data's classes matched by name with the model's (DataError when they differ).
+        labels = runtime.model_labels(data.labels, data.classes, source.info.classes, by_index)
+        self.labels = np.asarray(labels)
         self.fp32 = fp32_predictions(source, data.images)
         self.fp32_accuracy = float(np.mean(self.fp32 == self.labels))
 
@@ -134,14 +138,20 @@ class EvalSet:
 
 
 def open_eval(
-    report: QuantReport, source: QuantSource, eval_data: str | None, limit: int | None, quiet: bool
+    report: QuantReport,
+    source: QuantSource,
+    eval_data: str | None,
+    limit: int | None,
+    quiet: bool,
+    by_index: bool = False,
 ) -> EvalSet | None:
-    """The eval set (None without eval data, which only a gate cannot do without)."""
+    """The eval set (None without eval data, which only a gate cannot do without); its classes
+    are matched by name with the model's unless ``by_index``."""
     if eval_data is None:
         if report.max_drop is not None:
             raise UsageError("--max-drop needs eval data; pass --eval-data shapes|DIR|cifar10:DIR")
         return None
-    data = EvalSet(eval_data, source, limit, quiet)
+    data = EvalSet(eval_data, source, limit, quiet, by_index)
     report.eval_data, report.eval_samples = eval_data, int(len(data.labels))
     report.fp32_accuracy = data.fp32_accuracy
     return data

@@ -9,7 +9,7 @@ from pathlib import Path
 from edgeres.convert.common import quiet_converters
 from edgeres.convert.onnx import strip_node_metadata
 from edgeres.errors import ModelFileError, UsageError
-from edgeres.fileio import atomic_path
+from edgeres.fileio import atomic_path, check_space, disk_errors
 from edgeres.quantize.calib import CHUNK, calibration_batches, rebatch, streaming_reader
 from edgeres.quantize.compact import compact_qdq
 from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
@@ -43,6 +43,10 @@ def preprocess(fp32: Path, out: Path) -> Path:
     """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    # Its optimisation step logs a full traceback at ERROR level when it fails (a full disk, a
+    # graph it cannot fuse) and carries on: it is optional, so that is not the user's business.
+    inner = logging.getLogger("onnxruntime.quantization.shape_inference")
+    was_disabled, inner.disabled = inner.disabled, True
     try:
         with quiet_converters():
             quant_pre_process(str(fp32), str(out), skip_symbolic_shape=True)
@@ -50,6 +54,8 @@ def preprocess(fp32: Path, out: Path) -> Path:
     except Exception as e:  # noqa: BLE001 - optional step
         logging.getLogger(__name__).info("quantization pre-processing skipped: %s", e)
         return fp32
+    finally:
+        inner.disabled = was_disabled
 
 
 def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions) -> Path:
@@ -142,6 +148,7 @@ def _drop_unread(graph, ops: tuple[str, ...]) -> None:
 def _calibrate(source: QuantSource, model_in: Path, out: Path, opts: QuantOptions):
     """Stream calibration batches through ``quantize_static`` into ``out``; return its proto."""
     import onnx
+    from google.protobuf.message import DecodeError
     from onnxruntime.quantization import QuantFormat, quantize_static
 
     method, act_type, weight_type = _ort_enums(opts)
@@ -168,4 +175,12 @@ def _calibrate(source: QuantSource, model_in: Path, out: Path, opts: QuantOption
     except (ValueError, RuntimeError, KeyError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelFileError(f"ONNX Runtime could not quantize '{source.path}': {first}") from None
-    return onnx.load(str(out))
+    except DecodeError:
+        # ONNX Runtime writes models to temp files with C++ code that does not report a failed
+        # write, then fails to parse them: on a full disk that is the only symptom.
+        size = 2 * model_in.stat().st_size
+        for folder in (out.parent, Path(tempfile.gettempdir())):
+            check_space(folder, size)
+        raise
+    with disk_errors(out):
+        return onnx.load(str(out))

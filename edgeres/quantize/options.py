@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from edgeres.errors import UsageError
+from edgeres.errors import UsageError, check_number
 from edgeres.formats import parse_format_list
 from edgeres.spec import ModelInfo
 
@@ -62,6 +62,10 @@ def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
         values = ()
     if len(values) != 3:
         raise UsageError(f"{flag} needs three comma-separated numbers (R,G,B), got '{value}'")
+    for v in values:
+        check_number(v, flag)
+    if flag == "--std" and min(values) <= 0:
+        raise UsageError(f"--std values must be > 0 (they divide the pixels), got '{value}'")
     return values  # type: ignore[return-value]
 
 
@@ -88,6 +92,8 @@ class QuantizeConfig:
         eval_data: Data for FP32 vs INT8 accuracy (``--eval-data``); by default what the
             checkpoint was trained on.
         eval_limit: At most this many eval images (``--eval-limit``).
+        by_index: Score eval label i as output i whatever the class names (``--by-index``); by
+            default the eval data's classes are matched by name with the model's.
         max_drop: Accuracy gate: INT8 top-1 may drop at most this many points, 0 to 100
             (``--max-drop``). A file that misses it gets its most sensitive layers kept in
             float, one at a time, until it passes; if it still fails, exit 1 and the file is
@@ -114,6 +120,7 @@ class QuantizeConfig:
     io: str = DEFAULT_IO
     eval_data: str | None = None
     eval_limit: int | None = DEFAULT_EVAL_LIMIT
+    by_index: bool = False
     max_drop: float | None = None
     no_fallback: bool = False
     fallback_layers: int = DEFAULT_FALLBACK_LAYERS
@@ -135,6 +142,7 @@ class QuantizeConfig:
         )
         if self.eval_limit is not None and self.eval_limit < 1:
             raise UsageError(f"--eval-limit must be at least 1, got {self.eval_limit}")
+        check_number(self.max_drop, "--max-drop")  # nan would turn the gate off
         _check_gate(self.max_drop, self.fallback_layers)
 
     def kwargs(self) -> dict[str, Any]:

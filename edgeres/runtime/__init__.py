@@ -23,6 +23,7 @@ from edgeres.errors import EngineUnavailable, MissingDependencyError, UsageError
 from edgeres.formats import Engine, Format, engine_names, format_for_path
 from edgeres.progress import progress
 from edgeres.runtime.base import Backend, Prediction, softmax, topk_predictions
+from edgeres.runtime.classes import model_labels
 
 __all__ = [
     "Backend",
@@ -31,6 +32,7 @@ __all__ = [
     "engines_for",
     "evaluate",
     "load",
+    "model_labels",
     "softmax",
     "topk_predictions",
 ]
@@ -175,14 +177,22 @@ class EvalResult:
 
 
 def evaluate(
-    backend: Backend, imageset: Any, batch_size: int = 64, quiet: bool = False
+    backend: Backend,
+    imageset: Any,
+    batch_size: int = 64,
+    quiet: bool = False,
+    by_index: bool = False,
 ) -> EvalResult:
     """Top-1 accuracy of ``backend`` on an ``ImageSet`` (uint8 BGR images already at size).
 
     The images go through ``backend.spec.normalize``: the same preprocessing as training.
-    Batch-1 files run image by image inside the backend.
+    Batch-1 files run image by image inside the backend. Classes are matched by name with the
+    file's metadata (``DataError`` when they differ) unless ``by_index``.
     """
-    images, labels = np.asarray(imageset.images), np.asarray(imageset.labels)
+    images = np.asarray(imageset.images)
+    labels = model_labels(
+        imageset.labels, tuple(getattr(imageset, "classes", ())), backend.info.classes, by_index
+    )
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
     if len(images) == 0:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
+from edgeres.errors import check_number
 from edgeres.stream.pipeline import StreamConfig, run_stream
-from edgeres.stream.sinks import JsonLinesSink, SaveSink, ShowSink, Sink
+from edgeres.stream.sinks import SEGMENT_SECONDS, JsonLinesSink, SaveSink, ShowSink, Sink
 from edgeres.stream.sources import open_source
 from edgeres.stream.stats import StreamSummary
 
@@ -46,6 +47,9 @@ class RunOptions:
             (it ends in ``?token=KEY``).
         serve_public: Serve beyond localhost without a viewer key (``--serve-public``).
         seed: Seed of the demo scene (``--seed``).
+        segment_seconds: ``--save`` records in segments of this many seconds, joined into the
+            one file at the end; a killed run or a power cut keeps the finished ones in
+            ``OUT.mp4.parts/`` (``--segment-seconds``).
         config: Pipeline options (top-k, smoothing, bounds, realtime).
     """
 
@@ -65,9 +69,15 @@ class RunOptions:
     serve_token: str | None = None
     serve_public: bool = False
     seed: int = 0
+    segment_seconds: float = SEGMENT_SECONDS
     config: StreamConfig = StreamConfig()
 
     def __post_init__(self) -> None:
+        for flag, value in (("--width", self.width), ("--height", self.height)):
+            check_number(value, flag, 1)
+        check_number(self.fps, "--fps", 0, above=True, maximum=1000)
+        check_number(self.threads, "--threads", 1)
+        check_number(self.segment_seconds, "--segment-seconds", 0, above=True)
         if self.serve:  # before the model loads: a refused --serve should not wait for it
             from edgeres.stream.serve import parse_host_port
             from edgeres.stream.serve_guard import check_exposure, make_token
@@ -119,7 +129,9 @@ def build_sinks(opts: RunOptions, source_name: str, json_stream: IO[str] | None)
     sinks: list[Sink] = []
     try:
         if opts.save:
-            sinks.append(SaveSink(opts.save, force=opts.force))
+            sinks.append(
+                SaveSink(opts.save, force=opts.force, segment_seconds=opts.segment_seconds)
+            )
         if opts.show:
             sinks.append(ShowSink())
         if opts.serve:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -17,8 +17,21 @@ from typing import IO, TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edgeres.errors import DataError, MissingDependencyError, UsageError
-from edgeres.fileio import check_overwrite
+from edgeres.errors import (
+    DataError,
+    MissingDependencyError,
+    OutputExistsError,
+    UsageError,
+)
+from edgeres.fileio import (
+    atomic_path,
+    check_overwrite,
+    disk_errors,
+    disk_full_error,
+    fsync_file,
+    is_disk_full,
+)
+from edgeres.stream.mp4join import check_segment, join_segments
 
 if TYPE_CHECKING:
     from edgeres.runtime.base import Prediction
@@ -123,34 +136,55 @@ class ShowSink(Sink):
             cv2.waitKey(1)
 
 
+SEGMENT_SECONDS = 5.0  # a power cut loses at most this much of a --save recording
+
+
 class SaveSink(Sink):
-    """The annotated video as mp4 (``mp4v``), written to a temp file and renamed when finalised.
+    """The annotated video as mp4 (``mp4v``), recorded in segments and joined when finalised.
+
+    While recording, frames go to ``<name>.parts/part-00000.mp4``, ``part-00001.mp4``, ... next to
+    the output, each closed (and flushed to disk) after ``segment_seconds`` of video, so a killed
+    run or a power cut keeps every finished segment, each a playable mp4. When the run ends
+    (also on Ctrl-C or SIGTERM) the segments are joined without re-encoding into the output and
+    the folder is removed. A run that fails keeps its finished segments and names the folder; one
+    that fails before a segment is finished leaves nothing.
 
     Args:
         path: Output file (``.mp4``).
-        force: Replace an existing file.
+        force: Replace an existing file (and the segments of an earlier, cut-off recording).
         fps: Frame rate written in the file; ``None`` takes the source's.
+        segment_seconds: Length of a segment in seconds of video.
     """
 
     wants_overlay = True
 
-    def __init__(self, path: str | Path, force: bool = False, fps: float | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        force: bool = False,
+        fps: float | None = None,
+        segment_seconds: float = SEGMENT_SECONDS,
+    ) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":
             raise UsageError(
                 f"--save writes an mp4 video; got '{self.path}', use a name ending .mp4"
             )
         check_overwrite(self.path, force)
+        self.parts = self.path.with_name(self.path.name + ".parts")
+        if self.parts.exists() and not force:
+            raise OutputExistsError(
+                f"'{self.parts}' holds the segments of an earlier recording that was cut off "
+                "(each plays as an mp4); move it away, or pass --force to replace it"
+            )
+        shutil.rmtree(self.parts, ignore_errors=True)
         self.fps = fps
+        self.segment_seconds = segment_seconds
         self.frames = 0
+        self.segments: list[Path] = []  # finished ones
         self._writer: cv2.VideoWriter | None = None
+        self._in_segment = 0
         self._size: tuple[int, int] | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=".tmp.mp4", dir=self.path.parent
-        )
-        os.close(fd)
-        self._tmp = Path(tmp)
 
     def start(self, stats: StreamStats, fps: float) -> None:
         if self.fps is None:
@@ -158,30 +192,84 @@ class SaveSink(Sink):
 
     def write(self, result: FrameResult) -> None:
         image = result.annotated
-        if self._writer is None:
-            h, w = image.shape[:2]
-            self._size = (w, h)
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, float(self.fps or 30.0), (w, h))
-            if not self._writer.isOpened():
-                raise DataError(f"OpenCV could not open an mp4 writer for '{self.path}'")
+        if self._size is None:
+            self._size = (image.shape[1], image.shape[0])
         elif image.shape[1::-1] != self._size:
             # A folder of mixed sizes: the video keeps the first frame's size.
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        if self._writer is None:
+            self._open_segment()
         self._writer.write(image)
         self.frames += 1
+        self._in_segment += 1
+        if self._in_segment >= max(1, round((self.fps or 30.0) * self.segment_seconds)):
+            self._finish_segment()
+
+    def _segment_path(self, index: int) -> Path:
+        return self.parts / f"part-{index:05d}.mp4"
+
+    def _open_segment(self) -> None:
+        with disk_errors(self.parts):
+            self.parts.mkdir(parents=True, exist_ok=True)
+        path = self._segment_path(len(self.segments))
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        self._writer = cv2.VideoWriter(str(path), fourcc, float(self.fps or 30.0), self._size)
+        if not self._writer.isOpened():
+            self._writer = None
+            if _low_on_space(self.parts):
+                raise disk_full_error(path)
+            raise DataError(f"OpenCV could not open an mp4 writer for '{path}'")
+        self._in_segment = 0
+
+    def _finish_segment(self) -> None:
+        """Close the open segment and check it is whole; OpenCV's writer reports no errors."""
+        path = self._segment_path(len(self.segments))
+        self._writer.release()
+        self._writer = None
+        try:
+            with disk_errors(path):
+                fsync_file(path)
+            check_segment(path)
+        except (OSError, ValueError) as e:
+            path.unlink(missing_ok=True)
+            if isinstance(e, OSError) and not is_disk_full(e):
+                raise DataError(f"could not write the video segment '{path}': {e}") from None
+            raise disk_full_error(path) from None
+        self.segments.append(path)
 
     def close(self, ok: bool = True) -> None:
-        """Finalise: release the writer (writes the mp4 index), then rename into place.
-
-        A run that failed before any frame, or with an error, leaves no file behind.
-        """
-        if self._writer is not None:
+        """Finalise: close the last segment, join the segments into the output, remove them."""
+        if self._writer is not None and not ok:
+            # A failed run keeps only the segments that were finished before the error.
             self._writer.release()
             self._writer = None
-        if ok and self.frames:
-            os.replace(self._tmp, self.path)
-        self._tmp.unlink(missing_ok=True)
+            self._segment_path(len(self.segments)).unlink(missing_ok=True)
+        elif self._writer is not None:
+            self._finish_segment()
+        if not ok or not self.segments:
+            if not self.segments:
+                shutil.rmtree(self.parts, ignore_errors=True)
+            return
+        with atomic_path(self.path) as tmp:
+            if len(self.segments) == 1:
+                os.replace(self.segments[0], tmp)
+            else:
+                try:
+                    join_segments(self.segments, tmp)
+                except ValueError as e:
+                    raise DataError(
+                        f"could not join the segments in '{self.parts}' into '{self.path}' "
+                        f"({e}); they are kept, each plays as an mp4"
+                    ) from None
+        shutil.rmtree(self.parts, ignore_errors=True)
+
+
+def _low_on_space(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
 
 
 class JsonLinesSink(Sink):

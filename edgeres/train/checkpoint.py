@@ -7,6 +7,7 @@ else is refused before any of it runs.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from edgeres import __version__
-from edgeres.fileio import atomic_path
+from edgeres.fileio import atomic_write_bytes
 from edgeres.formats.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -50,6 +51,9 @@ def save_checkpoint(
     if train_state is not None:
         payload["train_state"] = train_state
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Serialise in memory, then write with Python's file API: torch's zip writer reports a full
+    # disk as "unexpected pos" instead of ENOSPC, which would hide the cause from the user.
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.data.augment import augment_name, parse_augment
-from edgeres.errors import UsageError
+from edgeres.errors import UsageError, check_number
 from edgeres.train.schedule import AUTO, parse_epochs
 
 DEVICES = ("cpu", "cuda")
@@ -123,6 +123,10 @@ class TrainConfig:
             (self.device in DEVICES, f"--device must be {' or '.join(DEVICES)}", self.device),
             (not (self.resume and self.force), "--resume and --force cannot be combined", ""),
         ]
+        for flag, value in (("--lr", self.lr), ("--weight-decay", self.weight_decay)):
+            check_number(value, flag)  # inf and nan pass the comparisons below
+        if "width" in self.model_args:
+            check_number(self.model_args["width"], "--width", 0.0, above=True, maximum=4.0)
         for ok, msg, got in checks:
             if not ok:
                 raise UsageError(f"{msg} (got {got})" if got != "" else msg)

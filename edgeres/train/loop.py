@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 from collections.abc import Callable
@@ -126,6 +127,19 @@ def evaluate_arrays(
     return loss_sum / n, correct / n
 
 
+def _diverged(cfg: TrainConfig, epoch: int, step: int, loss: float, lr: float) -> UsageError:
+    best = cfg.out / "model.pt"
+    kept = (
+        f"the last good checkpoint is kept: {best}"
+        if best.exists()
+        else "no checkpoint was written"
+    )
+    return UsageError(
+        f"training diverged: the loss became {loss} at epoch {epoch + 1}, step {step + 1} "
+        f"(learning rate {lr:.3g}); {kept}. Lower --lr (now {cfg.lr:g}) and train again"
+    )
+
+
 def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, plan) -> dict[str, float]:
     model.train()
     rng = np.random.default_rng([cfg.seed, epoch])
@@ -144,6 +158,8 @@ def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, plan) -
         y = torch.from_numpy(data.labels[idx]).to(device)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):  # before the step: the weights stay the last good ones
+            raise _diverged(cfg, epoch, step, loss.item(), sched.get_last_lr()[0])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -326,6 +342,10 @@ def _epoch(run: _Run, epoch: int) -> None:
     if not run.ctx.is_main:
         return
     val_loss, val_acc = evaluate_arrays(run.model, run.eval_set, run.spec, run.device)
+    # The last step of an epoch has no next loss to show it: check the weights' loss on the
+    # validation images before saving them.
+    if not math.isfinite(val_loss):
+        raise _diverged(cfg, epoch, run.steps - 1, val_loss, run.sched.get_last_lr()[0])
     _, test_acc = evaluate_arrays(run.model, run.test_set, run.spec, run.device)
     run.seconds += time.perf_counter() - t0
     run.history.append(

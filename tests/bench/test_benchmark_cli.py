@@ -206,3 +206,15 @@ def test_bad_model_and_bad_profile_file(fp32_onnx, tmp_path):
     bad_base.write_text("{}")
     res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--baseline", bad_base)
     assert res.exit_code == 2 and "not an edgeres benchmark result" in res.output
+
+
+def test_full_disk_after_measuring_prints_results_and_names_the_file(
+    fp32_onnx, tmp_path, fsize_limited_cli
+):
+    args = ["benchmark", str(fp32_onnx), *map(str, TINY_BUDGET), "--md", "b.md", "--save", "b.json"]
+    r = fsize_limited_cli([*args, "--json"], 1500, tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "could not write 'b.json': no space left on the device" in r.stderr
+    assert json.loads(r.stdout)["results"]  # the measured figures are not thrown away
+    assert (tmp_path / "b.md").is_file() and not (tmp_path / "b.json").exists()

@@ -189,3 +189,47 @@ def test_cli_json_force_and_help(converted, artifacts_dir, tmp_path):
     assert again.exit_code == 0, again.output
     helptext = CliRunner().invoke(main, ["convert", "--help"]).output
     assert "Example:" in helptext and "edgeres convert" in helptext
+
+
+def test_full_disk_is_one_line_and_leaves_nothing(tiny_ckpt, tmp_path, fsize_limited_cli):
+    out = tmp_path / "out"
+    r = fsize_limited_cli(
+        ["convert", str(tiny_ckpt), "--to", "onnx", "--out", str(out)], 20_000, tmp_path
+    )
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert f"error: no space left on the device writing into '{out}'" in r.stderr
+    assert not (out / "model.onnx").exists()
+    assert not list(out.glob(".edgeres-staging-*"))
+
+
+def test_killed_convert_leaves_no_unverified_file_and_is_cleaned(tiny_ckpt, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    # What a convert killed between export and parity check leaves: a staging folder of a dead
+    # process with the exported, unchecked file in it, and nothing under the final name.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = out / f".edgeres-staging-convert-{dead}-abc"
+    stale.mkdir()
+    (stale / "model.onnx").write_bytes(b"unverified")
+    legacy = out / ".edgeres-quantize-x1y2"
+    legacy.mkdir()
+    r = CliRunner().invoke(main, ["convert", str(tiny_ckpt), "--to", "onnx", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert not stale.exists() and not legacy.exists()
+    assert (out / "model.onnx").stat().st_size > 1000
+    assert oct((out / "model.onnx").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    assert os.listdir(out) == ["model.onnx"]
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

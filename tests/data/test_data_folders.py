@@ -44,8 +44,9 @@ def test_train_val_layout(tmp_path):
 
 
 def test_test_folder_used_when_no_val(tmp_path):
-    _write(tmp_path / "train" / "x" / "0.png", 1)
-    _write(tmp_path / "test" / "x" / "0.png", 2)
+    for name in ("x", "y"):
+        _write(tmp_path / "train" / name / "0.png", 1)
+        _write(tmp_path / "test" / name / "0.png", 2)
     assert list_split(tmp_path, "test").layout == "train/test"
 
 
@@ -87,16 +88,18 @@ def test_corrupt_and_non_image_files_are_skipped_with_a_warning(tmp_path, caplog
 
 def test_unicode_path(tmp_path):
     root = tmp_path / "données"
-    _write(root / "chat_é" / "ñ.png", 5)
-    _write(root / "chat_é" / "b.png", 5)
+    for name in ("chat_é", "chien_ü"):
+        _write(root / name / "ñ.png", 5)
+        _write(root / name / "b.png", 5)
     ds = load_split(root, "train", 8, quiet=True)
-    assert ds.classes == ("chat_é",) and len(ds) == 1
+    assert ds.classes == ("chat_é", "chien_ü") and len(ds) == 2
 
 
 def test_only_corrupt_files_is_an_error(tmp_path, caplog):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "x.jpg").write_bytes(b"\xff\xd8garbage")
-    (tmp_path / "a" / "y.jpg").write_bytes(b"")
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.jpg").write_bytes(b"\xff\xd8garbage")
+        (tmp_path / name / "y.jpg").write_bytes(b"")
     with pytest.raises(DataError, match="could be read"):
         load_split(tmp_path, "train", 8, quiet=True)
 
@@ -175,3 +178,36 @@ def test_file_names_are_escaped_in_warnings(tmp_path, caplog):
         load_split(root, "test", 16, seed=0, quiet=True)
     assert "evil\\n\\x1b[2Jname.png" in caplog.text
     assert "\x1b" not in caplog.text and "evil\n" not in caplog.text
+
+
+@pytest.mark.parametrize("layout", ["classes", "train/val"])
+def test_an_empty_class_folder_is_skipped_with_a_warning(tmp_path, caplog, layout):
+    root = _class_folder(tmp_path / "data")
+    if layout == "train/val":
+        for name in ("cat", "dog"):
+            (root / "train").mkdir(exist_ok=True)
+            (root / name).rename(root / "train" / name)
+            _write(root / "val" / name / "0.png", 40)
+        (root / "train" / "emu").mkdir()
+        (root / "val" / "emu").mkdir()
+        empty = root / "train" / "emu"
+    else:
+        (root / "emu").mkdir()
+        empty = root / "emu"
+    with caplog.at_level(logging.WARNING, logger="edgeres.data"):
+        train = load_split(root, "train", 8, quiet=True)
+        test = load_split(root, "test", 8, quiet=True)
+    assert train.classes == test.classes == ("cat", "dog")
+    assert set(train.labels.tolist()) == {0, 1}
+    assert f"skipped the class folder '{empty}': it holds no images" in caplog.text
+
+
+@pytest.mark.parametrize("second", ["missing", "empty"])
+def test_a_single_class_is_refused(tmp_path, second):
+    root = tmp_path / "data"
+    for i in range(5):
+        _write(root / "cat" / f"{i}.png", 40)
+    if second == "empty":
+        (root / "dog").mkdir()
+    with pytest.raises(DataError, match=r"1 class folder\(s\) with images \(cat\).*two classes"):
+        load_split(root, "train", 8, quiet=True)

@@ -116,3 +116,50 @@ def test_bad_flags(fp32_onnx, tmp_path):
 def test_help_has_example():
     out = CliRunner().invoke(main, ["quantize", "--help"]).output
     assert "Example:" in out and "--max-drop" in out
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--mean", "nan,0,0"], "--mean"),
+        (["--std", "0.2,inf,0.2"], "--std"),
+        (["--std", "0.2,0,0.2"], "--std"),
+        (["--max-drop", "nan"], "--max-drop"),
+        (["--max-drop", "inf"], "--max-drop"),
+    ],
+)
+def test_numbers_that_are_not_finite_name_the_flag(fp32_onnx, tmp_path, args, flag):
+    out = tmp_path / "out"
+    code, output = _run([str(fp32_onnx), "--to", "onnx", "--out", str(out), *args])
+    _assert_one_line_error(code, output, flag)
+    assert _nothing_written(out)
+
+
+def test_full_disk_is_one_line_not_a_decode_error(fp32_onnx, tmp_path, fsize_limited_cli):
+    out = tmp_path / "out"
+    r = fsize_limited_cli(
+        ["quantize", str(fp32_onnx), "--to", "onnx", "--out", str(out)], 30_000, tmp_path
+    )
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "DecodeError" not in r.stderr
+    assert f"error: no space left on the device writing into '{out}'" in r.stderr
+    assert not any(p.suffix == ".onnx" for p in out.iterdir())
+
+
+def test_staging_left_by_a_killed_quantize_is_removed_by_the_next_run(fp32_onnx, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = [out / f".edgeres-staging-quantize-{dead}-k1ll", out / ".edgeres-quantize-0ld"]
+    for folder in stale:
+        folder.mkdir(parents=True)
+        (folder / "model_int8.onnx").write_bytes(b"half")
+    code, output = _run(
+        [str(fp32_onnx), "--to", "onnx", "--calib", str(tmp_path / "nope"), "--out", str(out)]
+    )
+    assert code == 2, output
+    assert not any(folder.exists() for folder in stale)
+    assert _nothing_written(out)

@@ -133,3 +133,49 @@ def test_subprocess_predict(model_files, images):
     assert (
         proc.returncode == 2 and proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
     )
+
+
+@pytest.fixture(scope="module")
+def shapes_folder(tmp_path_factory, model_files):
+    """The shapes test images as an image folder named by class: folders sort in another order
+    than the model's classes (circle, square, triangle, ...)."""
+    import cv2
+
+    from edgeres.data import load_split
+
+    data = load_split("shapes", "test", 32, limit=200, quiet=True)
+    root = tmp_path_factory.mktemp("named")
+    for split in ("train", "val"):
+        for i, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
+            path = root / split / CLASSES[label] / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), image)
+    return root
+
+
+@needs_data
+def test_eval_matches_classes_by_name_not_by_folder_order(model_files, shapes_folder):
+    def accuracy(*args):
+        res = _run("eval", model_files["onnx"], "--json", *args)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)["accuracy"]
+
+    on_shapes = accuracy("--data", "shapes", "--limit", "200")
+    assert accuracy("--data", shapes_folder) == pytest.approx(on_shapes)
+    assert sorted(CLASSES) != list(CLASSES)  # by position the labels would be wrong:
+    assert accuracy("--data", shapes_folder, "--by-index") != pytest.approx(on_shapes)
+
+
+@needs_data
+def test_eval_refuses_class_names_that_differ(model_files, shapes_folder, tmp_path):
+    import shutil
+
+    renamed = tmp_path / "renamed"
+    shutil.copytree(shapes_folder, renamed)
+    for split in ("train", "val"):
+        (renamed / split / "circle").rename(renamed / split / "disc")
+    res = _run("eval", model_files["onnx"], "--data", renamed)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "only in the data: disc; only in the model: circle" in res.output
+    assert "--by-index" in res.output
+    assert _run("eval", model_files["onnx"], "--data", renamed, "--by-index").exit_code == 0

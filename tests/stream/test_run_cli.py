@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -74,6 +75,9 @@ def test_signal_stops_cleanly_and_finalises_the_video(fp32_onnx, tmp_path, sig):
     while cap.read()[0]:
         n += 1
     assert n >= 10  # the mp4 was finalised (readable to the end) with the frames written
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # the permissions of every other output
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["live.mp4"]  # no temp files
 
 
@@ -115,3 +119,63 @@ def test_the_device_side_imports_no_torch():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "False", r.stderr
+
+
+@pytest.mark.parametrize(
+    "kw, flag",
+    [
+        ({"fps": -1.0}, "--fps"),
+        ({"fps": 0.0}, "--fps"),
+        ({"fps": float("nan")}, "--fps"),
+        ({"width": 0}, "--width"),
+        ({"height": -5}, "--height"),
+        ({"threads": 0}, "--threads"),
+        ({"duration": float("nan")}, "--duration"),
+        ({"duration": float("inf")}, "--duration"),
+        ({"segment_seconds": 0.0}, "--segment-seconds"),
+    ],
+)
+def test_bad_numbers_are_refused_naming_the_flag(kw, flag):
+    from edgeres.errors import UsageError
+    from edgeres.stream.app import RunOptions
+
+    with pytest.raises(UsageError, match=flag):
+        RunOptions.from_flags(model="m.onnx", **kw)
+
+
+def test_cli_refuses_a_negative_fps_instead_of_hanging(fp32_onnx):
+    r = _run(str(fp32_onnx), "--source", "demo", "--fps", "-1", "--max-frames", "2")
+    assert (
+        r.returncode == 2 and "error: --fps must be > 0" in r.stderr and "Traceback" not in r.stderr
+    )
+
+
+def test_a_killed_recording_keeps_its_finished_segments_playable(fp32_onnx, tmp_path):
+    out = tmp_path / "cut.mp4"
+    proc = subprocess.Popen(
+        _edgeres(str(fp32_onnx), "--source", "demo", "--save", str(out), "--json",
+                 "--segment-seconds", "0.2", "--width", "160", "--height", "120"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(40):  # about 1.3 s of video at the demo's 30 fps: several segments
+            assert proc.stdout.readline(), proc.stderr.read()
+        proc.kill()  # SIGKILL: no handler runs, as in a power cut
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists()
+    parts = sorted((tmp_path / "cut.mp4.parts").glob("part-*.mp4"))
+    playable = []
+    for part in parts:
+        cap = cv2.VideoCapture(str(part))
+        n = 0
+        while cap.read()[0]:
+            n += 1
+        cap.release()
+        playable.append(n)
+    # Every segment but the one being written when killed plays back whole (6 frames each).
+    assert len(parts) >= 2 and playable[:-1] == [6] * (len(parts) - 1)
+    again = _run(str(fp32_onnx), "--source", "demo", "--max-frames", "2", "--save", str(out))
+    assert again.returncode == 2 and "cut.mp4.parts" in again.stderr  # not silently replaced

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from edgeres.errors import MissingDependencyError, OutputExistsError, UsageError
+from edgeres.fileio import DiskFullError
 from edgeres.stream import SaveSink, ShowSink, Sink, StreamConfig, open_source, run_stream
 from edgeres.stream.overlay import annotate
 from edgeres.stream.serve import ServeSink, parse_host_port
@@ -313,3 +315,77 @@ def test_serve_caps_viewers_and_closes_idle_connections(serving):
         assert idle.recv(1024) == b""
     finally:
         idle.close()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_segments_are_joined_into_one_video_with_every_frame(
+    backend, video_file, tmp_path, video_frames
+):
+    out = tmp_path / "joined.mp4"
+    sink = SaveSink(out, segment_seconds=0.2)  # 6 frames at 30 fps: 4 segments
+    run_stream(backend, open_source(str(video_file)), [sink])
+    assert len(sink.segments) == video_frames // 6
+    assert _frame_count(out) == video_frames
+    assert [p.name for p in tmp_path.iterdir()] == ["joined.mp4"]  # the segments are gone
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()  # as every other output, not 0600
+
+
+def test_join_copies_the_samples_of_opencv_segments(tmp_path):
+    from edgeres.stream.mp4join import check_segment, join_segments
+
+    segments, value = [], 0
+    for i, n in enumerate([7, 5, 3]):
+        path = tmp_path / f"s{i}.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
+        for _ in range(n):
+            writer.write(np.full((48, 64, 3), value, np.uint8))
+            value += 15
+        writer.release()
+        assert check_segment(path) == n
+        segments.append(path)
+    out = tmp_path / "all.mp4"
+    assert join_segments(segments, out) == 15
+    cap = cv2.VideoCapture(str(out))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25.0)
+    means = []
+    while (frame := cap.read())[0]:
+        means.append(float(frame[1].mean()))
+    assert len(means) == 15
+    assert means == pytest.approx([15 * i for i in range(15)], abs=8)  # in order, none lost
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(segments[0].read_bytes()[:-200])  # the index at the end is lost
+    with pytest.raises(ValueError, match="cut off|truncated"):
+        check_segment(cut)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 kB tmpfs: a real full disk."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                       capture_output=True, text=True)  # fmt: skip
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'not root'})")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_error_and_keeps_only_whole_segments(backend, tiny_disk):
+    out = tiny_disk / "full.mp4"
+    sink = SaveSink(out, segment_seconds=0.1)
+    source = open_source("demo", 640, 480, 30)
+    with pytest.raises(DiskFullError, match="no space left on the device"):
+        run_stream(backend, source, [sink], StreamConfig(max_frames=2000))
+    assert not out.exists()
+    parts = sorted((tiny_disk / "full.mp4.parts").glob("*.mp4"))
+    assert parts == sink.segments  # the broken last one was removed
+    from edgeres.stream.mp4join import check_segment
+
+    for part in parts:
+        assert check_segment(part) == 3

@@ -97,7 +97,18 @@ def test_cuda_without_gpu_says_so(tmp_path):
 
 @pytest.mark.parametrize(
     "kw, flag",
-    [({"epochs": 0}, "--epochs"), ({"batch_size": 0}, "--batch-size"), ({"lr": -1.0}, "--lr")],
+    [
+        ({"epochs": 0}, "--epochs"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"lr": -1.0}, "--lr"),
+        ({"lr": float("inf")}, "--lr"),
+        ({"lr": float("nan")}, "--lr"),
+        ({"weight_decay": float("nan")}, "--weight-decay"),
+        ({"model": "resnet18s", "model_args": {"width": 9.0}}, "--width"),
+        ({"model": "resnet18s", "model_args": {"width": 0.0}}, "--width"),
+        ({"model": "resnet18s", "model_args": {"width": -1.0}}, "--width"),
+        ({"model": "resnet18s", "model_args": {"width": float("nan")}}, "--width"),
+    ],
 )
 def test_bad_options_name_the_flag(tmp_path, kw, flag):
     with pytest.raises(UsageError, match=flag):
@@ -119,3 +130,10 @@ def test_two_process_ddp_run(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2
     assert load_checkpoint(out / "model.pt").info.name == "test_resnet"
+
+
+def test_a_diverging_loss_stops_with_a_clear_error_and_saves_no_nan_weights(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(UsageError, match=r"training diverged: the loss became nan.*--lr"):
+        train(_cfg(out, epochs=2, lr=1e30, limit=200, eval_limit=20))
+    assert not (out / "model.pt").exists() and not (out / "last.pt").exists()

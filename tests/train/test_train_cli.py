@@ -71,3 +71,14 @@ def test_python_dash_m_entry_point():
 def test_debug_flag_shows_the_traceback(tmp_path):
     res = _run("--debug", "train", "--model", "resnet9", "--out", str(tmp_path / "x"))
     assert res.exit_code != 0 and res.exception is not None
+
+
+def test_full_disk_is_one_line_and_leaves_no_checkpoint(tmp_path, fsize_limited_cli):
+    out = tmp_path / "run"
+    args = ["train", "--model", "test_resnet", "--data", "shapes", "--out", str(out)]
+    tiny = ["--epochs", "1", "--limit", "200", "--eval-limit", "50", "--threads", "1"]
+    r = fsize_limited_cli([*args, *tiny], 20_000, tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "error: no space left on the device writing" in r.stderr and "model.pt" in r.stderr
+    assert not (out / "model.pt").exists()
