@@ -199,12 +199,7 @@ def eval_cmd(
     from edgeres import runtime
     from edgeres.data import load_split
 
-    if compare is not None and report_dir is None:
-        raise UsageError("--compare needs --report DIR (the disagreements go into the report)")
-    if report_dir is not None:
-        from edgeres.evalreport import check_report_dir
-
-        check_report_dir(report_dir)
+    _check_report_flags(report_dir, compare)
     with _load(model, profile, strict, threads, engine) as backend:
         spec = backend.spec
         size = spec.height if spec.height == spec.width else (spec.height, spec.width)
@@ -216,26 +211,27 @@ def eval_cmd(
         names = tuple(imageset.classes) or tuple(backend.info.classes)
     report = None
     if report_dir is not None:
+        load_args = (profile, strict, threads)
         report = _write_report(
-            model,
-            f"{data} {split}",
-            imageset,
-            result,
-            names,
-            report_dir,
-            compare,
-            (profile, strict, threads),
-            batch_size,
-            as_json,
-        )
+            model, f"{data} {split}", imageset, result, names, report_dir, compare, load_args,
+            batch_size, as_json,
+        )  # fmt: skip
+    _show_eval(model, data, split, result, engine, providers, report, as_json)
+
+
+def _check_report_flags(report_dir: Path | None, compare: Path | None) -> None:
+    if compare is not None and report_dir is None:
+        raise UsageError("--compare needs --report DIR (the disagreements go into the report)")
+    if report_dir is not None:
+        from edgeres.evalreport import check_report_dir
+
+        check_report_dir(report_dir)
+
+
+def _show_eval(model, data, split, result, engine, providers, report, as_json: bool) -> None:
     if as_json:
-        doc = {
-            "model": str(model),
-            "data": data,
-            "split": split,
-            "engine": engine,
-            "providers": providers,
-        }
+        doc = {"model": str(model), "data": data, "split": split, "engine": engine}
+        doc["providers"] = providers
         echo_json({**doc, **result.to_dict(), "report": report.to_dict() if report else None})
         return
     click.echo(
