@@ -29,3 +29,11 @@ def _train_once(tmp_path_factory, name: str, **kw) -> Path:
 def tiny_ckpt(tmp_path_factory) -> Path:
     """A `test_resnet` checkpoint trained for a few seconds on shapes at 32 px (~20% accuracy)."""
     return _train_once(tmp_path_factory, "test_resnet", epochs=3, limit=3000, eval_limit=300)
+
+
+@pytest.fixture(scope="session")
+def device_env(tmp_path_factory) -> Path:
+    """The torch-free device install (``REPO/.venv-device``, cached; see tests/device_venv.py)."""
+    from device_venv import build_env
+
+    return build_env("device", None, tmp_path_factory.mktemp("device_src"))

@@ -248,3 +248,15 @@ def run_doctor(cameras: bool = True) -> dict:
         "checks": [c.to_dict() for c in checks],
         "problems": sum(c.status == PROBLEM for c in checks),
     }
+
+
+def doctor_text(result: dict) -> str:
+    """``run_doctor``'s result as the terminal shows it: versions, the checks, their fixes."""
+    from edgeres.bench.tables import text_table
+
+    lines = ["versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items())]
+    rows = [[c["status"], c["area"], c["name"], c["detail"]] for c in result["checks"]]
+    lines.append(text_table(["STATUS", "AREA", "CHECK", "DETAIL"], rows))
+    lines += [f"fix {c['name']}: {c['fix']}" for c in result["checks"] if c["fix"]]
+    lines.append(f"{result['problems']} problem(s)")
+    return "\n".join(lines)

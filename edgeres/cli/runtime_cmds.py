@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from edgeres.cli.common import echo_json, log
+from edgeres.cli.remote_opts import pop_remote, remote_options, show_remote
 from edgeres.errors import DataError
 
 
@@ -79,6 +80,7 @@ _STRICT_OPT = click.option(
 @_THREADS_OPT
 @_STRICT_OPT
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@remote_options
 def predict_cmd(
     model: Path,
     images: tuple[Path, ...],
@@ -87,6 +89,7 @@ def predict_cmd(
     threads: int | None,
     strict: bool,
     as_json: bool,
+    **remote_flags: Any,
 ) -> None:
     """Classify images with any model file (.pt, .onnx, .tflite).
 
@@ -94,7 +97,16 @@ def predict_cmd(
     Example:
       edgeres predict runs/r8/model_int8.tflite cat.jpg dog.png --topk 3
       edgeres predict runs/r8/model.onnx photos/*.jpg --profile raspberry-pi-5 --json
+      edgeres predict runs/r8/model_int8.tflite cat.jpg --remote pi@pi5.local
     """
+    remote = pop_remote(remote_flags)
+    if remote:
+        from edgeres.remote.commands import remote_predict
+        from edgeres.remote.tables import predict_text
+
+        flags = ["--topk", str(topk), *_engine_flags(profile, threads, strict)]
+        show_remote(remote_predict(remote, model, images, flags), as_json, predict_text)
+        return
     frames = [_read_image(p) for p in images]
     with _load(model, profile, strict, threads) as backend:
         preds = [backend.predict(f, topk=topk)[0] for f in frames]
@@ -135,6 +147,7 @@ def predict_cmd(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout; no progress bars."
 )
+@remote_options
 def eval_cmd(
     model: Path,
     data: str,
@@ -145,6 +158,7 @@ def eval_cmd(
     threads: int | None,
     strict: bool,
     as_json: bool,
+    **remote_flags: Any,
 ) -> None:
     """Top-1 accuracy of any model file, with the same preprocessing as training.
 
@@ -153,7 +167,19 @@ def eval_cmd(
       edgeres eval runs/r8/model.pt --data shapes
       edgeres eval runs/r8/model_int8.tflite --data shapes --limit 500 --json
       edgeres eval runs/r8/model.onnx --data cifar10:~/data/cifar-10-batches-py
+      edgeres eval runs/r8/model_int8.tflite --data ./val --remote pi@pi5.local,jetson.local
+      edgeres eval runs/r8/model.onnx --data remote:/srv/val --remote pi@pi5.local
     """
+    remote = pop_remote(remote_flags)
+    if remote:
+        from edgeres.remote.commands import remote_eval
+        from edgeres.remote.tables import eval_text
+
+        flags = ["--split", split, "--batch-size", str(batch_size)]
+        flags += ["--limit", str(limit)] if limit else []
+        flags += _engine_flags(profile, threads, strict)
+        show_remote(remote_eval(remote, model, data, flags), as_json, eval_text)
+        return
     from edgeres import runtime
     from edgeres.data import load_split
 
@@ -178,6 +204,13 @@ def eval_cmd(
         f"{model}: top-1 {result.accuracy:.2%} ({result.correct}/{result.total}) on {data} {split}, "
         f"{result.images_per_second:.0f} images/s on {', '.join(providers)}"
     )
+
+
+def _engine_flags(profile: str | None, threads: int | None, strict: bool) -> list[str]:
+    """The engine options as the device's edgeres takes them."""
+    flags = ["--profile", profile] if profile else []
+    flags += ["--threads", str(threads)] if threads is not None else []
+    return flags + (["--strict"] if strict else [])
 
 
 def _check_classes(model_classes: tuple[str, ...], data_classes: tuple[str, ...]) -> None:
