@@ -172,13 +172,9 @@ def eval_cmd(
     """
     remote = pop_remote(remote_flags)
     if remote:
-        from edgeres.remote.commands import remote_eval
-        from edgeres.remote.tables import eval_text
-
         flags = ["--split", split, "--batch-size", str(batch_size)]
         flags += ["--limit", str(limit)] if limit else []
-        flags += _engine_flags(profile, threads, strict)
-        show_remote(remote_eval(remote, model, data, flags), as_json, eval_text)
+        _eval_remote(remote, model, data, flags + _engine_flags(profile, threads, strict), as_json)
         return
     from edgeres import runtime
     from edgeres.data import load_split
@@ -204,6 +200,13 @@ def eval_cmd(
         f"{model}: top-1 {result.accuracy:.2%} ({result.correct}/{result.total}) on {data} {split}, "
         f"{result.images_per_second:.0f} images/s on {', '.join(providers)}"
     )
+
+
+def _eval_remote(remote: Any, model: Path, data: str, flags: list[str], as_json: bool) -> None:
+    from edgeres.remote.commands import remote_eval
+    from edgeres.remote.tables import eval_text
+
+    show_remote(remote_eval(remote, model, data, flags), as_json, eval_text)
 
 
 def _engine_flags(profile: str | None, threads: int | None, strict: bool) -> list[str]:
