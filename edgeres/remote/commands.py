@@ -23,7 +23,7 @@ from edgeres.remote.fleet import HostResult, run_fleet
 from edgeres.remote.ssh import Transport, Word, edgeres_script, last_line
 
 # BenchConfig fields passed on to the device's benchmark as they are.
-_BENCH_FLAGS = ("profile", "threads", "runs", "warmup", "min_time", "warmup_time", "trials")
+_BENCH_FLAGS = ("threads", "runs", "warmup", "min_time", "warmup_time", "trials")
 _BENCH_FLAGS += ("pause", "limit")
 
 
@@ -96,6 +96,8 @@ def remote_benchmark(remote: RemoteConfig, config: BenchConfig) -> list[HostResu
         args = ["benchmark", *words, "--json", *bench_flags(cfg)]
         if cfg.data:
             args += ["--data", place_data(t, cfg.data)]
+        if cfg.profile:
+            args += ["--profile", profile_arg(t, cfg.profile)]
         report = BenchmarkReport.from_dict(device_json(t, args))
         relabel(report, cfg.models, t.name)
         run = BenchmarkRun(report, write_outputs(report, cfg), [], [], cfg.baseline, cfg.tolerance)
@@ -104,6 +106,14 @@ def remote_benchmark(remote: RemoteConfig, config: BenchConfig) -> list[HostResu
         return run
 
     return run_fleet(remote, job)
+
+
+def profile_arg(t: Transport, profile: object) -> str | Word:
+    """A profile name passes as it is; a local profile file is copied to the device first."""
+    name = getattr(profile, "source", None) or str(profile)
+    if Path(name).is_file():
+        return place_file(t, Path(name), "files").word
+    return getattr(profile, "name", name)
 
 
 def bench_flags(config: BenchConfig) -> list[str]:

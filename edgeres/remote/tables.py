@@ -55,7 +55,9 @@ def benchmark_text(results: list[HostResult]) -> str:
         }
         state = f"max temperature {max(temps):.1f} C" if temps else "temperature n/a"
         state += f"; throttling: {', '.join(sorted(throttled)) or 'none'}"
-        lines += [f"{r.name}: {report.label}; {state}", *(f"  {h}" for h in head[1:])]
+        # Rows from a device are measured there: the estimate column is left out, and its note.
+        head = [h for h in head[1:] if not h.startswith("est. column")]
+        lines += [f"{r.name}: {report.label}; {state}", *(f"  {h}" for h in head)]
         rows += [[r.name, *row[: len(COLUMNS)]] for row in comparison_rows(report)[1]]
     return "\n".join([*lines, "", text_table(["device", *COLUMNS], rows)])
 
