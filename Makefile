@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.edgeres-installed
 # torch is pinned: 2.13.0 is the local CPU build; a looser pin pulls GBs of CUDA packages.
 TORCH  := torch==2.13.0
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test lint demo clean arm64-check
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ test: lint
 
 demo: setup
 	$(BIN)/edgeres demo --out demo-out --force
+
+# The device install on emulated arm64 (Debian bookworm + qemu-user): root, and the Debian packages
+# mmdebstrap qemu-user-static binfmt-support arch-test. ~6.5 min from scratch, < 2 cached.
+arm64-check: setup
+	$(BIN)/python tools/arm64_check.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache

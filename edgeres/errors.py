@@ -41,6 +41,10 @@ class OutputExistsError(EdgeresError):
     """An output would overwrite an existing file or run (use --force)."""
 
 
+class RemoteError(EdgeresError):
+    """A device reached over SSH cannot be used: unreachable, refused, no edgeres, or it failed."""
+
+
 class GateFailed(EdgeresError):
     """A quality gate failed: accuracy drop, parity, a benchmark regression (exit code 1)."""
 

@@ -101,3 +101,11 @@ def run_cli_with_fsize_limit(args: list[str], limit: int, cwd: Path) -> subproce
 def fsize_limited_cli():
     """``run_cli_with_fsize_limit`` as a fixture (tests import no conftest names)."""
     return run_cli_with_fsize_limit
+
+
+@pytest.fixture(scope="session")
+def device_env(tmp_path_factory) -> Path:
+    """The torch-free device install (``REPO/.venv-device``, cached; see tests/device_venv.py)."""
+    from device_venv import build_env
+
+    return build_env("device", None, tmp_path_factory.mktemp("device_src"))

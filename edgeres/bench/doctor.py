@@ -296,3 +296,15 @@ def peak_checks(measure: bool) -> list[Check]:
             Check("cpu", "attained peak", INFO, "not measured here yet", "edgeres doctor --peak")
         ]
     return [Check("cpu", f"{k} peak", INFO, v.line()) for k, v in sorted(figures.items())]
+
+
+def doctor_text(result: dict) -> str:
+    """``run_doctor``'s result as the terminal shows it: versions, the checks, their fixes."""
+    from edgeres.bench.tables import text_table
+
+    lines = ["versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items())]
+    rows = [[c["status"], c["area"], c["name"], c["detail"]] for c in result["checks"]]
+    lines.append(text_table(["STATUS", "AREA", "CHECK", "DETAIL"], rows))
+    lines += [f"fix {c['name']}: {c['fix']}" for c in result["checks"] if c["fix"]]
+    lines.append(f"{result['problems']} problem(s)")
+    return "\n".join(lines)

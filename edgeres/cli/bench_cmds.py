@@ -14,13 +14,15 @@ import click
 from edgeres.bench.config import BenchConfig
 from edgeres.cli.common import echo_json, log, max_image_pixels_option
 from edgeres.cli.fields import field_option
+from edgeres.cli.remote_opts import pop_remote, remote_options, show_remote
 from edgeres.errors import GateFailed
 
 
 @click.command("devices")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table/YAML.")
-def devices_cmd(name: str | None, as_json: bool) -> None:
+@remote_options
+def devices_cmd(name: str | None, as_json: bool, **remote_flags) -> None:
     """List device profiles, or show one (NAME: a profile name or a YAML file path).
 
     The profile matching this machine is marked with '*'; 'host' is computed from this machine
@@ -31,9 +33,19 @@ def devices_cmd(name: str | None, as_json: bool) -> None:
       edgeres devices
       edgeres devices raspberry-pi-5
       edgeres devices ./my-board.yaml --json
+      edgeres devices --remote pi@pi5.local,jetson.local
     """
     from edgeres.bench.tables import profile_rows, text_table
     from edgeres.profiles import list_profiles, load_profile
+
+    remote = pop_remote(remote_flags)
+    if remote:
+        from edgeres.remote.commands import remote_json
+        from edgeres.remote.tables import devices_text
+
+        results = remote_json(remote, ["devices", *([name] if name else []), "--json"])
+        show_remote(results, as_json, devices_text)
+        return
 
     if name:
         profile = load_profile(name)
@@ -83,6 +95,7 @@ _FILE = click.Path(path_type=Path)
 @_b("tolerance")
 @_b("force")
 @_b("in_process")
+@remote_options
 def benchmark_cmd(as_json: bool, **flags) -> None:
     """Measure latency (p50/p90/p99...), memory, size, MACs and accuracy of model files.
 
@@ -98,12 +111,18 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
       edgeres benchmark model.onnx --json > base.json
       edgeres benchmark model.onnx --baseline base.json --tolerance 10
       edgeres benchmark model_int8.onnx --engine openvino --ops
+      edgeres benchmark model_int8.tflite model.onnx --remote pi@pi5.local,jetson.local
     """
     from edgeres.bench import report as rep
     from edgeres.bench.session import benchmark
 
+    remote = pop_remote(flags)
     command = "edgeres " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    run = benchmark(BenchConfig(**flags, quiet=as_json, command=command))
+    config = BenchConfig(**flags, quiet=as_json, command=command)
+    if remote:
+        _benchmark_remote(remote, config, as_json)
+        return
+    run = benchmark(config)
     for note in run.report.notes:
         log(f"warning: {note}")
     for path in run.written:
@@ -120,6 +139,27 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
         raise GateFailed(run.gate_message())
 
 
+def _benchmark_remote(remote, config: BenchConfig, as_json: bool) -> None:
+    from edgeres.remote.commands import remote_benchmark
+    from edgeres.remote.tables import benchmark_text
+
+    results = remote_benchmark(remote, config)
+    for r in results:
+        for path in r.result.written if r.ok else []:
+            log(f"wrote {path}")
+    try:
+        show_remote(results, as_json, benchmark_text, lambda run: run.report.to_dict())
+    finally:
+        for r in results:
+            for line in r.result.comparison_lines() if r.ok else []:
+                log(f"{r.name}: {line}")
+    worse = [
+        f"{r.name}: {r.result.gate_message()}" for r in results if r.ok and not r.result.passed
+    ]
+    if worse:
+        raise GateFailed("; ".join(worse))
+
+
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.option("--no-cameras", is_flag=True, help="Skip probing /dev/video* devices.")
@@ -129,7 +169,8 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
     help="Measure this machine's attained FP32/INT8 GMAC/s (a few seconds); benchmark and tune "
     "then show each result as a share of it.",
 )
-def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool) -> None:
+@remote_options
+def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> None:
     """Show what is installed and what works here; each problem comes with the line that fixes it.
 
     \b
@@ -137,21 +178,33 @@ def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool) -> None:
       edgeres doctor
       edgeres doctor --json
       edgeres doctor --peak
+      edgeres doctor --remote pi@pi5.local
     """
-    from edgeres.bench.doctor import run_doctor
-    from edgeres.bench.tables import text_table
+    from edgeres.bench.doctor import doctor_text, run_doctor
 
+    remote = pop_remote(remote_flags)
+    if remote:
+        from edgeres.remote.commands import remote_json
+
+        args = ["doctor", "--json", *(["--no-cameras"] if no_cameras else [])]
+        results = remote_json(remote, args)
+        show_remote(results, as_json, _doctor_hosts_text)
+        return
     result = run_doctor(cameras=not no_cameras, peak=peak)
     if as_json:
         echo_json(result)
         return
-    click.echo("versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()))
-    rows = [[c["status"], c["area"], c["name"], c["detail"]] for c in result["checks"]]
-    click.echo(text_table(["STATUS", "AREA", "CHECK", "DETAIL"], rows))
-    fixes = [c for c in result["checks"] if c["fix"]]
-    for c in fixes:
-        click.echo(f"fix {c['name']}: {c['fix']}")
-    click.echo(f"{result['problems']} problem(s)")
+    click.echo(doctor_text(result))
+
+
+def _doctor_hosts_text(results: list) -> str:
+    from edgeres.bench.doctor import doctor_text
+
+    parts = []
+    for r in results:
+        body = doctor_text(r.result) if r.ok else f"FAILED: {r.error}"
+        parts.append(f"== {r.name} (edgeres {r.device.get('version') or '-'}) ==\n{body}")
+    return "\n\n".join(parts)
 
 
 COMMANDS: list = [benchmark_cmd, devices_cmd, doctor_cmd]

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from edgeres.cli.common import echo_json, log, max_image_pixels_option
+from edgeres.cli.remote_opts import pop_remote, remote_options, show_remote
 from edgeres.errors import DataError, UsageError
 from edgeres.formats import engine_names
 from edgeres.text import shown
@@ -91,6 +92,7 @@ _STRICT_OPT = click.option(
 @ENGINE_OPT
 @_STRICT_OPT
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@remote_options
 def predict_cmd(
     model: Path,
     images: tuple[Path, ...],
@@ -100,6 +102,7 @@ def predict_cmd(
     engine: str | None,
     strict: bool,
     as_json: bool,
+    **remote_flags: Any,
 ) -> None:
     """Classify images with any model file (.pt, .onnx, .tflite).
 
@@ -107,7 +110,16 @@ def predict_cmd(
     Example:
       edgeres predict runs/r8/model_int8.tflite cat.jpg dog.png --topk 3
       edgeres predict runs/r8/model.onnx photos/*.jpg --profile raspberry-pi-5 --json
+      edgeres predict runs/r8/model_int8.tflite cat.jpg --remote pi@pi5.local
     """
+    remote = pop_remote(remote_flags)
+    if remote:
+        from edgeres.remote.commands import remote_predict
+        from edgeres.remote.tables import predict_text
+
+        flags = ["--topk", str(topk), *_engine_flags(profile, threads, strict, engine)]
+        show_remote(remote_predict(remote, model, images, flags), as_json, predict_text)
+        return
     frames = [_read_image(p) for p in images]
     with _load(model, profile, strict, threads, engine) as backend:
         preds = [backend.predict(f, topk=topk)[0] for f in frames]
@@ -171,6 +183,7 @@ def predict_cmd(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout; no progress bars."
 )
+@remote_options
 def eval_cmd(
     model: Path,
     data: str,
@@ -185,6 +198,7 @@ def eval_cmd(
     strict: bool,
     by_index: bool,
     as_json: bool,
+    **remote_flags: Any,
 ) -> None:
     """Top-1 accuracy of any model file, with the same preprocessing as training.
 
@@ -195,18 +209,19 @@ def eval_cmd(
       edgeres eval runs/r8/model.onnx --data cifar10:~/data/cifar-10-batches-py
       edgeres eval runs/r8/model_int8.onnx --data shapes --report r8_report \\
           --compare runs/r8/model.onnx
+      edgeres eval runs/r8/model_int8.tflite --data ./val --remote pi@pi5.local,jetson.local
+      edgeres eval runs/r8/model.onnx --data remote:/srv/val --remote pi@pi5.local
     """
-    from edgeres import runtime
-    from edgeres.data import load_split
-
+    if remote := pop_remote(remote_flags):
+        flags = ["--split", split, "--batch-size", str(batch_size), *(["--by-index"] * by_index)]
+        flags += ["--limit", str(limit)] if limit else []
+        _eval_remote(
+            remote, model, data, flags + _engine_flags(profile, threads, strict, engine), as_json
+        )
+        return
     _check_report_flags(report_dir, compare)
     with _load(model, profile, strict, threads, engine) as backend:
-        spec = backend.spec
-        size = spec.height if spec.height == spec.width else (spec.height, spec.width)
-        imageset = load_split(data, split, size, limit=limit, quiet=as_json)
-        result = runtime.evaluate(
-            backend, imageset, batch_size=batch_size, quiet=as_json, by_index=by_index
-        )
+        imageset, result = _score(backend, data, split, limit, batch_size, by_index, as_json)
         providers, engine = list(backend.providers), backend.engine
         names = tuple(imageset.classes) or tuple(backend.info.classes)
     report = None
@@ -217,6 +232,20 @@ def eval_cmd(
             batch_size, as_json,
         )  # fmt: skip
     _show_eval(model, data, split, result, engine, providers, report, as_json)
+
+
+def _score(backend, data, split, limit, batch_size, by_index, quiet):
+    """The data at the model's size and the model's accuracy on it (classes matched by name)."""
+    from edgeres import runtime
+    from edgeres.data import load_split
+
+    spec = backend.spec
+    size = spec.height if spec.height == spec.width else (spec.height, spec.width)
+    imageset = load_split(data, split, size, limit=limit, quiet=quiet)
+    result = runtime.evaluate(
+        backend, imageset, batch_size=batch_size, quiet=quiet, by_index=by_index
+    )
+    return imageset, result
 
 
 def _check_report_flags(report_dir: Path | None, compare: Path | None) -> None:
@@ -266,6 +295,23 @@ def _show_report(report) -> None:
         click.echo(f"  wrote {path} ({kind})")
     for note in report.missing:
         log(f"note: {note}")
+
+
+def _eval_remote(remote: Any, model: Path, data: str, flags: list[str], as_json: bool) -> None:
+    from edgeres.remote.commands import remote_eval
+    from edgeres.remote.tables import eval_text
+
+    show_remote(remote_eval(remote, model, data, flags), as_json, eval_text)
+
+
+def _engine_flags(
+    profile: str | None, threads: int | None, strict: bool, engine: str | None = None
+) -> list[str]:
+    """The engine options as the device's edgeres takes them."""
+    flags = ["--profile", profile] if profile else []
+    flags += ["--engine", engine] if engine else []
+    flags += ["--threads", str(threads)] if threads is not None else []
+    return flags + (["--strict"] if strict else [])
 
 
 COMMANDS = [predict_cmd, eval_cmd]

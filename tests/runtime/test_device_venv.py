@@ -2,24 +2,17 @@
 runs predict/eval on files the workstation made; a second one runs the legacy `tflite-runtime`
 under numpy < 2, as on older Raspberry Pi images.
 
-Building an environment takes about a minute, so each is cached beside the repository
-(`.venv-device/`, `.venv-legacy/`, git-ignored) and rebuilt only when `pyproject.toml` or the
-requirements change; edgeres itself is reinstalled (no deps, a few seconds) on every run so the
-tests see the current code. `make setup-device` builds both ahead of time.
+The environments are built by tests/device_venv.py (cached beside the repository); the
+``device_env`` fixture lives in tests/conftest.py, shared with the remote tests' device side.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from wheel_source import REPO, copy_source
+from device_venv import build_env, run_in_env
 
 from edgeres.data.shapes import CLASSES  # what `tiny_ckpt` was trained on
 
@@ -36,66 +29,10 @@ LEGACY_REQUIREMENTS = [
 ]
 
 
-def _pip(env_dir: Path, *args: str) -> None:
-    cmd = [
-        str(env_dir / "bin" / "python"),
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--disable-pip-version-check",
-        *args,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-
-
-def build_env(name: str, requirements: list[str] | None, tmp: Path) -> Path:
-    """Create (or reuse) ``REPO/.venv-<name>`` and install the current edgeres into it.
-
-    Args:
-        name: ``device`` or ``legacy``.
-        requirements: Installed before edgeres, which then goes in with ``--no-deps``; None
-            installs edgeres with its own core dependencies (the plain device install).
-        tmp: Scratch folder for the source copy.
-    """
-    env_dir = REPO / f".venv-{name}"
-    key = hashlib.sha256(
-        (REPO / "pyproject.toml").read_bytes() + repr(requirements).encode()
-    ).hexdigest()
-    src = copy_source(tmp / "edgeres-src")
-    stamp = env_dir / ".edgeres-key"
-    if not stamp.exists() or stamp.read_text() != key:
-        shutil.rmtree(env_dir, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=300)
-        _pip(env_dir, "setuptools>=68", "wheel")
-        if requirements is None:
-            _pip(env_dir, str(src))
-        else:
-            _pip(env_dir, *requirements)
-        stamp.write_text(key)
-    _pip(env_dir, "--no-deps", "--force-reinstall", "--no-build-isolation", str(src))
-    return env_dir
-
-
-def _run(env_dir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(EDGERES_QUIET="1", PATH=f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}")
-    return subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout, cwd="/"
-    )
-
-
 def _has_load_split() -> bool:
     import edgeres.data
 
     return hasattr(edgeres.data, "load_split")
-
-
-@pytest.fixture(scope="module")
-def device_env(tmp_path_factory) -> Path:
-    return build_env("device", None, tmp_path_factory.mktemp("device_src"))
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +42,9 @@ def legacy_env(tmp_path_factory) -> Path:
 
 def test_device_env_has_no_torch(device_env):
     py = device_env / "bin" / "python"
-    proc = _run(device_env, py, "-c", "import torch")
+    proc = run_in_env(device_env, py, "-c", "import torch")
     assert proc.returncode != 0 and "No module named 'torch'" in proc.stderr
-    proc = _run(
+    proc = run_in_env(
         device_env,
         py,
         "-c",
@@ -119,7 +56,7 @@ def test_device_env_has_no_torch(device_env):
 
 @pytest.mark.parametrize("key", ["onnx", "onnx_int8", "tflite", "tflite_int8"])
 def test_device_predict(device_env, key, model_files, sample_images):
-    proc = _run(
+    proc = run_in_env(
         device_env,
         device_env / "bin" / "edgeres",
         "predict",
@@ -137,13 +74,13 @@ def test_device_predict(device_env, key, model_files, sample_images):
 @pytest.mark.parametrize("key", ["onnx", "tflite_int8"])
 def test_device_eval(device_env, key, model_files):
     args = ("eval", model_files[key], "--data", "shapes", "--limit", "40", "--json")
-    proc = _run(device_env, device_env / "bin" / "edgeres", *args)
+    proc = run_in_env(device_env, device_env / "bin" / "edgeres", *args)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["total"] == 40
 
 
 def test_device_ships_profiles_and_calibration_images(device_env):
-    proc = _run(device_env, device_env / "bin" / "edgeres", "devices", "--json")
+    proc = run_in_env(device_env, device_env / "bin" / "edgeres", "devices", "--json")
     assert proc.returncode == 0, proc.stderr
     sources = {p["name"]: p["source"] for p in json.loads(proc.stdout)}
     assert {"raspberry-pi-4", "raspberry-pi-5", "jetson-orin-nano", "host"} <= set(sources)
@@ -152,14 +89,14 @@ def test_device_ships_profiles_and_calibration_images(device_env):
         "from edgeres.data.calibration import count_calibration_images, default_calibration_source\n"
         "d = default_calibration_source(); print(d); print(count_calibration_images(d))"
     )
-    proc = _run(device_env, device_env / "bin" / "python", "-c", code)
+    proc = run_in_env(device_env, device_env / "bin" / "python", "-c", code)
     assert proc.returncode == 0, proc.stderr
     folder, count = proc.stdout.split()
     assert folder.startswith(str(device_env)) and int(count) == 320
 
 
 def test_device_checkpoint_needs_the_train_extra(device_env, model_files, sample_images):
-    proc = _run(
+    proc = run_in_env(
         device_env, device_env / "bin" / "edgeres", "predict", model_files["pt"], sample_images[0]
     )
     assert proc.returncode == 2
@@ -169,11 +106,11 @@ def test_device_checkpoint_needs_the_train_extra(device_env, model_files, sample
 def test_legacy_tflite_runtime(legacy_env, model_files, sample_images):
     py = legacy_env / "bin" / "python"
     check = "import numpy, tflite_runtime; print(numpy.__version__)"
-    proc = _run(legacy_env, py, "-c", check)
+    proc = run_in_env(legacy_env, py, "-c", check)
     assert proc.returncode == 0 and proc.stdout.startswith("1."), proc.stderr
-    assert _run(legacy_env, py, "-c", "import ai_edge_litert").returncode != 0
+    assert run_in_env(legacy_env, py, "-c", "import ai_edge_litert").returncode != 0
     for key in ("tflite", "tflite_int8", "tflite_nchw"):
-        proc = _run(
+        proc = run_in_env(
             legacy_env,
             legacy_env / "bin" / "edgeres",
             "predict",
@@ -189,7 +126,7 @@ def test_legacy_tflite_runtime(legacy_env, model_files, sample_images):
 
 def test_legacy_interpreter_survives_corrupted_files(legacy_env, model_files, tmp_path):
     worker = Path(__file__).with_name("corrupt_worker.py")
-    proc = _run(
+    proc = run_in_env(
         legacy_env,
         legacy_env / "bin" / "python",
         worker,

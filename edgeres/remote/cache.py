@@ -1,0 +1,125 @@
+"""The device's content-addressed cache: ``<cache>/models/<sha256>/<name>`` for files and
+``<cache>/data/<sha256>/`` for data folders.
+
+A file already there under its hash is not copied again; a copy lands under a temporary name, is
+hashed on the device and moved into place only when the hash matches what was sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shlex
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeres.errors import RemoteError, UsageError
+from edgeres.remote.ssh import Transport, Word, last_line, shell_path
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A local file or folder on the device: its shell word there and whether it was copied now."""
+
+    word: Word
+    copied: bool
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folder_sha256(folder: Path) -> str:
+    """A hash of a folder's contents: every file's relative path and sha256, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _cache_dir(t: Transport, *parts: str) -> Word:
+    return shell_path(t.config.remote_cache.rstrip("/") + "/" + "/".join(parts))
+
+
+def place_file(t: Transport, path: Path, kind: str = "models") -> Placed:
+    """Copy ``path`` into the device's cache (unless its hash is there) and return where it is.
+
+    Raises:
+        UsageError: The local file is missing.
+        RemoteError: The copy failed, or what arrived has another hash (the file changed while
+            it was copied); nothing is left under the final name.
+    """
+    if not path.is_file():
+        raise UsageError(f"'{path}' does not exist or is not a file")
+    sha = file_sha256(path)
+    folder = _cache_dir(t, kind, sha)
+    final = Word(f"{folder}/{shlex.quote(path.name)}")
+    part = f"{folder}/.partial-{secrets.token_hex(6)}"  # concurrent copies of one file
+    if t.run(f"test -f {final}").returncode == 0:
+        t.log(f"{path.name} already on {t.name} (sha256 {sha[:12]})")
+        return Placed(final, False)
+    script = (
+        f"mkdir -p {folder} && cat > {part} && "
+        f"h=$( (sha256sum {part} 2>/dev/null || shasum -a 256 {part}) | cut -d' ' -f1) && "
+        f'if [ "$h" = {sha} ]; then mv -f {part} {final}; echo ok; '
+        f'else rm -f {part}; echo "mismatch $h"; fi'
+    )
+    with open(path, "rb") as f:
+        reply = t.check(script, f"copying '{path.name}'", stdin=f).decode().strip()
+    if reply != "ok":
+        raise RemoteError(
+            f"'{path}' changed while it was copied to {t.name} (sha256 {sha[:12]} sent, "
+            f"{reply.removeprefix('mismatch ')[:12] or 'nothing'} arrived); nothing was kept, "
+            "run again once the file is final"
+        )
+    t.log(f"copied {path.name} to {t.name} ({path.stat().st_size / 1e6:.2f} MB)")
+    return Placed(final, True)
+
+
+def place_folder(t: Transport, folder: Path) -> Placed:
+    """Copy a data folder (as a tar stream) into the device's cache unless its hash is there."""
+    if not folder.is_dir():
+        raise UsageError(f"--data folder '{folder}' does not exist")
+    sha = folder_sha256(folder)
+    final = _cache_dir(t, "data", sha)
+    part = _cache_dir(t, "data", f".partial-{sha}-{secrets.token_hex(6)}")
+    if t.run(f"test -d {final}").returncode == 0:
+        t.log(f"data {folder.name} already on {t.name} (sha256 {sha[:12]})")
+        return Placed(final, False)
+    with tempfile.TemporaryFile() as tar_file:
+        with tarfile.open(fileobj=tar_file, mode="w") as tar:
+            tar.add(folder, arcname=".")
+        tar_file.seek(0)
+        # Another copy may land first (a fleet sharing one device): keep whichever did.
+        script = (
+            f"mkdir -p {part} && tar xf - -C {part} && "
+            f"{{ mv -T {part} {final} 2>/dev/null || rm -rf {part}; }} && test -d {final} "
+            f"|| {{ rm -rf {part}; exit 1; }}"
+        )
+        out = t.run(script, stdin=tar_file)
+    if out.returncode != 0:
+        raise RemoteError(f"copying data '{folder}' to {t.name} failed: {last_line(out.stderr)}")
+    t.log(f"copied data {folder.name} to {t.name}")
+    return Placed(final, True)
+
+
+def place_data(t: Transport, data: str) -> str | Word:
+    """``--data`` as the device sees it: ``remote:/path`` is a device path, a local folder (or
+    ``cifar10:DIR``) is copied into the cache, anything else (``shapes``) passes unchanged."""
+    if data.startswith("remote:"):
+        return data.removeprefix("remote:")
+    prefix, _, rest = data.partition(":")
+    if rest and prefix.isalnum() and Path(rest).expanduser().is_dir():
+        return Word(shlex.quote(f"{prefix}:") + place_folder(t, Path(rest).expanduser()).word)
+    if Path(data).expanduser().is_dir():
+        return place_folder(t, Path(data).expanduser()).word
+    return data

@@ -1,0 +1,161 @@
+"""``benchmark``, ``eval``, ``predict``, ``devices`` and ``doctor`` on devices over SSH: copy the
+files into the device's cache, run the device's own ``edgeres ... --json``, bring the result back.
+
+Every figure comes from the device; its rows say "measured on <profile> (<host>)".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import signal
+from pathlib import Path
+
+from edgeres.bench.baseline import compare, load_baseline
+from edgeres.bench.config import BenchConfig
+from edgeres.bench.results import BenchmarkReport
+from edgeres.bench.session import BenchmarkRun, write_outputs
+from edgeres.errors import RemoteError
+from edgeres.remote.cache import place_data, place_file
+from edgeres.remote.config import RemoteConfig
+from edgeres.remote.fleet import HostResult, run_fleet
+from edgeres.remote.ssh import Transport, Word, edgeres_script, last_line
+
+# BenchConfig fields passed on to the device's benchmark as they are.
+_BENCH_FLAGS = ("threads", "runs", "warmup", "min_time", "warmup_time", "trials")
+_BENCH_FLAGS += ("pause", "limit")
+
+
+def device_json(t: Transport, args: list[str | Word]) -> dict | list:
+    """Run the device's ``edgeres ARGS`` (stderr streamed) and parse the JSON it prints.
+
+    Raises:
+        RemoteError: The command exited non-zero, was killed, or printed no JSON.
+    """
+    out = t.run(edgeres_script(t.config.remote_venv, list(args)), stream=True)
+    what = f"'edgeres {args[0]}' on {t.host}"
+    if out.returncode > 128:
+        sig = out.returncode - 128
+        name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+        raise RemoteError(f"{what} was killed ({name}) before it finished; nothing was saved")
+    if out.returncode != 0:
+        reason = last_line(out.stderr).removeprefix("error: ")
+        raise RemoteError(f"{what} exited {out.returncode}: {reason}")
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        raise RemoteError(f"{what} printed no JSON result: {last_line(out.stderr)}") from None
+
+
+def remote_json(remote: RemoteConfig, args: list[str]) -> list[HostResult]:
+    """Any command that needs no files (``devices``, ``doctor``) on every device."""
+    return run_fleet(remote, lambda t, info: device_json(t, args))
+
+
+def remote_predict(
+    remote: RemoteConfig, model: Path, images: tuple[Path, ...], flags: list[str]
+) -> list[HostResult]:
+    """``predict`` on every device: the model and the images are copied into its cache."""
+
+    def job(t: Transport, info: dict) -> dict:
+        words = [place_file(t, model).word] + [place_file(t, p, "files").word for p in images]
+        doc = device_json(t, ["predict", *words, *flags, "--json"])
+        doc["model"] = str(model)
+        for entry, path in zip(doc["results"], images, strict=True):
+            entry["image"] = str(path)
+        return doc
+
+    return run_fleet(remote, job)
+
+
+def remote_eval(remote: RemoteConfig, model: Path, data: str, flags: list[str]) -> list[HostResult]:
+    """``eval`` on every device; ``--data`` is copied once (see ``place_data``)."""
+
+    def job(t: Transport, info: dict) -> dict:
+        word = place_file(t, model).word
+        doc = device_json(t, ["eval", word, "--data", place_data(t, data), *flags, "--json"])
+        return {**doc, "model": str(model), "data": data}
+
+    return run_fleet(remote, job)
+
+
+def remote_benchmark(remote: RemoteConfig, config: BenchConfig) -> list[HostResult]:
+    """``benchmark`` on every device; each result is a ``BenchmarkRun`` whose outputs
+    (``--save``, ``--csv``...) and ``--baseline`` are per device when there are several."""
+    many = len(remote.hosts) > 1
+    configs = {h: host_config(config, h if many else None) for h in remote.hosts}
+    baselines = {}
+    for host, cfg in configs.items():  # fail before any device is touched
+        cfg.check_outputs()
+        baselines[host] = load_baseline(cfg.baseline) if cfg.baseline else None
+
+    def job(t: Transport, info: dict) -> BenchmarkRun:
+        cfg = configs[t.host]
+        words = [place_file(t, m).word for m in cfg.models]
+        args = ["benchmark", *words, "--json", *bench_flags(cfg)]
+        if cfg.data:
+            args += ["--data", place_data(t, cfg.data)]
+        if cfg.profile:
+            args += ["--profile", profile_arg(t, cfg.profile)]
+        report = BenchmarkReport.from_dict(device_json(t, args))
+        relabel(report, cfg.models, t.name)
+        run = BenchmarkRun(report, write_outputs(report, cfg), [], [], cfg.baseline, cfg.tolerance)
+        if baselines[t.host] is not None:
+            run.comparisons, run.unmatched = compare(baselines[t.host], report, cfg.tolerance)
+        return run
+
+    return run_fleet(remote, job)
+
+
+def profile_arg(t: Transport, profile: object) -> str | Word:
+    """A profile name passes as it is; a local profile file is copied to the device first."""
+    name = getattr(profile, "source", None) or str(profile)
+    if Path(name).is_file():
+        return place_file(t, Path(name), "files").word
+    return getattr(profile, "name", name)
+
+
+def bench_flags(config: BenchConfig) -> list[str]:
+    """The measuring flags of ``config`` as the device's ``edgeres benchmark`` takes them."""
+    flags = ["--quick"] if config.quick else []
+    for name in _BENCH_FLAGS:
+        value = getattr(config, name)
+        if value in (None, ()):
+            continue
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        flags += [f"--{name.replace('_', '-')}", text]
+    return flags
+
+
+def host_config(config: BenchConfig, host: str | None) -> BenchConfig:
+    """``config`` with each output and the baseline named for ``host`` (``b.json`` ->
+    ``b-pi5.local.json``); unchanged for a single device."""
+    if host is None:
+        return config
+    tag = re.sub(r"[^\w.-]", "_", host)
+    names = ("csv", "md", "plot", "save", "baseline")
+    per_host = {
+        n: p.with_name(f"{p.stem}-{tag}{p.suffix}")
+        for n in names
+        if (p := getattr(config, n)) is not None
+    }
+    return dataclasses.replace(config, **per_host)
+
+
+def relabel(report: BenchmarkReport, models: tuple[Path, ...], host: str) -> None:
+    """Say where the figures were measured, and name the local files rather than the cache's."""
+    report.label = measured_on(report.profile, report.profile_is_host, report.environment, host)
+    local = {m.name: str(m) for m in models}
+    for r in report.results:
+        r.model = local.get(r.name, r.model)
+
+
+def measured_on(profile: str, is_host: bool, environment: dict, host: str) -> str:
+    """``measured on raspberry-pi-5 (pi5.local)``, or with another profile's settings."""
+    if is_host and profile != "host":
+        return f"measured on {profile} ({host})"
+    cpu = environment.get("cpu_model") or "unknown CPU"
+    if is_host:
+        return f"measured on {host} ({cpu}, no shipped profile matches it)"
+    return f"measured on {host} ({cpu}) with {profile}'s settings"
