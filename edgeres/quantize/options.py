@@ -142,7 +142,6 @@ class QuantizeConfig:
         )
         if self.eval_limit is not None and self.eval_limit < 1:
             raise UsageError(f"--eval-limit must be at least 1, got {self.eval_limit}")
-        check_number(self.max_drop, "--max-drop")  # nan would turn the gate off
         _check_gate(self.max_drop, self.fallback_layers)
 
     def kwargs(self) -> dict[str, Any]:

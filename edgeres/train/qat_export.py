@@ -18,7 +18,8 @@ import numpy as np
 
 from edgeres.convert.tflite import tflite_info
 from edgeres.fileio import atomic_write_text
-from edgeres.quantize.evaluate import evaluate, format_report
+from edgeres.formats import FORMATS
+from edgeres.quantize.evaluate import evaluate, format_report, open_eval
 from edgeres.quantize.onnx import quantize_onnx
 from edgeres.quantize.options import (
     DEFAULT_EVAL_LIMIT,
@@ -72,10 +73,11 @@ def export_qat(qat: QATNet, state, ckpt: Path, cfg, train_images: np.ndarray) ->
             "tflite": _tflite(qat, state, source, opts, stage / INT8_FILES["tflite"]),
         }
         for fmt, path in staged.items():
-            size = source.fp32_onnx.stat().st_size if fmt == "onnx" else None
+            same = source.fp32_onnx.suffix in FORMATS[fmt].suffixes  # the FP32 file quantized
+            size = source.fp32_onnx.stat().st_size if same else None
             report.formats[fmt] = format_report(fmt, path, out / path.name, source, opts, size)
         limit = cfg.eval_limit or DEFAULT_EVAL_LIMIT
-        evaluate(report, source, staged, cfg.data, limit, cfg.quiet)
+        evaluate(report, open_eval(report, source, cfg.data, limit, cfg.quiet), staged)
         for path in staged.values():
             os.replace(path, out / path.name)
     text = json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n"
