@@ -20,8 +20,8 @@ from edgeres.bench.config import check_writable, parse_threads
 from edgeres.bench.jobs import Job, RowFailed, run_isolated
 from edgeres.bench.results import ModelResult
 from edgeres.bench.runner import profile_ref
-from edgeres.errors import UsageError
-from edgeres.formats import FORMATS, Format, export_formats, format_for_path
+from edgeres.errors import UsageError, unknown_name
+from edgeres.formats import FORMATS, Format, engine_names, export_formats, format_for_path
 from edgeres.profiles import Budget, Profile, load_profile
 from edgeres.profiles.facts import this_machine
 from edgeres.progress import progress
@@ -198,12 +198,9 @@ def plan(files: list[Path], config: TuneConfig) -> tuple[list[Row], list[str]]:
 
 
 def _engines(fmt: Format, asked: tuple[str, ...], notes: list[str]) -> list[str]:
-    known = {e.name for f in FORMATS.values() for e in f.engines}
     for name in asked:
-        if name not in known:
-            from edgeres.errors import unknown_name
-
-            raise unknown_name("engine", name, known)
+        if name not in engine_names():
+            raise unknown_name("engine", name, engine_names())
     chosen = [e for e in fmt.engines if not asked or e.name in asked]
     for e in chosen:
         if asked and not e.available:  # only what was asked for by name is worth a note
