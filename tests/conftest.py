@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+VIDEO_FRAMES = 24
+VIDEO_SIZE = (160, 120)  # width, height
+
 os.environ.setdefault("EDGERES_QUIET", "1")  # no progress bars in test logs
 
 # Every exported model file (fp32/int8 ONNX and TFLite, NCHW TFLite, copies without metadata),
@@ -109,3 +112,37 @@ def device_env(tmp_path_factory) -> Path:
     from device_venv import build_env
 
     return build_env("device", None, tmp_path_factory.mktemp("device_src"))
+
+
+@pytest.fixture(scope="session")
+def video_file(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "clip.mp4")
+
+
+@pytest.fixture(scope="session")
+def video_frames() -> int:
+    """Frames in ``video_file``."""
+    return VIDEO_FRAMES
+
+
+@pytest.fixture(scope="session")
+def video_size() -> tuple[int, int]:
+    """``(width, height)`` of ``video_file``."""
+    return VIDEO_SIZE
+
+
+def write_video(path: Path, frames: int = VIDEO_FRAMES, size=VIDEO_SIZE, fps: float = 30.0) -> Path:
+    """A real mp4 (mp4v) whose frame i shows a bright square moving right."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    w, h = size
+    for i in range(frames):
+        img = np.full((h, w, 3), 40, np.uint8)
+        x = 5 + i * 4
+        cv2.rectangle(img, (x, 30), (x + 30, 80), (0, 200, 255), -1)
+        writer.write(img)
+    writer.release()
+    return path

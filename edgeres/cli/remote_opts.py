@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from edgeres.cli.common import echo_json
 from edgeres.cli.fields import field_option
@@ -28,6 +29,24 @@ def pop_remote(flags: dict[str, Any]) -> RemoteConfig | None:
     """Take the remote options out of ``flags``; a ``RemoteConfig`` when ``--remote`` was given."""
     values = {name: flags.pop(name) for name in _NAMES}
     return RemoteConfig(**values) if values["remote"] else None
+
+
+def given_flags(ctx: click.Context, skip: set[str]) -> list[str]:
+    """The options given on this command line (not defaults), as the device's edgeres takes
+    them, except those named in ``skip`` and the remote ones."""
+    words: list[str] = []
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in skip or param.name in _NAMES:
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        value = ctx.params.get(param.name)
+        if param.is_flag:
+            words += [param.opts[0]] if value else list(param.secondary_opts[:1])
+        elif value is not None:
+            words += [param.opts[0], str(value)]
+    return words
 
 
 def show_remote(

@@ -13,6 +13,8 @@ import click
 
 from edgeres.cli.common import log, max_image_pixels_option
 from edgeres.cli.fields import field_help, field_option
+from edgeres.cli.remote_opts import given_flags, pop_remote, remote_options
+from edgeres.errors import UsageError
 from edgeres.formats import engine_names
 from edgeres.stream.app import RunOptions, run_model
 from edgeres.stream.pipeline import StreamConfig, stop_on_signals
@@ -53,7 +55,9 @@ def _s(name: str, *decls: str, **attrs):
 @_r("height")
 @_r("fps")
 @_r("seed")
-def run_cmd(**flags: Any) -> None:
+@remote_options
+@click.pass_context
+def run_cmd(ctx: click.Context, **flags: Any) -> None:
     """Classify frames from a camera, video, stream, folder or the demo scene, as fast as the model allows.
 
     Prints a summary on exit (sustained FPS, per-stage mean/p90 ms, dropped frames). A file ends
@@ -65,15 +69,50 @@ def run_cmd(**flags: Any) -> None:
       edgeres run model.onnx --source clip.mp4 --save out.mp4 --json > frames.jsonl
       edgeres run model.tflite --source 0 --serve 0.0.0.0:8080 --serve-token auto --smooth 0.8
       edgeres run model.tflite --profile jetson-orin-nano --show
+      edgeres run model_int8.tflite --remote pi@pi5.local --source 0 --json > frames.jsonl
+      edgeres run model_int8.tflite --remote pi@pi5.local --serve 8080 --serve-token auto
+
+    \b
+    With --remote the device runs it: its frames (--json) and log come back as they happen,
+    Ctrl-C here stops it there, --serve PORT is forwarded over SSH to 127.0.0.1:PORT here,
+    --save is recorded there and copied back, a local --source file is copied over first.
+    --duration and --max-frames bound it, not --remote-timeout.
     """
+    remote = pop_remote(flags)
+    opts = RunOptions.from_flags(**flags)  # every check that needs no device, before connecting
+    if remote is not None:
+        _run_remote(ctx, remote, opts)
+        return
     import cv2
 
-    opts = RunOptions.from_flags(**flags)
     # OpenCV's own warnings ("can't capture by name") would bury our one-line errors.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     with stop_on_signals(threading.Event()) as stop:
         summary = run_model(opts, stop, on_ready=_announce)
     log(summary.to_text())
+
+
+def _run_remote(ctx: click.Context, remote: Any, opts: RunOptions) -> None:
+    from pathlib import Path
+
+    from edgeres.remote.live import LiveRun, remote_run
+
+    if opts.show:
+        raise UsageError(
+            "--show opens a window on this machine; with --remote watch the run with --serve"
+        )
+    local = {"model", "source", "profile", "save", "force", "show"}
+    job = LiveRun(
+        model=Path(opts.model),
+        flags=tuple(given_flags(ctx, local)),
+        source=opts.source,
+        profile=opts.profile,
+        save=Path(opts.save) if opts.save else None,
+        force=opts.force,
+        serve=opts.serve,
+    )
+    with stop_on_signals(threading.Event()) as stop:
+        remote_run(remote, job, stop)
 
 
 def _announce(facts: dict[str, Any]) -> None:

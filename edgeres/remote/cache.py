@@ -123,3 +123,11 @@ def place_data(t: Transport, data: str) -> str | Word:
     if Path(data).expanduser().is_dir():
         return place_folder(t, Path(data).expanduser()).word
     return data
+
+
+def place_profile(t: Transport, profile: object) -> str | Word:
+    """A profile name passes as it is; a local profile file is copied to the device first."""
+    name = getattr(profile, "source", None) or str(profile)
+    if Path(name).is_file():
+        return place_file(t, Path(name), "files").word
+    return getattr(profile, "name", name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import signal
 from pathlib import Path
 
 from edgeres.bench.baseline import compare, load_baseline
@@ -17,10 +16,10 @@ from edgeres.bench.config import BenchConfig
 from edgeres.bench.results import BenchmarkReport
 from edgeres.bench.session import BenchmarkRun, write_outputs
 from edgeres.errors import RemoteError
-from edgeres.remote.cache import place_data, place_file
+from edgeres.remote.cache import place_data, place_file, place_profile
 from edgeres.remote.config import RemoteConfig
 from edgeres.remote.fleet import HostResult, run_fleet
-from edgeres.remote.ssh import Transport, Word, edgeres_script, last_line
+from edgeres.remote.ssh import Transport, Word, edgeres_script, last_line, raise_exit
 
 # BenchConfig fields passed on to the device's benchmark as they are.
 _BENCH_FLAGS = ("threads", "runs", "warmup", "min_time", "warmup_time", "trials")
@@ -35,13 +34,8 @@ def device_json(t: Transport, args: list[str | Word]) -> dict | list:
     """
     out = t.run(edgeres_script(t.config.remote_venv, list(args)), stream=True)
     what = f"'edgeres {args[0]}' on {t.host}"
-    if out.returncode > 128:
-        sig = out.returncode - 128
-        name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
-        raise RemoteError(f"{what} was killed ({name}) before it finished; nothing was saved")
     if out.returncode != 0:
-        reason = last_line(out.stderr).removeprefix("error: ")
-        raise RemoteError(f"{what} exited {out.returncode}: {reason}")
+        raise_exit(out, what, "; nothing was saved")
     try:
         return json.loads(out.stdout)
     except ValueError:
@@ -97,7 +91,7 @@ def remote_benchmark(remote: RemoteConfig, config: BenchConfig) -> list[HostResu
         if cfg.data:
             args += ["--data", place_data(t, cfg.data)]
         if cfg.profile:
-            args += ["--profile", profile_arg(t, cfg.profile)]
+            args += ["--profile", place_profile(t, cfg.profile)]
         report = BenchmarkReport.from_dict(device_json(t, args))
         relabel(report, cfg.models, t.name)
         run = BenchmarkRun(report, write_outputs(report, cfg), [], [], cfg.baseline, cfg.tolerance)
@@ -106,14 +100,6 @@ def remote_benchmark(remote: RemoteConfig, config: BenchConfig) -> list[HostResu
         return run
 
     return run_fleet(remote, job)
-
-
-def profile_arg(t: Transport, profile: object) -> str | Word:
-    """A profile name passes as it is; a local profile file is copied to the device first."""
-    name = getattr(profile, "source", None) or str(profile)
-    if Path(name).is_file():
-        return place_file(t, Path(name), "files").word
-    return getattr(profile, "name", name)
 
 
 def bench_flags(config: BenchConfig) -> list[str]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, NoReturn
 
 from edgeres.errors import RemoteError
 from edgeres.remote.config import RemoteConfig
@@ -60,28 +62,42 @@ class Transport:
         """The host without its user, as rows are labelled."""
         return self.host.rsplit("@", 1)[-1]
 
-    def argv(self, script: str) -> list[str]:
+    def argv(self, script: str, forwards: Sequence[str] = ()) -> list[str]:
+        """The ssh command line; each of ``forwards`` is an ``-L`` spec (``ExitOnForwardFailure``)."""
         opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.config.connect_timeout}"]
         opts += ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+        if forwards:
+            opts += ["-o", "ExitOnForwardFailure=yes"]
+            opts += [a for spec in forwards for a in ("-L", spec)]
         if os.environ.get("EDGERES_SSH_CONFIG"):
             opts = ["-F", os.environ["EDGERES_SSH_CONFIG"], *opts]
         return ["ssh", *opts, "--", self.host, script]
 
-    def run(self, script: str, stdin: IO[bytes] | None = None, stream: bool = False) -> Output:
+    def run(
+        self,
+        script: str,
+        stdin: IO[bytes] | None = None,
+        stream: bool = False,
+        stdout: IO[bytes] | None = None,
+    ) -> Output:
         """Run ``script`` on the device; with ``stream`` its stderr lines pass through ``log``.
+        Its stdout is returned, or written to the file ``stdout`` when one is given.
 
         Raises:
             RemoteError: ssh could not connect or authenticate, the connection was cut, or the
                 command ran past ``remote_timeout``. A non-zero status of the command itself is
                 returned, not raised.
         """
-        proc = self._popen(script, stdin)
+        proc = self._popen(script, stdin, stdout=stdout)
         tail: list[str] = []
         chunks: list[bytes] = []
         readers = [
-            threading.Thread(target=self._read_stderr, args=(proc, tail, stream), daemon=True),
-            threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True),
+            threading.Thread(target=self._read_stderr, args=(proc, tail, stream), daemon=True)
         ]
+        if stdout is None:
+            readers.append(
+                threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+            )
         for reader in readers:
             reader.start()
         try:
@@ -101,13 +117,74 @@ class Transport:
             raise RemoteError(ssh_failure(self.host, out.stderr))
         return out
 
-    def _popen(self, script: str, stdin: IO[bytes] | None) -> subprocess.Popen:
+    def stream(
+        self,
+        script: str,
+        on_line: Callable[[str], None],
+        stop: threading.Event,
+        forwards: Sequence[str] = (),
+        grace: float = 30.0,
+    ) -> Output:
+        """Run a ``watched_script``, handing each stdout line to ``on_line`` as it arrives and
+        each stderr line to ``log``; no time limit (the command's own flags bound it).
+
+        When ``stop`` is set, ssh's stdin is closed: the device script then stops its command
+        with SIGTERM, which ends it as Ctrl-C would (its summary still comes back). ssh runs in
+        its own session, so a Ctrl-C here reaches only this process. A device that has not
+        finished ``grace`` seconds after that loses the connection.
+
+        Raises:
+            RemoteError: As ``run``; also when a forward's local port is taken here.
+        """
+        proc = self._popen(script, subprocess.PIPE, forwards=forwards, new_session=True)
+        tail: list[str] = []
+        readers = [
+            threading.Thread(target=self._read_stderr, args=(proc, tail, True), daemon=True),
+            threading.Thread(target=_read_lines, args=(proc.stdout, on_line), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        closed_at = None
+        try:
+            while proc.poll() is None:
+                if stop.is_set() and closed_at is None:
+                    proc.stdin.close()
+                    closed_at = time.monotonic()
+                if closed_at is not None and time.monotonic() - closed_at > grace:
+                    proc.kill()
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:  # a second Ctrl-C (KeyboardInterrupt) or a bug: cut it
+                proc.kill()
+            proc.wait()
+        for reader in readers:
+            reader.join(timeout=10)
+        out = Output(proc.returncode, b"", "\n".join(tail))
+        if out.returncode == SSH_FAILED:
+            busy = "Address already in use" in out.stderr or "forwarding" in out.stderr.lower()
+            if forwards and busy:
+                raise RemoteError(
+                    f"cannot forward {', '.join(forwards)} from here to {self.host} "
+                    f"({last_line(out.stderr)}); is the port in use here? choose another --serve port"
+                )
+            raise RemoteError(ssh_failure(self.host, out.stderr))
+        return out
+
+    def _popen(
+        self,
+        script: str,
+        stdin: IO[bytes] | int | None,
+        stdout: IO[bytes] | None = None,
+        forwards: Sequence[str] = (),
+        new_session: bool = False,
+    ) -> subprocess.Popen:
         try:
             return subprocess.Popen(
-                self.argv(script),
+                self.argv(script, forwards),
                 stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                stdout=stdout if stdout is not None else subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                start_new_session=new_session,
             )
         except FileNotFoundError:
             raise RemoteError(
@@ -144,6 +221,36 @@ def edgeres_script(venv: str, *commands: list[str]) -> str:
         f'if [ -z "$E" ]; then echo {_NOT_FOUND_MARK} >&2; exit {NOT_FOUND}; fi; {runs}; '
         "exit $?"  # not exec'd by the shell: a killed edgeres is an exit status, not a cut line
     )
+
+
+def watched_script(venv: str, args: list[str]) -> str:
+    """Like ``edgeres_script`` for one command that may run for hours (``run``): it runs in the
+    background, unbuffered, and is sent SIGTERM when the script's stdin closes: when the
+    ssh client closes it (``Transport.stream``'s stop) or the connection is gone."""
+    run = '"$E" ' + " ".join(a if isinstance(a, Word) else shlex.quote(a) for a in args)
+    return (
+        f'E={shell_path(venv)}/bin/edgeres; [ -x "$E" ] || E=$(command -v edgeres) || E=; '
+        f'if [ -z "$E" ]; then echo {_NOT_FOUND_MARK} >&2; exit {NOT_FOUND}; fi; '
+        f"exec 3<&0; PYTHONUNBUFFERED=1 {run} </dev/null & p=$!; "
+        '{ while read -r _; do :; done <&3; kill -TERM "$p"; } >/dev/null 2>&1 & w=$!; '
+        'wait "$p"; rc=$?; kill "$w" 2>/dev/null; exit "$rc"'
+    )
+
+
+def _read_lines(pipe: IO[bytes], on_line: Callable[[str], None]) -> None:
+    for raw in iter(pipe.readline, b""):
+        on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+
+def raise_exit(out: Output, what: str, note: str = "") -> NoReturn:
+    """The device command's non-zero exit as one ``RemoteError``: killed by a signal, or its
+    own ``error:`` line; ``note`` ends the message."""
+    if out.returncode > 128:
+        sig = out.returncode - 128
+        name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+        raise RemoteError(f"{what} was killed ({name}) before it finished{note}")
+    reason = last_line(out.stderr).removeprefix("error: ")
+    raise RemoteError(f"{what} exited {out.returncode}: {reason}{note}")
 
 
 def is_not_found(out: Output) -> bool:

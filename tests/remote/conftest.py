@@ -112,14 +112,24 @@ def edgeres_remote(sshd, device_env, tmp_path):
     """Run this checkout's ``edgeres ARGS`` here, with the test hosts and a fresh device cache."""
     cache = tmp_path / "device-cache"
 
-    def run(*args, venv: Path | str = device_env, timeout: int = 600):
-        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-        env.update(PYTHONPATH=str(REPO), EDGERES_SSH_CONFIG=str(sshd.config), EDGERES_QUIET="1")
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env.update(PYTHONPATH=str(REPO), EDGERES_SSH_CONFIG=str(sshd.config), EDGERES_QUIET="1")
+
+    def command(args, venv) -> list[str]:
         cmd = [sys.executable, "-m", "edgeres", *map(str, args)]
-        cmd += ["--remote-venv", str(venv), "--remote-cache", str(cache)]
+        return cmd + ["--remote-venv", str(venv), "--remote-cache", str(cache)]
+
+    def run(*args, venv: Path | str = device_env, timeout: int = 600):
+        cmd = command(args, venv)
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
+    def popen(*args, venv: Path | str = device_env) -> subprocess.Popen:
+        """The same command started in the background (stdout and stderr piped, as text)."""
+        pipe = subprocess.PIPE
+        return subprocess.Popen(command(args, venv), stdout=pipe, stderr=pipe, text=True, env=env)
+
     run.cache = cache
+    run.popen = popen
     return run
 
 

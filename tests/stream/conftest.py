@@ -14,9 +14,6 @@ import cv2
 import numpy as np
 import pytest
 
-VIDEO_FRAMES = 24
-VIDEO_SIZE = (160, 120)  # width, height
-
 
 @pytest.fixture
 def backend(fp32_onnx):
@@ -25,11 +22,6 @@ def backend(fp32_onnx):
 
     with load(fp32_onnx, threads=1) as b:
         yield b
-
-
-@pytest.fixture(scope="session")
-def video_file(tmp_path_factory) -> Path:
-    return write_video(tmp_path_factory.mktemp("video") / "clip.mp4")
 
 
 @pytest.fixture(scope="session")
@@ -44,36 +36,10 @@ def image_folder(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def video_frames() -> int:
-    """Frames in ``video_file``."""
-    return VIDEO_FRAMES
-
-
-@pytest.fixture(scope="session")
-def video_size() -> tuple[int, int]:
-    """``(width, height)`` of ``video_file``."""
-    return VIDEO_SIZE
-
-
 @pytest.fixture
 def fake_camera() -> type[FakeCamera]:
     """The ``FakeCamera`` class (a camera that disappears and comes back)."""
     return FakeCamera
-
-
-def write_video(path: Path, frames: int = VIDEO_FRAMES, size=VIDEO_SIZE, fps: float = 30.0) -> Path:
-    """A real mp4 (mp4v) whose frame i shows a bright square moving right."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    assert writer.isOpened()
-    w, h = size
-    for i in range(frames):
-        img = np.full((h, w, 3), 40, np.uint8)
-        x = 5 + i * 4
-        cv2.rectangle(img, (x, 30), (x + 30, 80), (0, 200, 255), -1)
-        writer.write(img)
-    writer.release()
-    return path
 
 
 class FakeCamera:
