@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,22 +16,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgeres import __version__
-from edgeres.data import ImageSet, load_split
+from edgeres.data import ImageSet
 from edgeres.data.augment import augment
-from edgeres.errors import OutputExistsError, UsageError
-from edgeres.models import count_macs, count_params, model_config
+from edgeres.errors import UsageError
 from edgeres.progress import progress
-from edgeres.spec import InputSpec, ModelInfo
+from edgeres.spec import InputSpec
 from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
 from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext, init_distributed, shutdown_distributed
 from edgeres.train.history import plot_curves, write_history, write_metrics
-from edgeres.train.init import InitFacts, read_init
-from edgeres.train.schedule import Schedule, plan_schedule
-from edgeres.train.setup import build_model, plan_text, qat_model, to_tensor
-
-RUN_FILES = ("model.pt", "last.pt", "metrics.json", "history.csv")
-QAT_FILES = ("model_int8.onnx", "model_int8.tflite", "model_int8_report.json")
+from edgeres.train.setup import Run, plan_text, start_run, to_tensor
 
 
 @dataclass
@@ -62,52 +55,6 @@ def train(cfg: TrainConfig, on_plan: Callable[[str], None] | None = None) -> Tra
         return _train(cfg, ctx, on_plan)
     finally:
         shutdown_distributed(ctx)
-
-
-def _pick_device(name: str, ctx: DistContext) -> torch.device:
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(
-                f"--device cuda was asked for, but torch {torch.__version__} sees no CUDA GPU here "
-                "(torch.cuda.is_available() is False); use --device cpu"
-            )
-        return torch.device("cuda", ctx.local_rank)
-    return torch.device("cpu")
-
-
-def _check_out_dir(cfg: TrainConfig) -> None:
-    existing = [f for f in RUN_FILES + QAT_FILES if (cfg.out / f).exists()]
-    if cfg.resume:
-        if not (cfg.out / "last.pt").exists():
-            raise UsageError(f"--resume: '{cfg.out}' holds no interrupted run (no last.pt)")
-    elif existing and not cfg.force:
-        raise OutputExistsError(
-            f"'{cfg.out}' already holds a run ({', '.join(existing)}); "
-            "pass --resume to continue it, --force to replace it, or choose another --out"
-        )
-
-
-def _split_val(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet | None]:
-    n_val = int(len(data) * fraction)
-    if n_val < 10:
-        return data, None
-    perm = np.random.default_rng([seed, 7]).permutation(len(data))
-    pick = lambda idx: ImageSet(data.images[idx], data.labels[idx], data.classes, data.source)  # noqa: E731
-    return pick(np.sort(perm[n_val:])), pick(np.sort(perm[:n_val]))
-
-
-def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=max(1, steps), pct_start=0.2, div_factor=10.0
-    )
-    return opt, sched
 
 
 @torch.no_grad()
@@ -182,65 +129,8 @@ def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, plan) -
     }
 
 
-def _load_data(cfg: TrainConfig, size: int, quiet: bool):
-    train_set = load_split(cfg.data, "train", size, limit=cfg.limit, quiet=quiet)
-    test_set = load_split(cfg.data, "test", size, limit=cfg.eval_limit, quiet=quiet)
-    if tuple(test_set.classes) != tuple(train_set.classes):
-        raise UsageError(
-            f"train and test splits of '{cfg.data}' have different classes "
-            f"({len(train_set.classes)} vs {len(test_set.classes)}); every split needs the same class folders"
-        )
-    train_set, val_set = _split_val(train_set, cfg.val_fraction, cfg.seed)
-    return train_set, val_set, test_set
-
-
-def _resume_state(cfg: TrainConfig, model: nn.Module, opt, sched) -> dict[str, Any]:
-    ckpt = load_checkpoint(cfg.out / "last.pt")
-    state = ckpt.train_state or {}
-    saved = {"augment": "crop,flip", **state.get("config", {})}  # older runs: crop,flip
-    for key in ("model", "data", "img_size", "epochs", "batch_size", "augment"):
-        if saved.get(key) != getattr(cfg, key):
-            raise UsageError(
-                f"--resume: this run was started with --{key.replace('_', '-')} {saved.get(key)}, "
-                f"not {getattr(cfg, key)}; resume with the same settings"
-            )
-    model.load_state_dict(ckpt.model.state_dict())
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    return state
-
-
-@dataclass
-class _Run:
-    """What one training run carries from epoch to epoch."""
-
-    cfg: TrainConfig
-    ctx: DistContext
-    device: torch.device
-    spec: InputSpec
-    info: ModelInfo
-    model_args: dict[str, Any]
-    model: nn.Module  # the network itself: evaluated and saved
-    net: nn.Module  # what is trained: the model, or its DistributedDataParallel wrapper
-    opt: Any
-    sched: Any
-    plan: Schedule
-    train_set: ImageSet
-    eval_set: ImageSet  # picks the best epoch: the held-out share, else the test split
-    test_set: ImageSet
-    history: list[dict[str, Any]]
-    best: dict[str, Any]
-    seconds: float
-    init: InitFacts | None = None
-    best_qat_state: dict[str, Any] | None = None  # the QAT graph at the best epoch
-
-    def float_model(self) -> nn.Module:
-        """What model.pt holds: the network, or the QAT graph's weights in its architecture."""
-        return self.model.float_model() if self.cfg.qat else self.model
-
-
 def _train(cfg: TrainConfig, ctx: DistContext, on_plan=None) -> TrainResult:
-    run = _start(cfg, ctx)
+    run = start_run(cfg, ctx)
     if on_plan is not None and ctx.is_main:
         on_plan(plan_text(run))
     for epoch in range(len(run.history), run.plan.epochs):
@@ -259,72 +149,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, on_plan=None) -> TrainResult:
     return TrainResult(cfg.out, cfg.out / "model.pt", metrics, report)
 
 
-def _start(cfg: TrainConfig, ctx: DistContext) -> _Run:
-    """Check the run folder, load the data, build the model and optimizer, resume if asked."""
-    device = _pick_device(cfg.device, ctx)
-    if cfg.qat and ctx.enabled:
-        raise UsageError("--qat runs in one process; start it without torchrun")
-    ckpt = read_init(cfg.init, cfg.model, cfg.img_size) if cfg.init is not None else None
-    cfg = cfg.resolved(ckpt.model_name if ckpt is not None else None)
-    _check_out_dir(cfg)
-    ctx.barrier()  # every rank checks before rank 0 writes anything
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
-    mcfg = model_config(cfg.model)
-    size = cfg.img_size or (ckpt.info.spec.height if ckpt is not None else mcfg.img_size)
-    train_set, val_set, test_set = _load_data(cfg, size, cfg.quiet or not ctx.is_main)
-    spec = (
-        ckpt.info.spec if ckpt is not None else InputSpec(size, size, mean=mcfg.mean, std=mcfg.std)
-    )
-    model, model_args, init = build_model(cfg, ckpt, train_set.classes)
-    info = _model_info(cfg, model, spec, train_set.classes)
-    model = model.to(device, memory_format=torch.channels_last)
-    if cfg.qat:
-        model = qat_model(model, spec, cfg, train_set, device)
-    plan = plan_schedule(
-        len(train_set), len(train_set.classes), cfg.batch_size, cfg.epochs,
-        qat=cfg.qat, world_size=ctx.world_size,
-    )  # fmt: skip
-    opt, sched = _optimizer(model, cfg, plan.total_steps)
-    state = _resume_state(cfg, model, opt, sched) if cfg.resume else {}
-    net = model
-    if ctx.enabled:
-        ids = [ctx.local_rank] if device.type == "cuda" else None
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    return _Run(
-        cfg=cfg,
-        ctx=ctx,
-        device=device,
-        spec=spec,
-        info=info,
-        model_args=model_args,
-        model=model,
-        net=net,
-        opt=opt,
-        sched=sched,
-        plan=plan,
-        train_set=train_set,
-        eval_set=val_set if val_set is not None else test_set,
-        test_set=test_set,
-        history=list(state.get("history", [])),
-        best=dict(state.get("best", {"val_accuracy": -1.0, "epoch": 0})),
-        seconds=float(state.get("seconds", 0.0)),
-        init=init,
-    )
-
-
-def _model_info(cfg: TrainConfig, model: nn.Module, spec: InputSpec, classes) -> ModelInfo:
-    facts = {
-        "params": count_params(model),
-        "macs": count_macs(model, spec.shape(1)),
-        "data": cfg.data,
-        "img_size": spec.height,
-        "edgeres_version": __version__,
-    }
-    return ModelInfo(cfg.model, classes, spec, extra=facts)
-
-
-def _epoch(run: _Run, epoch: int) -> None:
+def _epoch(run: Run, epoch: int) -> None:
     """Train one epoch; on the main process score it, keep it if best, and save the state."""
     cfg, t0 = run.cfg, time.perf_counter()
     stats = _train_epoch(
@@ -345,7 +170,9 @@ def _epoch(run: _Run, epoch: int) -> None:
     # The last step of an epoch has no next loss to show it: check the weights' loss on the
     # validation images before saving them.
     if not math.isfinite(val_loss):
-        raise _diverged(cfg, epoch, run.steps - 1, val_loss, run.sched.get_last_lr()[0])
+        raise _diverged(
+            cfg, epoch, run.plan.steps_per_epoch - 1, val_loss, run.sched.get_last_lr()[0]
+        )
     _, test_acc = evaluate_arrays(run.model, run.test_set, run.spec, run.device)
     run.seconds += time.perf_counter() - t0
     run.history.append(
@@ -371,7 +198,7 @@ def _epoch(run: _Run, epoch: int) -> None:
     _save_last(run)
 
 
-def _save_last(run: _Run) -> None:
+def _save_last(run: Run) -> None:
     """``last.pt`` and ``history.csv``: all ``--resume`` needs to continue after this epoch."""
     train_state = {
         "optimizer": run.opt.state_dict(),
@@ -386,7 +213,7 @@ def _save_last(run: _Run) -> None:
     write_history(out / "history.csv", run.history)
 
 
-def _metrics(run: _Run) -> dict[str, Any]:
+def _metrics(run: Run) -> dict[str, Any]:
     cfg, info, history, best, ctx = run.cfg, run.info, run.history, run.best, run.ctx
     ips = [r["images_per_second"] for r in history]
     return {

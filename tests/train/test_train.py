@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from edgeres.errors import OutputExistsError, UsageError
 from edgeres.train import TrainConfig, train
@@ -137,3 +138,25 @@ def test_a_diverging_loss_stops_with_a_clear_error_and_saves_no_nan_weights(tmp_
     with pytest.raises(UsageError, match=r"training diverged: the loss became nan.*--lr"):
         train(_cfg(out, epochs=2, lr=1e30, limit=200, eval_limit=20))
     assert not (out / "model.pt").exists() and not (out / "last.pt").exists()
+
+
+def test_a_later_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from edgeres.train import loop
+
+    out = tmp_path / "run"
+    real_epoch = loop._train_epoch
+
+    def poisoned(*args, **kw):
+        stats = real_epoch(*args, **kw)
+        if args[7] == 1:  # the second epoch ends on NaN weights, as a step that blew up would
+            with torch.no_grad():
+                next(p for p in args[0].parameters() if p.ndim > 1).fill_(float("nan"))
+        return stats
+
+    monkeypatch.setattr(loop, "_train_epoch", poisoned)
+    with pytest.raises(UsageError, match=r"became nan at epoch 2.*last good checkpoint is kept"):
+        train(_cfg(out, epochs=3, limit=300))
+    for name in ("model.pt", "last.pt"):  # both hold the finite weights of epoch 1
+        weights = load_checkpoint(out / name).model.state_dict().values()
+        assert all(torch.isfinite(w).all() for w in weights if w.is_floating_point()), name
+    assert not (out / "metrics.json").exists()
