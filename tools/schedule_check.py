@@ -4,10 +4,12 @@ Writes scikit-learn's bundled digits (1,797 real 8x8 handwritten digits, shipped
 sklearn wheel: nothing is downloaded) out as an image folder, as a user would bring one
 (``DIR/train/<digit>/*.png``, ``DIR/test/<digit>/*.png``, a fixed stratified 80/20 split), and a
 second folder with a quarter of its training images. On each it trains the defaults
-(``--epochs auto``, default lr; ``--augment crop``, since flips are wrong for digits) and every
-epochs x lr pair of the sweep, and prints a markdown table: test accuracy of each run, the best of
-the sweep, and whether the defaults are within ``--target`` points of it. Also one run of the
-defaults with flips on, to show what ``--augment crop,flip`` costs on digits.
+(``--epochs auto``, default lr; ``--augment crop``, since flips are wrong for digits) and a hand
+sweep across them: each ``--epochs-list`` count at the default lr, and each ``--lr-list`` rate at
+the defaults' epochs; it prints a markdown table: test accuracy of each run, the best of the
+sweep, and whether the defaults are within ``--target`` points of it. Also one run of the
+defaults with flips on, to show what ``--augment crop,flip`` costs on digits. A run folder that
+already holds a finished run with the same settings is read, not trained again.
 
 Needs scikit-learn (in the dev extra). Usage (the full measurement; each run is a few minutes):
     .venv/bin/python tools/schedule_check.py --out /tmp/schedule_check
@@ -51,11 +53,24 @@ def write_digits(root: Path, quarter: bool, seed: int = 0) -> Path:
 
 
 def _train(data: Path, out: Path, args, **kw) -> dict:
+    """One training run, or the finished run already in ``out`` when it was made with the same
+    settings (a long sweep that was stopped picks up where it was)."""
     cfg = TrainConfig(
         model=args.model, data=str(data), out=out, seed=args.seed, threads=args.threads,
         augment=kw.pop("augment", "crop"), force=True, quiet=True, **kw,
     )  # fmt: skip
-    m = train(cfg).metrics
+    done = out / "metrics.json"
+    m = json.loads(done.read_text()) if done.exists() else None
+    wanted = cfg.resolved(None)
+    same = m is not None and (m["lr"], m["augment"], m["model"]) == (
+        wanted.lr,
+        wanted.augment,
+        wanted.model,
+    )
+    if same and (cfg.epochs == "auto") == m["schedule"]["epochs_auto"]:
+        same = cfg.epochs == "auto" or m["epochs"] == cfg.epochs
+    if not same:
+        m = train(cfg).metrics
     return {
         "epochs": m["epochs"],
         "steps": m["schedule"]["total_steps"],
@@ -67,7 +82,8 @@ def _train(data: Path, out: Path, args, **kw) -> dict:
 
 
 def check_set(name: str, data: Path, work: Path, args) -> list[dict]:
-    """The defaults, the defaults with flips, and the sweep on one folder."""
+    """The defaults, the defaults with flips, and the sweep on one folder: each of
+    ``--epochs-list`` at the default lr, and each of ``--lr-list`` at the defaults' epochs."""
     quick = {"epochs": 1} if args.quick else {}  # a tool check: the defaults' schedule is long
     auto = _train(data, work / f"{name}-auto", args, **quick)
     runs = [dict(run="defaults (--augment crop)", **auto)]
@@ -75,9 +91,11 @@ def check_set(name: str, data: Path, work: Path, args) -> list[dict]:
         flips = _train(data, work / f"{name}-flip", args, augment="crop,flip")
         runs.append(dict(run="defaults with flips", **flips))
     for epochs in args.epochs_list:
-        for lr in args.lr_list:
-            res = _train(data, work / f"{name}-e{epochs}-lr{lr}", args, epochs=epochs, lr=lr)
-            runs.append(dict(run="sweep", **res))
+        res = _train(data, work / f"{name}-e{epochs}-lr{auto['lr']:g}", args, epochs=epochs)
+        runs.append(dict(run="sweep: epochs", **res))
+    for lr in args.lr_list:
+        res = _train(data, work / f"{name}-auto-lr{lr:g}", args, lr=lr, **quick)
+        runs.append(dict(run="sweep: lr", **res))
     return runs
 
 
@@ -93,7 +111,9 @@ def _table(results: dict[str, list[dict]], target: float) -> list[str]:
                 f"| {name} | {r['run']} | {r['epochs']} | {r['steps']} | {r['lr']:g} | "
                 f"{r['augment']} | {100 * r['test_accuracy']:.2f}% | {r['seconds']:.0f} s |"
             )
-        best = max((r for r in runs if r["run"] == "sweep"), key=lambda r: r["test_accuracy"])
+        best = max(
+            (r for r in runs if r["run"].startswith("sweep")), key=lambda r: r["test_accuracy"]
+        )
         gap = 100 * (best["test_accuracy"] - runs[0]["test_accuracy"])
         verdict = "within" if gap <= target else "NOT within"
         summary.append(
@@ -108,8 +128,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="work folder (data sets and runs)")
     ap.add_argument("--model", default="resnet8")
-    ap.add_argument("--epochs-list", type=int, nargs="+", default=[15, 30, 60, 120, 240])
-    ap.add_argument("--lr-list", type=float, nargs="+", default=[0.05, 0.1, 0.2])
+    ap.add_argument(
+        "--epochs-list", type=int, nargs="+", default=[15, 30, 60, 120, 240],
+        help="epochs tried at the default lr",
+    )  # fmt: skip
+    ap.add_argument(
+        "--lr-list", type=float, nargs="+", default=[0.05, 0.2],
+        help="peak learning rates tried at the defaults' epochs",
+    )  # fmt: skip
     ap.add_argument("--sets", nargs="+", default=["digits", "digits-quarter"])
     ap.add_argument("--target", type=float, default=1.0, help="points the defaults may trail by")
     ap.add_argument("--threads", type=int, default=None)

@@ -184,8 +184,9 @@ FORMAT = Format(
         quantizer="edgeres.quantize.tflite:quantize_tflite",
         sources=("pytorch",),
         checker="edgeres.quantize.checks:check_tflite",
-        # litert-torch's STATIC QDQ conversion re-quantizes a layer left unannotated between
-        # quantized neighbours (its weights too), so PT2E cannot keep one layer in float.
-        float_layers=False,
+        layer_errors="edgeres.quantize.tflite_float:tflite_layer_errors",
+        # PT2E cannot keep one layer in float (litert-torch re-quantizes it); with layers to
+        # exclude the quantizer switches to the AI Edge Quantizer, which can.
+        float_layers=True,
     ),
 )

@@ -161,8 +161,8 @@ class QuantOptions:
         activations: ONNX activation type, resolved from the profile when not given.
         io: As ``QuantizeConfig.io``.
         quiet: No progress bars.
-        exclude: FP32 ONNX tensor names of the layers to keep in float (the outputs
-            ``LayerError.tensor`` names); the format's quantizer maps them to its own graph.
+        exclude: Tensor names of the layers to keep in float, in the FP32 file of the format
+            (``LayerError.tensor``); the format's quantizer maps them to its own graph.
     """
 
     calib: str | Path | None = None

@@ -165,7 +165,8 @@ def _format_lines(r: FormatReport) -> list[str]:
             f"    {state}: input {c.input_dtype}, output {c.output_dtype}, {c.integer_ops} integer ops, "
             f"{c.weights_int8} int8 weight tensors"
         )
-        for label in (c.float_ops + c.weights_float)[:10]:
+        # An op with float weights computes in float too: each is listed once.
+        for label in list(dict.fromkeys(c.float_ops + c.weights_float))[:10]:
             lines.append(f"      left in float: {label}")
     if r.layers:
         worst = ", ".join(f"{e.layer} {e.sqnr_db:.1f} dB" for e in r.layers)

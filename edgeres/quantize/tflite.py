@@ -1,4 +1,6 @@
-"""TFLite INT8: PT2E quantization with litert-torch's quantizer, full-integer, NHWC input."""
+"""TFLite INT8: PT2E quantization with litert-torch's quantizer, full-integer, NHWC input; with
+layers kept in float (``opts.exclude``), the AI Edge Quantizer on the FP32 file (``tflite_float``).
+"""
 
 from __future__ import annotations
 
@@ -60,6 +62,10 @@ def quantize_tflite(source: QuantSource, out_path: str | Path, opts: QuantOption
             f"TFLite INT8 is made from the PyTorch checkpoint, and '{source.path}' is ONNX; "
             "pass the .pt checkpoint or use --to onnx"
         )
+    if opts.exclude:  # layers in float: PT2E cannot, the AI Edge Quantizer can
+        from edgeres.quantize.tflite_float import quantize_tflite_float
+
+        return quantize_tflite_float(source, Path(out_path), opts)
     # PT2E observes histograms and picks its own activation type: those options do not apply.
     quant = {k: v for k, v in opts.to_dict().items() if k != "activations"}
     info = tflite_info(int8_info(source, "tflite", dict(quant, method="histogram")))

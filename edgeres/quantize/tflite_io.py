@@ -62,15 +62,18 @@ def float_io(data: bytes) -> bytes:
     model = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
     graph = model.subgraphs[0]
     old_in, old_out = int(graph.inputs[0]), int(graph.outputs[0])
-    new_in = _float_twin(graph, old_in, "input_float")
-    new_out = _float_twin(graph, old_out, "output_float")
-    quant = _opcode(model, s.BuiltinOperator.QUANTIZE, _QUANTIZE_VERSION)
-    dequant = _opcode(model, s.BuiltinOperator.DEQUANTIZE, _DEQUANTIZE_VERSION)
-    graph.operators = [
-        _op(quant, [new_in], [old_in]),
-        *graph.operators,
-        _op(dequant, [old_out], [new_out]),
-    ]
+    is_float = lambda i: graph.tensors[i].type == s.TensorType.FLOAT32  # noqa: E731
+    # A side that is float already (a last layer kept in float) stays as it is.
+    new_in = old_in if is_float(old_in) else _float_twin(graph, old_in, "input_float")
+    new_out = old_out if is_float(old_out) else _float_twin(graph, old_out, "output_float")
+    ops = list(graph.operators)
+    if new_in != old_in:
+        quant = _opcode(model, s.BuiltinOperator.QUANTIZE, _QUANTIZE_VERSION)
+        ops.insert(0, _op(quant, [new_in], [old_in]))
+    if new_out != old_out:
+        dequant = _opcode(model, s.BuiltinOperator.DEQUANTIZE, _DEQUANTIZE_VERSION)
+        ops.append(_op(dequant, [old_out], [new_out]))
+    graph.operators = ops
     graph.inputs, graph.outputs = [new_in], [new_out]
     for sig in model.signatureDefs or []:
         for entry in sig.inputs or []:

@@ -88,11 +88,43 @@ def test_method_auto_keeps_the_best_agreeing_and_reports_three(fp32_onnx, tmp_pa
     ]
 
 
-def test_tflite_says_it_cannot_keep_layers_in_float(tmp_path):
-    from edgeres.quantize.options import QuantOptions
-    from edgeres.quantize.repair import repair
+@pytest.fixture(scope="module")
+def repaired_tflite(outlier_ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("repaired_tflite")
+    return quantize(outlier_ckpt, to=("tflite",), max_drop=0.0, out_dir=out, **SMALL)
 
-    staged = tmp_path / "model_int8.tflite"
-    path, _, fallback = repair("tflite", None, staged, QuantOptions(), None, 0.0, 8)
-    assert path == staged and fallback.layers == [] and not fallback.passed
-    assert "cannot keep single layers in float" in fallback.unsupported
+
+def _ops(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(str(path))
+    tensors = interp.get_tensor_details()
+    dtype = lambda i: tensors[i]["dtype"].__name__  # noqa: E731
+    return [(o["op_name"], tensors[o["outputs"][0]]["name"], [dtype(i) for i in o["inputs"][:2]])
+            for o in interp._get_ops_details()]  # fmt: skip
+
+
+def test_tflite_fallback_keeps_the_worst_layers_in_float(repaired_tflite):
+    r = repaired_tflite.report.formats["tflite"]
+    assert r.fallback.unsupported is None and r.fallback.steps, r.fallback
+    assert repaired_tflite.passed and r.drop_pts <= 0 and 1 <= len(r.float_layers) <= 8
+    assert r.fallback.passed and r.fallback.latency_ms > 0
+    path = repaired_tflite.outputs["tflite"]
+    tensors = read_metadata(path).extra["quantization"]["float_layers"]
+    assert read_metadata(path).extra["quantization"]["quantizer"] == "ai-edge-quantizer"
+    ops = _ops(path)
+    compute = [op for op in ops if op[0] in ("CONV_2D", "FULLY_CONNECTED")]
+    floats = [op for op in compute if op[1] in tensors]
+    assert len(floats) == len(tensors)  # each named layer is there, in float
+    assert all(dtypes == ["float32", "float32"] for _, _, dtypes in floats), floats
+    assert [op for op in compute if op[2] == ["int8", "int8"]]  # the rest is still INT8
+    assert {"DEQUANTIZE", "QUANTIZE"} <= {op[0] for op in ops}
+    assert ops[0][2][0] == "int8"  # full-integer input, as without float layers
+
+
+def test_tflite_per_layer_errors_rank_the_pt2e_file(outlier_ckpt, tmp_path):
+    result = quantize(outlier_ckpt, to=("tflite",), out_dir=tmp_path, **SMALL)
+    layers = result.report.formats["tflite"].layers
+    assert layers and all(e.op in ("CONV_2D", "FULLY_CONNECTED") for e in layers)
+    assert layers == sorted(layers, key=lambda e: e.sqnr_db)
+    assert all("." in e.layer or e.layer == "fc" for e in layers), [e.layer for e in layers]
