@@ -103,7 +103,7 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
     output, NHWC. Writes <stem>_int8.onnx, <stem>_int8.tflite and <stem>_int8_report.json
     (accuracy, agreement, worst layers, full-integer check, sizes). A file that misses
     --max-drop gets its most sensitive layers kept in float, one at a time, until it passes
-    (ONNX); exit 1 only when even that fails.
+    (TFLite: then made by the AI Edge Quantizer); exit 1 only when even that fails.
 
     \b
     Example:
