@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeres.errors import RemoteError, UsageError
+from edgeres.fileio import sha256_file as file_sha256
 from edgeres.remote.ssh import Transport, Word, last_line, shell_path
-
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -27,15 +26,6 @@ class Placed:
 
     word: Word
     copied: bool
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def folder_sha256(folder: Path) -> str:
