@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,13 @@ def export_qat(qat: QATNet, state, ckpt: Path, cfg, train_images: np.ndarray) ->
         source = load_source(ckpt, stage)
         calib = stage / "calib.npy"
         np.save(calib, source.info.spec.preprocess(train_images[:samples]))
+        # The same samples in each layout a format's files take (a .npy is in the file's layout).
+        by_layout = {source.info.spec.layout: calib}
+        for fmt in FORMATS.values():
+            if fmt.quantization is not None and fmt.layout not in by_layout:
+                spec = source.info.spec.with_layout(fmt.layout)
+                by_layout[fmt.layout] = stage / f"calib-{fmt.layout.lower()}.npy"
+                np.save(by_layout[fmt.layout], spec.preprocess(train_images[:samples]))
         opts = QuantOptions(
             calib=calib,
             samples=samples,
@@ -75,7 +83,8 @@ def export_qat(qat: QATNet, state, ckpt: Path, cfg, train_images: np.ndarray) ->
         for fmt, path in staged.items():
             same = source.fp32_onnx.suffix in FORMATS[fmt].suffixes  # the FP32 file quantized
             size = source.fp32_onnx.stat().st_size if same else None
-            report.formats[fmt] = format_report(fmt, path, out / path.name, source, opts, size)
+            fmt_opts = replace(opts, calib=by_layout[FORMATS[fmt].layout])
+            report.formats[fmt] = format_report(fmt, path, out / path.name, source, fmt_opts, size)
         limit = cfg.eval_limit or DEFAULT_EVAL_LIMIT
         evaluate(report, open_eval(report, source, cfg.data, limit, cfg.quiet), staged)
         for path in staged.values():
