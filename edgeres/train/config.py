@@ -17,6 +17,9 @@ DEVICES = ("cpu", "cuda")
 DEFAULT_MODEL = "resnet8"
 DEFAULT_LR = 0.1
 FINETUNE_LR = 0.01
+# QAT trains BN-folded weights under INT8 rounding: 0.01 took a 99.3% resnet8 to 89.7% in
+# 300 steps, 0.001 kept it at 99.4% (README, QAT against PTQ).
+QAT_LR = 0.001
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ class TrainConfig:
         img_size: Square input size in pixels (``--img-size``); by default the model's, or the
             --init checkpoint's.
         batch_size: Images per optimizer step, across all processes (``--batch-size``).
-        lr: Peak learning rate of the one-cycle schedule (``--lr``); by default 0.1, or 0.01
-            with --init or --qat.
+        lr: Peak learning rate of the one-cycle schedule (``--lr``); by default 0.1, 0.01
+            with --init, 0.001 with --qat.
         weight_decay: L2 weight decay on conv and linear weights (``--weight-decay``).
         seed: Seed of data order, augmentation and initialisation (``--seed``).
         device: Where to train (``--device``).
@@ -139,7 +142,9 @@ class TrainConfig:
     def resolved(self, init_model: str | None = None) -> TrainConfig:
         """The config with model and lr filled in (``init_model``: the --init checkpoint's)."""
         model = self.model or init_model or DEFAULT_MODEL
-        lr = self.lr or (FINETUNE_LR if self.init is not None else DEFAULT_LR)
+        lr = self.lr or (
+            QAT_LR if self.qat else FINETUNE_LR if self.init is not None else DEFAULT_LR
+        )
         return replace(self, model=model, lr=lr)
 
     def to_dict(self) -> dict[str, Any]:
