@@ -117,8 +117,12 @@ class QATNet(nn.Module):
 
     def export_graph(self, state: dict[str, Any] | None = None):
         """The graph at batch 1 (what litert-torch converts) with ``state`` (default: current)."""
-        graph = _prepare(self._folded[0], self.spec, self.quantizer, 1)
-        graph.load_state_dict(state if state is not None else self.graph.state_dict())
+        # Contiguous weights: trained in channels_last, they convert to a TFLite at chance (the
+        # untrained graph and a few epochs convert fine; README, QAT against PTQ).
+        folded = copy.deepcopy(self._folded[0]).to(memory_format=torch.contiguous_format)
+        graph = _prepare(folded, self.spec, self.quantizer, 1)
+        state = state if state is not None else self.graph.state_dict()
+        graph.load_state_dict({k: v.contiguous() for k, v in state.items()})
         for m in graph.modules():
             if hasattr(m, "disable_observer"):
                 m.disable_observer()
