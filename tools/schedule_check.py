@@ -62,13 +62,13 @@ def _train(data: Path, out: Path, args, **kw) -> dict:
     done = out / "metrics.json"
     m = json.loads(done.read_text()) if done.exists() else None
     wanted = cfg.resolved(None)
-    same = m is not None and (m["lr"], m["augment"], m["model"]) == (
-        wanted.lr,
-        wanted.augment,
-        wanted.model,
+    auto = cfg.epochs == "auto"
+    same = (
+        m is not None
+        and (m["lr"], m["augment"], m["model"]) == (wanted.lr, wanted.augment, wanted.model)
+        and m["schedule"]["epochs_auto"] == auto
+        and (auto or m["epochs"] == cfg.epochs)
     )
-    if same and (cfg.epochs == "auto") == m["schedule"]["epochs_auto"]:
-        same = cfg.epochs == "auto" or m["epochs"] == cfg.epochs
     if not same:
         m = train(cfg).metrics
     return {

@@ -28,11 +28,11 @@ import numpy as np
 from edgeres.errors import ModelFileError, UsageError, missing_dependency
 from edgeres.fileio import atomic_write_bytes
 from edgeres.quantize.calib import calibration_batches, rebatch
+from edgeres.quantize.evaluate import LAYER_SAMPLES
 from edgeres.quantize.layers import LayerError
 from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
 
 COMPUTE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-LAYER_SAMPLES = 8  # as for ONNX: enough to rank layers, cheap enough to repeat per step
 _SUFFIX = re.compile(r"[#;]\d+$")
 
 
@@ -127,9 +127,11 @@ def with_float_inputs(fp32: Path, layers: tuple[str, ...]) -> list[str]:
 
 @dataclass
 class _Graph:
-    """One ``.tflite`` read with every tensor kept: its compute ops and their output names."""
+    """One ``.tflite`` read with every tensor kept: its tensors' details (read once), its
+    compute ops and their output names."""
 
     interp: Any
+    tensors: list[dict]
     ops: list[dict]
     names: list[str]
 
@@ -144,7 +146,7 @@ def _compute_ops(path: Path) -> _Graph:
     tensors = interp.get_tensor_details()
     ops = [o for o in interp._get_ops_details() if o["op_name"] in COMPUTE_OPS]
     names = [tensors[o["outputs"][0]]["name"] for o in ops]
-    return _Graph(interp, ops, names)
+    return _Graph(interp, tensors, ops, names)
 
 
 def tflite_layer_errors(
@@ -204,7 +206,7 @@ def _outputs(graph: _Graph, x: np.ndarray) -> list[np.ndarray]:
         x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
     interp.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
     interp.invoke()
-    tensors = interp.get_tensor_details()
+    tensors = graph.tensors
     out = []
     for op in graph.ops:
         index = op["outputs"][0]
@@ -240,7 +242,7 @@ def _upstream(graph: _Graph) -> dict[int, list[int]]:
 def _layer_name(graph: _Graph, op: dict, output: str, modules: dict[str, Any]) -> str:
     """The PyTorch module path of a compute op, read from its weight tensor's name (a folded
     BatchNorm names its conv's parent), else its output name."""
-    tensors = graph.interp.get_tensor_details()
+    tensors = graph.tensors
     weight = _SUFFIX.sub("", tensors[op["inputs"][1]]["name"]) if len(op["inputs"]) > 1 else ""
     if weight in modules:
         if type(modules[weight]).__name__.startswith("BatchNorm") and "." in weight:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeres.errors import RemoteError, UsageError
-from edgeres.fileio import atomic_path, check_overwrite
+from edgeres.fileio import atomic_path
 from edgeres.remote.cache import place_file, place_folder, place_profile
 from edgeres.remote.config import RemoteConfig
 from edgeres.remote.device import ready
@@ -30,6 +30,7 @@ from edgeres.remote.fleet import stderr_log
 from edgeres.remote.ssh import Transport, Word, last_line, raise_exit, shell_path, watched_script
 from edgeres.stream.serve import parse_host_port
 from edgeres.stream.serve_guard import is_loopback
+from edgeres.stream.sinks import check_save_path
 
 # Sources that name something on the device itself, passed as they are.
 _DEVICE_SOURCES = ("demo", "picamera")
@@ -72,11 +73,7 @@ def remote_run(remote: RemoteConfig, job: LiveRun, stop: threading.Event) -> Non
             "device's frames; start one edgeres run per device"
         )
     if job.save is not None:
-        if job.save.suffix.lower() != ".mp4":
-            raise UsageError(
-                f"--save writes an mp4 video; got '{job.save}', use a name ending .mp4"
-            )
-        check_overwrite(job.save, job.force)
+        check_save_path(job.save, job.force)
     host = remote.hosts[0]
     forwards, rewrite = _forward(job.serve, host)
     t = Transport(host, remote, rewrite(stderr_log("")))
@@ -86,17 +83,18 @@ def remote_run(remote: RemoteConfig, job: LiveRun, stop: threading.Event) -> Non
         args += ["--source", device_source(t, job.source)]
     if job.profile is not None:
         args += ["--profile", place_profile(t, job.profile)]
-    folder = None
+    folder = recording = None
     if job.save is not None:
         folder = shell_path(f"{remote.remote_cache.rstrip('/')}/runs/{secrets.token_hex(8)}")
+        recording = Word(f"{folder}/{shlex.quote(job.save.name)}")
         t.check(f"mkdir -p {folder}", "making a folder for --save")
-        args += ["--save", Word(f"{folder}/{shlex.quote(job.save.name)}")]
+        args += ["--save", recording]
     out = t.stream(watched_script(remote.remote_venv, args), _stdout_writer(stop), stop, forwards)
     if out.returncode != 0:
         kept = f"; the device keeps what it recorded in {folder}" if folder else ""
         raise_exit(out, f"'edgeres run' on {t.host}", kept)
-    if job.save is not None and folder is not None:
-        fetch(t, Word(f"{folder}/{shlex.quote(job.save.name)}"), job.save)
+    if recording is not None:
+        fetch(t, recording, job.save)
         t.run(f"rm -rf {folder}")
 
 

@@ -212,14 +212,21 @@ class Transport:
 def edgeres_script(venv: str, *commands: list[str]) -> str:
     """A device script that runs ``edgeres ARGS`` for each list of ARGS (``&&``) from ``venv``
     or else the PATH (exit 127: none); each argument is quoted unless it is a ``Word``."""
-    runs = " && ".join(
-        '"$E" ' + " ".join(a if isinstance(a, Word) else shlex.quote(a) for a in args)
-        for args in commands
-    )
+    runs = " && ".join(_call(args) for args in commands)
+    # Not exec'd by the shell: a killed edgeres is an exit status, not a cut line.
+    return f"{_find_edgeres(venv)} {runs}; exit $?"
+
+
+def _call(args: list) -> str:
+    """``"$E" ARGS``, each argument quoted unless it is a ``Word`` already."""
+    return '"$E" ' + " ".join(a if isinstance(a, Word) else shlex.quote(a) for a in args)
+
+
+def _find_edgeres(venv: str) -> str:
+    """Device shell that sets ``$E`` to the venv's edgeres or the PATH's, else exits 127."""
     return (
         f'E={shell_path(venv)}/bin/edgeres; [ -x "$E" ] || E=$(command -v edgeres) || E=; '
-        f'if [ -z "$E" ]; then echo {_NOT_FOUND_MARK} >&2; exit {NOT_FOUND}; fi; {runs}; '
-        "exit $?"  # not exec'd by the shell: a killed edgeres is an exit status, not a cut line
+        f'if [ -z "$E" ]; then echo {_NOT_FOUND_MARK} >&2; exit {NOT_FOUND}; fi;'
     )
 
 
@@ -227,11 +234,8 @@ def watched_script(venv: str, args: list[str]) -> str:
     """Like ``edgeres_script`` for one command that may run for hours (``run``): it runs in the
     background, unbuffered, and is sent SIGTERM when the script's stdin closes: when the
     ssh client closes it (``Transport.stream``'s stop) or the connection is gone."""
-    run = '"$E" ' + " ".join(a if isinstance(a, Word) else shlex.quote(a) for a in args)
     return (
-        f'E={shell_path(venv)}/bin/edgeres; [ -x "$E" ] || E=$(command -v edgeres) || E=; '
-        f'if [ -z "$E" ]; then echo {_NOT_FOUND_MARK} >&2; exit {NOT_FOUND}; fi; '
-        f"exec 3<&0; PYTHONUNBUFFERED=1 {run} </dev/null & p=$!; "
+        f"{_find_edgeres(venv)} exec 3<&0; PYTHONUNBUFFERED=1 {_call(args)} </dev/null & p=$!; "
         '{ while read -r _; do :; done <&3; kill -TERM "$p"; } >/dev/null 2>&1 & w=$!; '
         'wait "$p"; rc=$?; kill "$w" 2>/dev/null; exit "$rc"'
     )

@@ -139,6 +139,13 @@ class ShowSink(Sink):
 SEGMENT_SECONDS = 5.0  # a power cut loses at most this much of a --save recording
 
 
+def check_save_path(path: Path, force: bool) -> None:
+    """``--save`` names an ``.mp4`` that does not exist yet (or ``--force`` replaces it)."""
+    if path.suffix.lower() != ".mp4":
+        raise UsageError(f"--save writes an mp4 video; got '{path}', use a name ending .mp4")
+    check_overwrite(path, force)
+
+
 class SaveSink(Sink):
     """The annotated video as mp4 (``mp4v``), recorded in segments and joined when finalised.
 
@@ -166,11 +173,7 @@ class SaveSink(Sink):
         segment_seconds: float = SEGMENT_SECONDS,
     ) -> None:
         self.path = Path(path)
-        if self.path.suffix.lower() != ".mp4":
-            raise UsageError(
-                f"--save writes an mp4 video; got '{self.path}', use a name ending .mp4"
-            )
-        check_overwrite(self.path, force)
+        check_save_path(self.path, force)
         self.parts = self.path.with_name(self.path.name + ".parts")
         if self.parts.exists() and not force:
             raise OutputExistsError(
