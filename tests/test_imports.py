@@ -17,6 +17,8 @@ DEVICE_ROOMS = (
     "edgeres.runtime",
     "edgeres.stream",
     "edgeres.bench",
+    "edgeres.tune",
+    "edgeres.doctor",
     "edgeres.remote",
     "edgeres.evalreport",
 )

@@ -180,7 +180,7 @@ def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> N
       edgeres doctor --peak
       edgeres doctor --remote pi@pi5.local
     """
-    from edgeres.bench.doctor import doctor_text, run_doctor
+    from edgeres.doctor.checks import doctor_text, run_doctor
 
     remote = pop_remote(remote_flags)
     if remote:
@@ -198,7 +198,7 @@ def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> N
 
 
 def _doctor_hosts_text(results: list) -> str:
-    from edgeres.bench.doctor import doctor_text
+    from edgeres.doctor.checks import doctor_text
 
     parts = []
     for r in results:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from edgeres.bench.tune import TuneConfig
 from edgeres.cli.common import echo_json, log
 from edgeres.cli.fields import field_option
+from edgeres.tune.sweep import TuneConfig
 
 
 def _t(name: str, *decls: str, **attrs):
@@ -49,8 +49,8 @@ def tune_cmd(as_json: bool, targets: tuple[Path, ...], **flags) -> None:
       edgeres tune runs/r8/ --data shapes --max-drop 0.5 --save my-device.yaml --plot tune.png
       edgeres run runs/r8/model_int8.onnx --profile my-device.yaml --source demo
     """
-    from edgeres.bench import tune_report
-    from edgeres.bench.tune import collect_files, estimate_seconds, plan, tune
+    from edgeres.tune import report as tune_report
+    from edgeres.tune.sweep import collect_files, estimate_seconds, plan, tune
 
     config = TuneConfig(targets, **flags, quiet=as_json)
     files, checkpoints = collect_files(config.targets)

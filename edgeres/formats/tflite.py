@@ -181,10 +181,10 @@ FORMAT = Format(
     count_macs=count_macs,
     exporter="edgeres.convert.tflite:export_tflite",
     quantization=Quantization(
-        quantizer="edgeres.quantize.tflite:quantize_tflite",
+        quantizer="edgeres.quantize.tflite.pt2e:quantize_tflite",
         sources=("pytorch",),
         checker="edgeres.quantize.checks:check_tflite",
-        layer_errors="edgeres.quantize.tflite_float:tflite_layer_errors",
+        layer_errors="edgeres.quantize.tflite.float_layers:tflite_layer_errors",
         # PT2E cannot keep one layer in float (litert-torch re-quantizes it); with layers to
         # exclude the quantizer switches to the AI Edge Quantizer, which can.
         float_layers=True,

@@ -12,7 +12,7 @@ from edgeres import runtime
 from edgeres.errors import UsageError
 from edgeres.formats import FORMATS, resolve
 from edgeres.quantize.calib import calibration_batches, rebatch
-from edgeres.quantize.layers import layer_errors
+from edgeres.quantize.onnx.layers import layer_errors
 from edgeres.quantize.options import QuantOptions, QuantSource
 from edgeres.quantize.report import FormatReport, QuantReport, agreement, top1
 

@@ -18,9 +18,9 @@ from edgeres.errors import UsageError
 from edgeres.formats import FORMATS, resolve
 from edgeres.progress import progress
 from edgeres.quantize.evaluate import EvalSet, Score
-from edgeres.quantize.layers import rank_by_loss
 from edgeres.quantize.options import QuantOptions, QuantSource
 from edgeres.quantize.report import Fallback
+from edgeres.quantize.sensitivity import rank_by_loss
 
 
 def choose_method(

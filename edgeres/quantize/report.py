@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.quantize.checks import IntegerCheck
-from edgeres.quantize.layers import LayerError
+from edgeres.quantize.sensitivity import LayerError
 
 
 @dataclass

@@ -21,7 +21,7 @@ from edgeres.convert.tflite import tflite_info
 from edgeres.fileio import atomic_write_text
 from edgeres.formats import FORMATS
 from edgeres.quantize.evaluate import evaluate, format_report, open_eval
-from edgeres.quantize.onnx import quantize_onnx
+from edgeres.quantize.onnx.static import quantize_onnx
 from edgeres.quantize.options import (
     DEFAULT_EVAL_LIMIT,
     DEFAULT_SAMPLES,
@@ -32,7 +32,7 @@ from edgeres.quantize.options import (
 )
 from edgeres.quantize.report import QuantReport
 from edgeres.quantize.source import load_source
-from edgeres.quantize.tflite import write_pt2e_tflite
+from edgeres.quantize.tflite.pt2e import write_pt2e_tflite
 from edgeres.train.qat import QATNet
 
 INT8_FILES = {"onnx": "model_int8.onnx", "tflite": "model_int8.tflite"}

@@ -189,7 +189,7 @@ def _initializer_key(init) -> bytes:
 
 
 def test_onnx_int8_graph_is_compact(int8_onnx, fp32_onnx):
-    from edgeres.quantize.layers import layer_tensors
+    from edgeres.quantize.onnx.layers import layer_tensors
 
     model = onnx.load(str(int8_onnx))
     graph = model.graph
@@ -209,7 +209,7 @@ def test_compact_qdq_merges_renames_and_keeps_values():
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from edgeres.quantize.compact import compact_qdq
+    from edgeres.quantize.onnx.compact import compact_qdq
 
     def scalar(name, dtype, value):
         return helper.make_tensor(name, dtype, [], [value])

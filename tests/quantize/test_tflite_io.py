@@ -7,7 +7,7 @@ import numpy as np
 from edgeres import runtime
 from edgeres.formats.tflite import read_tflite_metadata
 from edgeres.quantize.checks import check_tflite
-from edgeres.quantize.tflite_io import float_io
+from edgeres.quantize.tflite.io import float_io
 
 
 def test_float_io_keeps_the_integer_graph_and_its_numbers(int8_tflite, tmp_path):

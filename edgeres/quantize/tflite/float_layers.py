@@ -29,8 +29,8 @@ from edgeres.errors import ModelFileError, UsageError, missing_dependency
 from edgeres.fileio import atomic_write_bytes
 from edgeres.quantize.calib import calibration_batches, rebatch
 from edgeres.quantize.evaluate import LAYER_SAMPLES
-from edgeres.quantize.layers import LayerError
 from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
+from edgeres.quantize.sensitivity import LayerError
 
 COMPUTE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 _SUFFIX = re.compile(r"[#;]\d+$")
@@ -55,7 +55,7 @@ def quantize_tflite_float(source: QuantSource, out_path: Path, opts: QuantOption
     from edgeres.convert.common import quiet_converters
     from edgeres.convert.tflite import tflite_info
     from edgeres.formats.tflite import embed_tflite
-    from edgeres.quantize.tflite_io import float_io
+    from edgeres.quantize.tflite.io import float_io
 
     aeq = _import_quantizer()
     fp32 = fp32_tflite(source)

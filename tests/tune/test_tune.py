@@ -10,10 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from edgeres.bench.tune import Row, TuneConfig, TuneResult, collect_files, plan
-from edgeres.bench.tune_report import recommend
 from edgeres.cli import main
 from edgeres.profiles import load_profile
+from edgeres.tune.report import recommend
+from edgeres.tune.sweep import Row, TuneConfig, TuneResult, collect_files, plan
 
 FAST = ["--min-time", "0.02", "--trials", "1", "--threads", "1"]
 

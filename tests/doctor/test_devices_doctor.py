@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from edgeres.bench import environment as env
 from edgeres.bench import memory
-from edgeres.bench.doctor import run_doctor
 from edgeres.cli import main
+from edgeres.doctor.checks import run_doctor
 from edgeres.profiles import Sensors, load_profile
 
 
@@ -119,7 +119,7 @@ def test_bench_imports_without_torch():
 
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import edgeres.profiles, edgeres.bench.runner, edgeres.bench.doctor, edgeres.bench.report\n"
+        "import edgeres.profiles, edgeres.bench.runner, edgeres.doctor.checks, edgeres.bench.report\n"
         "import edgeres.bench.plot, edgeres.bench.baseline, edgeres.cli.bench_cmds\n"
         "print('ok')"
     )

@@ -11,7 +11,7 @@ from edgeres.convert.onnx import strip_node_metadata
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_path, check_space, disk_errors
 from edgeres.quantize.calib import CHUNK, calibration_batches, rebatch, streaming_reader
-from edgeres.quantize.compact import compact_qdq
+from edgeres.quantize.onnx.compact import compact_qdq
 from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
 
 

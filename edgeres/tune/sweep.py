@@ -4,7 +4,7 @@ Every deployable file of a run folder (the checkpoint's FP32 and INT8 exports, m
 missing) is measured on every installed engine that runs its format, at every thread count from 1
 to the cores, each row in a fresh process with the benchmark's method; with data, each file x
 engine is also scored. The rows are ranked by p50 and the fastest one within ``max_drop`` points
-of the best FP32 accuracy is recommended (``tune_report`` words it, draws it and saves it as a
+of the best FP32 accuracy is recommended (``tune.report`` words it, draws it and saves it as a
 device profile).
 """
 

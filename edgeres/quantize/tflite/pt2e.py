@@ -18,7 +18,7 @@ from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import atomic_write_bytes
 from edgeres.quantize.calib import calibration_batches, rebatch
 from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
-from edgeres.quantize.tflite_io import float_io
+from edgeres.quantize.tflite.io import float_io
 from edgeres.spec import ModelInfo
 
 
@@ -63,7 +63,7 @@ def quantize_tflite(source: QuantSource, out_path: str | Path, opts: QuantOption
             "pass the .pt checkpoint or use --to onnx"
         )
     if opts.exclude:  # layers in float: PT2E cannot, the AI Edge Quantizer can
-        from edgeres.quantize.tflite_float import quantize_tflite_float
+        from edgeres.quantize.tflite.float_layers import quantize_tflite_float
 
         return quantize_tflite_float(source, Path(out_path), opts)
     # PT2E observes histograms and picks its own activation type: those options do not apply.

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.bench.tables import md_table, text_table
-from edgeres.bench.tune import Row, TuneConfig, TuneResult, rank
 from edgeres.profiles import Profile
+from edgeres.tune.sweep import Row, TuneConfig, TuneResult, rank
 
 HEADERS = ["#", "file", "engine", "precision", "threads", "p50 ms", "p90 ms", "GMAC/s",
            "top-1 %", "vs best", "note"]  # fmt: skip

@@ -1,0 +1,1 @@
+"""INT8 ONNX: ONNX Runtime's static QDQ quantizer, the compaction pass, per-layer errors."""
