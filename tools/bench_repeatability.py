@@ -14,9 +14,10 @@ Exit code 1 when a target is missed, so it can run in CI on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from quietcheck import QuietCheck, add_arguments
 
 from edgeres.bench.config import BenchConfig
 from edgeres.bench.runner import run_benchmark
@@ -36,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--min-time", type=float, default=None, help="Seconds per trial (default: profile)."
     )
     p.add_argument("--tolerance", type=float, default=5.0, help="Allowed p50 spread in percent.")
+    add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     config = BenchConfig((args.model,), profile, threads, min_time=args.min_time, quiet=True)
     budget = config.budget_for(profile.budget)
     p50s = []
-    load_before = os.getloadavg()[0]
+    check = QuietCheck.from_args(args)
     for i in range(args.rounds):
         r = run_benchmark(config).results[0]
         p50s.append(r.latency.p50_ms)
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(trial p50s {', '.join(f'{x:.4f}' for x in r.trial_p50_ms)})",
             file=sys.stderr,
         )
-    load_after = os.getloadavg()[0]
+    check.finish()
     spread = (max(p50s) / min(p50s) - 1) * 100
     overhead = timer_overhead_ns(200_000)
     p50_ns = min(p50s) * 1e6
@@ -65,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Model `{args.model.name}`, profile `{profile.name}`, threads "
         f"{args.threads or profile.threads}, budget {budget.trials} trials x >= "
-        f"{budget.min_runs} runs / {budget.min_seconds} s; 1-min load average "
-        f"{load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs (the "
-        "repeatability target assumes a quiet machine).\n"
+        f"{budget.min_runs} runs / {budget.min_seconds} s; "
+        + check.heading(check.summary())
+        + " (the repeatability target assumes a quiet machine).\n"
     )
     print("| target | measured | limit | verdict |")
     print("|---|---|---|---|")

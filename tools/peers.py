@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from quietcheck import QuietCheck, add_arguments
 
 SIZES = {
     "resnet8": ("resnet8", 32, {}),
@@ -60,6 +60,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", default="2", help="thread counts, e.g. 1,2")
     p.add_argument("--min-time", type=float, default=1.0, help="seconds per trial")
+    add_arguments(p)
     return p.parse_args()
 
 
@@ -221,6 +222,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     args = parse_args()
+    check = QuietCheck.from_args(args)
     threads = [int(t) for t in args.threads.split(",")]
     os.environ.setdefault("EDGERES_QUIET", "1")
     results = []
@@ -228,8 +230,8 @@ def main() -> None:
         results += run_size(name, args, threads)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "peers.json").write_text(json.dumps(results, indent=2))
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"load average at the end {os.getloadavg()[0]:.1f}")  # fmt: skip
+    check.finish()
+    print(check.heading(check.summary()) + "\n")
     print(table(results))
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+from quietcheck import QuietCheck, add_arguments
 
 DEFAULTS = {
     "resnet8": {"img_size": 32, "model_args": {}},
@@ -46,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
+    add_arguments(p)
     return p.parse_args()
 
 
@@ -163,6 +164,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     args = parse_args()
+    check = QuietCheck.from_args(args)
     os.environ.setdefault("EDGERES_QUIET", "1")
     ckpts = {k: Path(v) for k, v in (c.split("=", 1) for c in args.ckpt)}
     rows = []
@@ -173,9 +175,9 @@ def main() -> None:
 
     from edgeres.quantize.options import default_activations
 
-    load = os.getloadavg()[0]
+    check.finish()
     print(
-        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} at the end; ONNX Runtime {onnxruntime.__version__} "
+        f"\n{check.heading(check.summary())}; ONNX Runtime {onnxruntime.__version__} "
         f"(CPU EP, INT8 QDQ, {default_activations(None)} activations, per-channel int8 weights); LiteRT "
         f"(XNNPACK); batch 1, {args.threads} threads, median of {args.runs} runs; eval on each checkpoint's test data "
         f"({args.eval_limit} images), calibration {args.samples} samples of {args.calib}, method {args.method}.\n"

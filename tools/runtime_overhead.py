@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from quietcheck import QuietCheck, add_arguments
 
 PAIRS = 4000
 
@@ -181,7 +182,9 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=60)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--images", type=int, default=1000, help="shapes test images for agreement")
+    add_arguments(ap)
     args = ap.parse_args()
+    check = QuietCheck.from_args(args)
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -209,6 +212,8 @@ def main() -> None:
         print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
         for name, paths in models.items():
             print("\n".join(agreement_rows(name, paths, args.images)))
+    check.finish()
+    print(check.heading("\nmeasured above:") + " " + check.summary())
 
 
 if __name__ == "__main__":

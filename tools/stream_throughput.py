@@ -17,14 +17,13 @@ printed above the tables says how shared the machine was.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+from quietcheck import QuietCheck, add_arguments
 
 from edgeres.runtime import load
 from edgeres.runtime.base import Backend, topk_predictions
@@ -182,7 +181,9 @@ def main() -> None:
         "--threads", type=int, default=1, help="engine threads (1 leaves a core for decoding)"
     )
     ap.add_argument("--trials", type=int, default=7, help="rounds")
+    add_arguments(ap)
     args = ap.parse_args()
+    check = QuietCheck.from_args(args)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         w, h = (int(v) for v in args.size.lower().split("x"))
@@ -191,16 +192,16 @@ def main() -> None:
             models = [args.model]
         else:
             models = [export_model(n, kw, s, work) for n, kw, s in DEFAULT_MODELS]
-        load1 = os.getloadavg()[0]
-        print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, load average "
-              f"{load1:.1f} at start; video {video.name} ({w}x{h} mp4v unless --video); engine "
+        print(f"video {video.name} ({w}x{h} mp4v unless --video); engine "
               f"threads {args.threads}; {args.trials} rounds, table = best round of each mode\n")  # fmt: skip
         for path in models:
             with load(path, threads=args.threads) as backend:
                 rounds = measure(backend, video, args.trials)
                 spec = backend.spec
                 title = f"{path.name} ({backend.format}, {spec.width}x{spec.height} input)"
-                print(table(title, rounds) + "\n")
+                check.measure()
+                print(table(check.heading(title), rounds) + "\n")
+        check.finish()
 
 
 if __name__ == "__main__":

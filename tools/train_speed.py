@@ -17,6 +17,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from quietcheck import QuietCheck, add_arguments
 
 from edgeres.data import load_split
 from edgeres.data.augment import augment
@@ -59,7 +60,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="resnet8")
     p.add_argument("--steps", type=int, default=30, help="timed optimizer steps per setting")
+    add_arguments(p)
     args = p.parse_args()
+    check = QuietCheck.from_args(args)
     size = model_config(args.model).img_size
     data = load_split("shapes", "train", size, limit=512, quiet=True)
     cfg = model_config(args.model)
@@ -85,6 +88,8 @@ def main() -> None:
     print(f"| augment (pad + crop + flip) | {aug:.2f} | {aug / step_ms:.1%} |")
     print(f"| normalise + NCHW view | {norm:.2f} | {norm / step_ms:.1%} |")
     print(f"| one optimizer step (default setting) | {step_ms:.1f} | 100% |")
+    check.finish()
+    print(check.heading("\nmeasured above:") + " " + check.summary())
 
 
 if __name__ == "__main__":
