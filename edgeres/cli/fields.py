@@ -25,11 +25,28 @@ _FLAG_POINTER = re.compile(r"\s*\(``--[\w-]+``\)")
 
 
 class FieldOption(click.Option):
-    """A click option that remembers the config field it was built from (see the CLI tests)."""
+    """A click option that remembers the config field it was built from (see the CLI tests).
 
-    def __init__(self, *args: Any, field_source: tuple[type, str], **kwargs: Any) -> None:
+    ``help_more`` is called when the help is shown and its text appended: a list read from the
+    format table then (``--engine``'s engines, ``--to``'s formats), never copied at import.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        field_source: tuple[type, str],
+        help_more: Callable[[], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.field_source = field_source
+        self.help_more = help_more
+        self.base_help = self.help
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        if self.help_more is not None:
+            self.help = f"{self.base_help} {self.help_more()}"
+        return super().get_help_record(ctx)
 
 
 @functools.cache

@@ -16,6 +16,9 @@ TORCH = Engine(
     backend="edgeres.runtime.pytorch:TorchBackend",
     modules=("torch",),
     install="pip install 'edgeres[train]' torch==2.13.0",
+    distributions=("torch",),
+    probe="edgeres.runtime.pytorch:probe",
+    note="fine on a device (train/convert/quantize need it)",
 )
 
 

@@ -46,7 +46,7 @@ def _profile_options(profile: Any, fmt: Format, engine: Engine) -> dict[str, Any
 
     prof = load_profile(profile)
     opts: dict[str, Any] = {"threads": prof.threads}
-    names = prof.providers_for(fmt.name)
+    names = prof.providers_for(fmt.name, engine.name)
     if names and engine.profile_option:
         opts[engine.profile_option] = list(names)
     return opts
