@@ -78,7 +78,7 @@ class BenchConfig:
             (``--in-process``).
         quiet: No progress bars (``--json``).
         command: The command line quoted under the Markdown table.
-        seed: Seed of the input tensor and of the data's order.
+        seed: Seed of the input tensor and of the data's order (``--seed``).
         extra_load_options: More keyword arguments for the loader.
     """
 
@@ -106,7 +106,7 @@ class BenchConfig:
     force: bool = False
     in_process: bool = False
     quiet: bool = False
-    command: str = ""
+    command: str = field(default="", compare=False)
     seed: int = 0
     extra_load_options: dict = field(default_factory=dict)
 

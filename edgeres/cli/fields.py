@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +149,42 @@ def _first_type(field: dataclasses.Field) -> str:
         annotation = getattr(annotation, "__name__", str(annotation))
     members = [m.strip() for m in annotation.split("|") if m.strip() != "None"]
     return members[0].split("[")[0] if members else "str"
+
+
+def config_value(config: Any, cls: type, name: str) -> tuple[bool, Any]:
+    """Field ``name`` of the ``cls`` instance in ``config``: itself or a dataclass inside it."""
+    if isinstance(config, cls):
+        return True, getattr(config, name)
+    if dataclasses.is_dataclass(config):
+        for f in dataclasses.fields(config):
+            inner = getattr(config, f.name)
+            if dataclasses.is_dataclass(inner) and not isinstance(inner, type):
+                found, value = config_value(inner, cls, name)
+                if found:
+                    return True, value
+    return False, None
+
+
+def argv(command: click.Command, config: Any, skip: Collection[str] = ()) -> list[str]:
+    """The flags of ``command`` that give ``config`` back: every field option whose value is not
+    its default, as the command line writes it (``--threads 1,2``, ``--no-verify``).
+
+    The one way a command's config becomes a device's command line (``--remote``), so no flag
+    is dropped on the way; ``skip`` names the fields the caller handles itself (files copied
+    into the device's cache, outputs written here).
+    """
+    words: list[str] = []
+    for param in command.params:
+        if not isinstance(param, FieldOption) or param.name in skip:
+            continue
+        cls, name = param.field_source
+        found, value = config_value(config, cls, name)
+        if not found or value == field_default(cls, name):
+            continue
+        if param.is_flag:
+            words.append(param.opts[0])
+        elif isinstance(value, tuple):
+            words += [param.opts[0], ",".join(map(str, value))]
+        else:
+            words += [param.opts[0], str(value)]
+    return words
