@@ -199,6 +199,7 @@ def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> N
         from edgeres.remote.commands import remote_json
 
         args = ["doctor", "--json", *(["--no-cameras"] if no_cameras else [])]
+        args += ["--peak"] if peak else []
         results = remote_json(remote, args)
         show_remote(results, as_json, _doctor_hosts_text)
         return
