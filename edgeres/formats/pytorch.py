@@ -11,6 +11,10 @@ from pathlib import Path
 from edgeres.formats.base import Engine, Format
 from edgeres.spec import ModelInfo
 
+# The checkpoint ``train`` keeps to resume an interrupted run: its training state, not a model
+# to deploy (``tune DIR`` leaves it out).
+RESUME_CHECKPOINT = "last.pt"
+
 TORCH = Engine(
     name="pytorch",
     backend="edgeres.runtime.pytorch:TorchBackend",
