@@ -116,9 +116,9 @@ class BenchConfig:
             raise UsageError("benchmark needs at least one model file")
         object.__setattr__(self, "threads", parse_threads(self.threads))
         for name, (_, low) in _BUDGET_FLAGS.items():
-            check_number(getattr(self, name), f"--{name.replace('_', '-')}", low)
-        check_number(self.limit, "--limit", 1)
-        check_number(self.tolerance, "--tolerance", 0)
+            check_number(getattr(self, name), name, low)
+        check_number(self.limit, "limit", 1)
+        check_number(self.tolerance, "tolerance", 0)
         for name in (*_OUTPUTS, "baseline"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from edgeres.data.common import DEFAULT_MAX_IMAGE_PIXELS
 from edgeres.text import shown_lines
 
 
@@ -41,7 +42,7 @@ def max_image_pixels_option(f):  # noqa: ANN001, ANN201 - a click decorator
         expose_value=False,
         callback=_set_max_image_pixels,
         help="Largest image (width x height) to decode; larger files are refused from their "
-        "header, before decoding (default 67108864 = 8192x8192).",
+        f"header, before decoding (default {DEFAULT_MAX_IMAGE_PIXELS}).",
     )(f)
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.formats import export_formats, parse_format_list
-
-DEFAULT_OPSET = 18
+from edgeres.formats.onnx import DEFAULT_OPSET
 
 
 @dataclass(frozen=True)

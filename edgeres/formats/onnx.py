@@ -23,6 +23,11 @@ from edgeres.formats.onnx_check import (
 from edgeres.spec import ModelInfo
 from edgeres.text import shown
 
+# The opset edgeres writes (convert, quantize's ONNX source, the peak probe): ONNX Runtime 1.14+.
+DEFAULT_OPSET = 18
+# Calibration methods the ONNX quantizer honours (``--method``).
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
 ONNXRUNTIME = Engine(
     name="onnxruntime",
     backend="edgeres.runtime.onnx:OnnxBackend",
@@ -180,7 +185,7 @@ FORMAT = Format(
         sources=("pytorch", "onnx"),
         checker="edgeres.quantize.checks:check_onnx",
         layer_errors="edgeres.quantize.evaluate:onnx_layer_errors",
-        methods=("minmax", "entropy", "percentile"),
+        methods=CALIBRATION_METHODS,
         float_layers=True,
     ),
     quant_source="edgeres.quantize.source:from_onnx",

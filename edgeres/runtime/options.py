@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.errors import UsageError, check_number
+from edgeres.runtime.base import DEFAULT_TOPK
 
-DEFAULT_TOPK = 5
 EVAL_BATCH = 64
 
 
