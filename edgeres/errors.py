@@ -21,6 +21,20 @@ class UsageError(EdgeresError):
     """A flag, name or combination of options that is not valid."""
 
 
+class ParamError(UsageError):
+    """A bad value of one parameter, named as the library calls it (``samples``); the CLI shows
+    the flag instead (``--samples``), so library errors never name a command line.
+
+    Attributes:
+        param: The parameter (a config field or keyword argument).
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param} {message}")
+        self.param = param
+        self.detail = message
+
+
 class DataError(EdgeresError):
     """A data set, image folder or calibration source that cannot be used."""
 
@@ -85,16 +99,20 @@ def check_number(
 
     Args:
         value: What was received.
-        flag: The flag or key to name in the message, e.g. ``"--lr"``.
+        flag: The parameter to name in the message (``"lr"``: a ``ParamError``, which the
+            CLI shows with its flag), or a flag or key written out (``"--lr"``, ``"a.b"``).
         minimum: Smallest valid value; with ``above`` the value must be strictly greater.
         maximum: Largest valid value.
     """
     if value is None:
         return
+    # A parameter's name (not a flag) lets the CLI show its own flag for it.
+    error = UsageError if flag.startswith("-") or " " in flag else ParamError
+    fail = (lambda m: error(f"{flag} {m}")) if error is UsageError else (lambda m: error(flag, m))
     if isinstance(value, float) and not math.isfinite(value):
-        raise UsageError(f"{flag} must be a finite number, got {value}")
+        raise fail(f"must be a finite number, got {value}")
     if minimum is not None and (value <= minimum if above else value < minimum):
         bound = f"> {minimum:g}" if above else f">= {minimum:g}"
-        raise UsageError(f"{flag} must be {bound}, got {value}")
+        raise fail(f"must be {bound}, got {value}")
     if maximum is not None and value > maximum:
-        raise UsageError(f"{flag} must be <= {maximum:g}, got {value}")
+        raise fail(f"must be <= {maximum:g}, got {value}")

@@ -78,7 +78,7 @@ class BenchConfig:
             (``--in-process``).
         quiet: No progress bars (``--json``).
         command: The command line quoted under the Markdown table.
-        seed: Seed of the input tensor and of the data's order.
+        seed: Seed of the input tensor and of the data's order (``--seed``).
         extra_load_options: More keyword arguments for the loader.
     """
 
@@ -106,7 +106,7 @@ class BenchConfig:
     force: bool = False
     in_process: bool = False
     quiet: bool = False
-    command: str = ""
+    command: str = field(default="", compare=False)
     seed: int = 0
     extra_load_options: dict = field(default_factory=dict)
 
@@ -116,9 +116,9 @@ class BenchConfig:
             raise UsageError("benchmark needs at least one model file")
         object.__setattr__(self, "threads", parse_threads(self.threads))
         for name, (_, low) in _BUDGET_FLAGS.items():
-            check_number(getattr(self, name), f"--{name.replace('_', '-')}", low)
-        check_number(self.limit, "--limit", 1)
-        check_number(self.tolerance, "--tolerance", 0)
+            check_number(getattr(self, name), name, low)
+        check_number(self.limit, "limit", 1)
+        check_number(self.tolerance, "tolerance", 0)
         for name in (*_OUTPUTS, "baseline"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))

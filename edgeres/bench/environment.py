@@ -20,26 +20,25 @@ from edgeres.profiles import Profile
 from edgeres.profiles.facts import read_text, this_machine
 from edgeres.profiles.model import SENSOR_ROOTS
 
-# Distribution names whose versions matter to a benchmark figure.
-LIBRARIES = (
-    "numpy",
-    "onnxruntime",
-    "onnxruntime-gpu",
-    "ai-edge-litert",
-    "tflite-runtime",
-    "openvino",
-    "opencv-python-headless",
-    "opencv-python",
-    "torch",
-    "onnx",
-)
+# Distribution names besides the engines' own whose versions matter to a benchmark figure.
+BASE_LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "onnx")
+
+
+def libraries() -> tuple[str, ...]:
+    """Every distribution recorded: the base ones, then each engine row's (read when asked)."""
+    from edgeres.formats import all_engines
+
+    engines = (d for e in all_engines() for d in e.distributions)
+    return tuple(dict.fromkeys((*BASE_LIBRARIES[:1], *engines, *BASE_LIBRARIES[1:])))
+
+
 CPUFREQ = Path("/sys/devices/system/cpu")
 
 
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries that decide speed, read without importing them."""
     out = {"edgeres": __version__, "python": platform.python_version()}
-    for dist in LIBRARIES:
+    for dist in libraries():
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

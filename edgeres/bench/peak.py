@@ -19,9 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.bench.environment import library_versions
+from edgeres.formats import FORMATS
 from edgeres.profiles.facts import this_machine
 
 CHANNELS, SIZE, LAYERS = 128, 56, 4
+# The probe models are ONNX files: every engine of that format's row is measured.
+PROBE_FORMAT = "onnx"
 
 
 def cache_path() -> Path:
@@ -61,7 +64,6 @@ def measure_peak(
     """Run both probes on every installed ONNX engine at all cores; the best per precision."""
     from edgeres import runtime
     from edgeres.bench.timing import measure
-    from edgeres.formats import FORMATS
     from edgeres.profiles import Budget
 
     cores = this_machine().cores
@@ -72,7 +74,7 @@ def measure_peak(
     macs = probe_macs(channels, size, layers)
     with tempfile.TemporaryDirectory(prefix="edgeres-peak-") as tmp:
         for precision, path in probe_models(Path(tmp), channels, size, layers).items():
-            for engine in (e for e in FORMATS["onnx"].engines if e.available):
+            for engine in (e for e in FORMATS[PROBE_FORMAT].engines if e.available):
                 with runtime.load(path, engine=engine.name, threads=cores) as backend:
                     x = np.random.default_rng(0).standard_normal(backend.spec.shape(1))
                     x = x.astype(np.float32)
@@ -87,7 +89,8 @@ def measure_peak(
 def _key() -> str:
     facts = this_machine()
     libs = library_versions()
-    engines = ",".join(f"{k}={libs.get(k)}" for k in ("onnxruntime", "openvino"))
+    dists = (e.distribution for e in FORMATS[PROBE_FORMAT].engines)
+    engines = ",".join(f"{d}={libs.get(d)}" for d in dists)
     return f"{facts.cpu_model}|{facts.cores}|{engines}"
 
 

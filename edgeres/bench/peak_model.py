@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.errors import MissingDependencyError
+from edgeres.formats.onnx import DEFAULT_OPSET
 from edgeres.spec import InputSpec, ModelInfo
 
 
@@ -79,7 +80,7 @@ def probe_models(folder: Path, channels: int, size: int, layers: int) -> dict[st
     from edgeres.formats.onnx import embed_onnx
 
     model = helper.make_model(
-        _graph(onnx, channels, size, layers), opset_imports=[helper.make_opsetid("", 18)]
+        _graph(onnx, channels, size, layers), opset_imports=[helper.make_opsetid("", DEFAULT_OPSET)]
     )
     model.ir_version = 8
     info = ModelInfo(

@@ -97,7 +97,9 @@ def header_lines(report: BenchmarkReport) -> list[str]:
         f"profile {report.profile}: {report.label}",
         f"machine: {e.get('cpu_model')}, {e.get('cores_usable')} cores usable, {e.get('arch')}; "
         f"governor {','.join(e.get('governor') or ['n/a'])}; "
-        + ", ".join(f"{k} {v}" for k, v in e.get("libraries", {}).items() if k in _LIBS),
+        + ", ".join(
+            f"{k} {v}" for k, v in e.get("libraries", {}).items() if k in report_libraries()
+        ),
         f"method: batch 1, warm-up >= {b['warmup_runs']} runs and {b['warmup_seconds']} s, then "
         f"{b['trials']} trials of >= {b['min_runs']} runs and {b['min_seconds']} s "
         f"({b['pause_seconds']} s pause); outliers = Tukey fences, counted, not removed; "
@@ -124,7 +126,11 @@ def header_lines(report: BenchmarkReport) -> list[str]:
     return lines + [f"note: {n}" for n in report.notes]
 
 
-_LIBS = ("onnxruntime", "openvino", "ai-edge-litert", "tflite-runtime", "numpy")
+def report_libraries() -> tuple[str, ...]:
+    """The versions a report's header names: each engine's usual distribution, then numpy."""
+    from edgeres.formats import all_engines
+
+    return (*(e.distribution for e in all_engines() if not e.needs_torch), "numpy")
 
 
 def to_text(report: BenchmarkReport) -> str:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from edgeres import __version__
-from edgeres.errors import EdgeresError
+from edgeres.errors import EdgeresError, ParamError
 from edgeres.fileio import disk_full_error, is_disk_full
 from edgeres.text import shown
 
@@ -38,7 +38,7 @@ class _Group(click.Group):
             if ctx.meta.get("edgeres.debug"):
                 raise
             # One line, whatever file name or message it carries (newlines, escape codes).
-            click.echo(f"error: {shown(e)}", err=True)
+            click.echo(f"error: {shown(as_flag(ctx, e))}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -50,6 +50,15 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {disk_full_error(getattr(e, 'filename', None), e)}", err=True)
             ctx.exit(2)
+
+
+def as_flag(ctx: click.Context, e: EdgeresError) -> str:
+    """The error's text, a ``ParamError``'s parameter shown as the command's flag for it."""
+    command = main.commands.get(ctx.invoked_subcommand or "")
+    if not isinstance(e, ParamError) or command is None:
+        return str(e)
+    flag = next((p.opts[0] for p in command.params if p.name == e.param), None)
+    return f"{flag} {e.detail}" if flag else str(e)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from edgeres.bench.config import BenchConfig
-from edgeres.cli.common import echo_json, log, max_image_pixels_option
+from edgeres.cli.common import echo_json, engine_help, log, max_image_pixels_option
 from edgeres.cli.fields import field_option
-from edgeres.cli.remote_opts import pop_remote, remote_options, show_remote
+from edgeres.cli.remote_opts import device_flags, pop_remote, remote_options, show_remote
 from edgeres.errors import GateFailed
 
 
@@ -76,7 +76,7 @@ _FILE = click.Path(path_type=Path)
 @_b("runs")
 @_b("warmup")
 @_b("threads")
-@_b("engine", metavar="E")
+@_b("engine", metavar="E", help_more=engine_help)
 @_b("data")
 @_b("limit")
 @_b("by_index")
@@ -95,8 +95,10 @@ _FILE = click.Path(path_type=Path)
 @_b("tolerance")
 @_b("force")
 @_b("in_process")
+@_b("seed")
 @remote_options
-def benchmark_cmd(as_json: bool, **flags) -> None:
+@click.pass_context
+def benchmark_cmd(ctx: click.Context, as_json: bool, **flags) -> None:
     """Measure latency (p50/p90/p99...), memory, size, MACs and accuracy of model files.
 
     Warm-up by count and time, then trials of runs until both a minimum count and a minimum
@@ -117,10 +119,9 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
     from edgeres.bench.session import benchmark
 
     remote = pop_remote(flags)
-    command = "edgeres " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    config = BenchConfig(**flags, quiet=as_json, command=command)
+    config = benchmark_config(flags, as_json)
     if remote:
-        _benchmark_remote(remote, config, as_json)
+        _benchmark_remote(remote, config, device_flags(ctx, config, BENCH_HERE), as_json)
         return
     run = benchmark(config)
     for note in run.report.notes:
@@ -139,11 +140,22 @@ def benchmark_cmd(as_json: bool, **flags) -> None:
         raise GateFailed(run.gate_message())
 
 
-def _benchmark_remote(remote, config: BenchConfig, as_json: bool) -> None:
+def benchmark_config(flags: dict, as_json: bool) -> BenchConfig:
+    """``benchmark``'s parsed flags (remote ones taken out) as its config."""
+    command = "edgeres " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return BenchConfig(**flags, quiet=as_json, command=command)
+
+
+# Fields a remote benchmark handles here: files copied into the device's cache (data, profile),
+# outputs written and the baseline compared on this machine.
+BENCH_HERE = ("profile", "data", "csv", "md", "plot", "save", "baseline", "tolerance", "force")
+
+
+def _benchmark_remote(remote, config: BenchConfig, flags: list[str], as_json: bool) -> None:
     from edgeres.remote.commands import remote_benchmark
     from edgeres.remote.tables import benchmark_text
 
-    results = remote_benchmark(remote, config)
+    results = remote_benchmark(remote, config, flags)
     for r in results:
         for path in r.result.written if r.ok else []:
             log(f"wrote {path}")
@@ -187,6 +199,7 @@ def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> N
         from edgeres.remote.commands import remote_json
 
         args = ["doctor", "--json", *(["--no-cameras"] if no_cameras else [])]
+        args += ["--peak"] if peak else []
         results = remote_json(remote, args)
         show_remote(results, as_json, _doctor_hosts_text)
         return

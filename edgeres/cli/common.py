@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from edgeres.data.common import DEFAULT_MAX_IMAGE_PIXELS
 from edgeres.text import shown_lines
 
 
@@ -20,8 +21,12 @@ def log(msg: str) -> None:
     click.echo(shown_lines(msg), err=True)
 
 
+MAX_PIXELS_KEY = "edgeres.max_image_pixels"
+
+
 def _set_max_image_pixels(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
     if value is not None:
+        ctx.meta[MAX_PIXELS_KEY] = value  # forwarded to a device with --remote
         from edgeres.data.common import set_max_image_pixels
 
         set_max_image_pixels(value)
@@ -37,5 +42,33 @@ def max_image_pixels_option(f):  # noqa: ANN001, ANN201 - a click decorator
         expose_value=False,
         callback=_set_max_image_pixels,
         help="Largest image (width x height) to decode; larger files are refused from their "
-        "header, before decoding (default 67108864 = 8192x8192).",
+        f"header, before decoding (default {DEFAULT_MAX_IMAGE_PIXELS}).",
     )(f)
+
+
+def engine_help() -> str:
+    """The engines of the format table, read when the help is shown."""
+    from edgeres.formats import engine_names
+
+    return f"One of: {', '.join(engine_names())}."
+
+
+def runtime_options(command: Any) -> Any:
+    """``--profile``, ``--engine``, ``--threads``, ``--strict``: the fields of ``RuntimeOptions``."""
+    from edgeres.cli.fields import field_option
+    from edgeres.runtime.options import RuntimeOptions
+
+    extra = {"engine": {"metavar": "E", "help_more": engine_help}}
+    for name in reversed(RUNTIME_FIELDS):
+        command = field_option(RuntimeOptions, name, **extra.get(name, {}))(command)
+    return command
+
+
+RUNTIME_FIELDS = ("profile", "engine", "threads", "strict")
+
+
+def pop_runtime(flags: dict[str, Any]) -> Any:
+    """Take the runtime options out of a command's flags."""
+    from edgeres.runtime.options import RuntimeOptions
+
+    return RuntimeOptions(**{name: flags.pop(name) for name in RUNTIME_FIELDS})

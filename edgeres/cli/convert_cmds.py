@@ -9,10 +9,9 @@ from __future__ import annotations
 import click
 
 from edgeres.cli.common import echo_json, log, max_image_pixels_option
-from edgeres.cli.fields import field_help, field_option
+from edgeres.cli.fields import field_option
 from edgeres.convert.options import ConvertConfig
 from edgeres.errors import GateFailed
-from edgeres.formats import EXPORT_FORMATS
 from edgeres.quantize.options import ACTIVATIONS, IO_TYPES, METHOD_CHOICES, QuantizeConfig
 
 _MODEL_ARG = click.argument("model", type=click.Path(dir_okay=False))
@@ -21,9 +20,9 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON doc
 
 
 def _to_option(cls: type):
-    return field_option(
-        cls, "to", help=f"{field_help(cls, 'to')} Valid: {', '.join(EXPORT_FORMATS)}."
-    )
+    from edgeres.formats import export_formats
+
+    return field_option(cls, "to", help_more=lambda: f"Valid: {', '.join(export_formats())}.")
 
 
 def _c(name: str, *decls: str, **attrs):

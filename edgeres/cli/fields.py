@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,28 @@ _FLAG_POINTER = re.compile(r"\s*\(``--[\w-]+``\)")
 
 
 class FieldOption(click.Option):
-    """A click option that remembers the config field it was built from (see the CLI tests)."""
+    """A click option that remembers the config field it was built from (see the CLI tests).
 
-    def __init__(self, *args: Any, field_source: tuple[type, str], **kwargs: Any) -> None:
+    ``help_more`` is called when the help is shown and its text appended: a list read from the
+    format table then (``--engine``'s engines, ``--to``'s formats), never copied at import.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        field_source: tuple[type, str],
+        help_more: Callable[[], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.field_source = field_source
+        self.help_more = help_more
+        self.base_help = self.help
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        if self.help_more is not None:
+            self.help = f"{self.base_help} {self.help_more()}"
+        return super().get_help_record(ctx)
 
 
 @functools.cache
@@ -132,3 +149,42 @@ def _first_type(field: dataclasses.Field) -> str:
         annotation = getattr(annotation, "__name__", str(annotation))
     members = [m.strip() for m in annotation.split("|") if m.strip() != "None"]
     return members[0].split("[")[0] if members else "str"
+
+
+def config_value(config: Any, cls: type, name: str) -> tuple[bool, Any]:
+    """Field ``name`` of the ``cls`` instance in ``config``: itself or a dataclass inside it."""
+    if isinstance(config, cls):
+        return True, getattr(config, name)
+    if dataclasses.is_dataclass(config):
+        for f in dataclasses.fields(config):
+            inner = getattr(config, f.name)
+            if dataclasses.is_dataclass(inner) and not isinstance(inner, type):
+                found, value = config_value(inner, cls, name)
+                if found:
+                    return True, value
+    return False, None
+
+
+def argv(command: click.Command, config: Any, skip: Collection[str] = ()) -> list[str]:
+    """The flags of ``command`` that give ``config`` back: every field option whose value is not
+    its default, as the command line writes it (``--threads 1,2``, ``--no-verify``).
+
+    The one way a command's config becomes a device's command line (``--remote``), so no flag
+    is dropped on the way; ``skip`` names the fields the caller handles itself (files copied
+    into the device's cache, outputs written here).
+    """
+    words: list[str] = []
+    for param in command.params:
+        if not isinstance(param, FieldOption) or param.name in skip:
+            continue
+        cls, name = param.field_source
+        found, value = config_value(config, cls, name)
+        if not found or value == field_default(cls, name):
+            continue
+        if param.is_flag:
+            words.append(param.opts[0])
+        elif isinstance(value, tuple):
+            words += [param.opts[0], ",".join(map(str, value))]
+        else:
+            words += [param.opts[0], str(value)]
+    return words

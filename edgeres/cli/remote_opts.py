@@ -5,48 +5,47 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
-from edgeres.cli.common import echo_json
-from edgeres.cli.fields import field_option
+from edgeres.cli.common import MAX_PIXELS_KEY, echo_json
+from edgeres.cli.fields import argv, field_option
+from edgeres.errors import UsageError
 from edgeres.remote.config import RemoteConfig
 
-_NAMES = tuple(f.name for f in dataclasses.fields(RemoteConfig))
+REMOTE_NAMES = tuple(f.name for f in dataclasses.fields(RemoteConfig))
 
 
 def remote_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add every ``RemoteConfig`` field as an option of ``command``."""
-    for name in reversed(_NAMES):
+    for name in reversed(REMOTE_NAMES):
         command = field_option(RemoteConfig, name)(command)
     return command
 
 
 def pop_remote(flags: dict[str, Any]) -> RemoteConfig | None:
     """Take the remote options out of ``flags``; a ``RemoteConfig`` when ``--remote`` was given."""
-    values = {name: flags.pop(name) for name in _NAMES}
+    values = {name: flags.pop(name) for name in REMOTE_NAMES}
     return RemoteConfig(**values) if values["remote"] else None
 
 
-def given_flags(ctx: click.Context, skip: set[str]) -> list[str]:
-    """The options given on this command line (not defaults), as the device's edgeres takes
-    them, except those named in ``skip`` and the remote ones."""
-    words: list[str] = []
-    for param in ctx.command.params:
-        if not isinstance(param, click.Option) or param.name in skip or param.name in _NAMES:
-            continue
-        source = ctx.get_parameter_source(param.name)
-        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
-            continue
-        value = ctx.params.get(param.name)
-        if param.is_flag:
-            words += [param.opts[0]] if value else list(param.secondary_opts[:1])
-        elif value is not None:
-            words += [param.opts[0], str(value)]
+def device_flags(ctx: click.Context, config: Any, skip: Collection[str] = ()) -> list[str]:
+    """The command's config as the device's edgeres takes it (``argv``), plus the flags that
+    act before any config (``--max-image-pixels``); ``skip``: fields the caller places itself."""
+    words = argv(ctx.command, config, skip)
+    if (pixels := ctx.meta.get(MAX_PIXELS_KEY)) is not None:
+        words += ["--max-image-pixels", str(pixels)]
     return words
+
+
+def refuse_local_only(ctx: click.Context, names: Collection[str], why: str) -> None:
+    """Refuse (exit 2) the options in ``names`` given with ``--remote``: they act here only."""
+    given = [p for p in ctx.command.params if p.name in names and ctx.params.get(p.name)]
+    if given:
+        flags = " and ".join(p.opts[0] for p in given)
+        raise UsageError(f"{flags} cannot be used with --remote: {why}")
 
 
 def show_remote(

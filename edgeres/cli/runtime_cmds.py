@@ -11,10 +11,24 @@ from typing import Any
 
 import click
 
-from edgeres.cli.common import echo_json, log, max_image_pixels_option
-from edgeres.cli.remote_opts import pop_remote, remote_options, show_remote
+from edgeres.cli.common import (
+    echo_json,
+    log,
+    max_image_pixels_option,
+    pop_runtime,
+    runtime_options,
+)
+from edgeres.cli.fields import field_option
+from edgeres.cli.remote_opts import (
+    REMOTE_NAMES,
+    device_flags,
+    pop_remote,
+    refuse_local_only,
+    remote_options,
+    show_remote,
+)
 from edgeres.errors import DataError, UsageError
-from edgeres.formats import engine_names
+from edgeres.runtime.options import EvalConfig, PredictConfig, RuntimeOptions
 from edgeres.text import shown
 
 
@@ -30,18 +44,11 @@ def _warnings_as_logs() -> Iterator[None]:
                 log(f"warning: {w}")
 
 
-def _load(
-    model: Path, profile: str | None, strict: bool, threads: int | None, engine: str | None = None
-) -> Any:
+def _load(model: Path, options: RuntimeOptions) -> Any:
     from edgeres import runtime
 
-    options: dict[str, Any] = {"engine": engine}
-    if threads is not None:
-        options["threads"] = threads
-    if strict:
-        options["strict"] = True
     with _warnings_as_logs():
-        return runtime.load(model, profile=profile, **options)
+        return runtime.load(model, **options.load_options())
 
 
 def _read_image(path: Path) -> Any:
@@ -59,51 +66,41 @@ def _read_image(path: Path) -> Any:
 
 
 _MODEL_ARG = click.argument("model", type=click.Path(path_type=Path))
-_PROFILE_OPT = click.option(
-    "--profile", default=None, help="Device profile name or YAML file (threads, providers)."
-)
-_THREADS_OPT = click.option(
-    "--threads", type=int, default=None, help="Engine threads (overrides the profile)."
-)
-ENGINE_OPT = click.option(
-    "--engine",
-    default=None,
-    help=f"Inference engine ({', '.join(engine_names())}); by default the profile's order, "
-    "first installed.",
-)
-_STRICT_OPT = click.option(
-    "--strict", is_flag=True, help="Fail instead of falling back when a provider is missing."
-)
+
+
+def _p(name: str, *decls: str, **attrs):
+    return field_option(PredictConfig, name, *decls, **attrs)
+
+
+def _e(name: str, *decls: str, **attrs):
+    return field_option(EvalConfig, name, *decls, **attrs)
+
+
+def predict_config(params: dict[str, Any]) -> PredictConfig:
+    """``predict``'s parsed flags as its config (remote and output flags left out)."""
+    flags = {k: v for k, v in params.items() if k not in _NOT_CONFIG}
+    return PredictConfig(runtime=pop_runtime(flags), **flags)
+
+
+def eval_config(params: dict[str, Any]) -> EvalConfig:
+    """``eval``'s parsed flags as its config (remote and output flags left out)."""
+    flags = {k: v for k, v in params.items() if k not in _NOT_CONFIG}
+    return EvalConfig(runtime=pop_runtime(flags), **flags)
+
+
+_NOT_CONFIG = {"as_json", *REMOTE_NAMES}
 
 
 @click.command("predict")
 @max_image_pixels_option
 @_MODEL_ARG
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--topk",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Classes to show per image.",
-)
-@_PROFILE_OPT
-@_THREADS_OPT
-@ENGINE_OPT
-@_STRICT_OPT
+@_p("topk", type=click.IntRange(min=1))
+@runtime_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @remote_options
-def predict_cmd(
-    model: Path,
-    images: tuple[Path, ...],
-    topk: int,
-    profile: str | None,
-    threads: int | None,
-    engine: str | None,
-    strict: bool,
-    as_json: bool,
-    **remote_flags: Any,
-) -> None:
+@click.pass_context
+def predict_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
     """Classify images with any model file (.pt, .onnx, .tflite).
 
     \b
@@ -112,32 +109,33 @@ def predict_cmd(
       edgeres predict runs/r8/model.onnx photos/*.jpg --profile raspberry-pi-5 --json
       edgeres predict runs/r8/model_int8.tflite cat.jpg --remote pi@pi5.local
     """
-    remote = pop_remote(remote_flags)
+    remote = pop_remote(flags)
+    config = predict_config(flags)
     if remote:
         from edgeres.remote.commands import remote_predict
         from edgeres.remote.tables import predict_text
 
-        flags = ["--topk", str(topk), *_engine_flags(profile, threads, strict, engine)]
-        show_remote(remote_predict(remote, model, images, flags), as_json, predict_text)
+        words = device_flags(ctx, config, skip={"profile"})
+        show_remote(remote_predict(remote, config, words), as_json, predict_text)
         return
-    frames = [_read_image(p) for p in images]
-    with _load(model, profile, strict, threads, engine) as backend:
-        preds = [backend.predict(f, topk=topk)[0] for f in frames]
+    frames = [_read_image(p) for p in config.images]
+    with _load(config.model, config.runtime) as backend:
+        preds = [backend.predict(f, topk=config.topk)[0] for f in frames]
         providers, engine = list(backend.providers), backend.engine
     if as_json:
         echo_json(
             {
-                "model": str(model),
+                "model": str(config.model),
                 "engine": engine,
                 "providers": providers,
                 "results": [
                     {"image": str(p), **pred.to_dict()}
-                    for p, pred in zip(images, preds, strict=True)
+                    for p, pred in zip(config.images, preds, strict=True)
                 ],
             }
         )
         return
-    for path, pred in zip(images, preds, strict=True):
+    for path, pred in zip(config.images, preds, strict=True):
         ranked = ", ".join(
             f"{lab} {s:.1%}" for lab, s in zip(pred.labels, pred.scores, strict=True)
         )
@@ -147,59 +145,20 @@ def predict_cmd(
 @click.command("eval")
 @max_image_pixels_option
 @_MODEL_ARG
-@click.option(
-    "--data", required=True, help="shapes | image folder (one sub-folder per class) | cifar10:DIR."
-)
-@click.option(
-    "--split", default="test", show_default=True, help="Which split of the data to score."
-)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N images.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Write per-class precision/recall/F1, the most confused pairs and a confusion matrix "
-    "PNG into this folder.",
-)
-@click.option(
-    "--compare",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="With --report: a reference model file (e.g. the FP32 one); the report shows the images "
-    "where the two disagree.",
-)
-@_PROFILE_OPT
-@_THREADS_OPT
-@ENGINE_OPT
-@_STRICT_OPT
-@click.option(
-    "--by-index",
-    is_flag=True,
-    help="Score label i as the model's output i, whatever the class names (by default classes "
-    "are matched by name with the file's metadata, and names that differ are refused).",
-)
+@_e("data", required=True)
+@_e("split")
+@_e("limit", type=click.IntRange(min=1))
+@_e("batch_size", type=click.IntRange(min=1))
+@_e("report_dir", "--report", type=click.Path(file_okay=False, path_type=Path))
+@_e("compare", type=click.Path(dir_okay=False, path_type=Path))
+@runtime_options
+@_e("by_index")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout; no progress bars."
 )
 @remote_options
-def eval_cmd(
-    model: Path,
-    data: str,
-    split: str,
-    limit: int | None,
-    batch_size: int,
-    report_dir: Path | None,
-    compare: Path | None,
-    profile: str | None,
-    threads: int | None,
-    engine: str | None,
-    strict: bool,
-    by_index: bool,
-    as_json: bool,
-    **remote_flags: Any,
-) -> None:
+@click.pass_context
+def eval_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
     """Top-1 accuracy of any model file, with the same preprocessing as training.
 
     \b
@@ -212,52 +171,45 @@ def eval_cmd(
       edgeres eval runs/r8/model_int8.tflite --data ./val --remote pi@pi5.local,jetson.local
       edgeres eval runs/r8/model.onnx --data remote:/srv/val --remote pi@pi5.local
     """
-    if remote := pop_remote(remote_flags):
-        flags = ["--split", split, "--batch-size", str(batch_size), *(["--by-index"] * by_index)]
-        flags += ["--limit", str(limit)] if limit else []
-        _eval_remote(
-            remote, model, data, flags + _engine_flags(profile, threads, strict, engine), as_json
-        )
+    remote = pop_remote(flags)
+    config = eval_config(flags)
+    if remote:
+        _eval_remote(ctx, remote, config, as_json)
         return
-    _check_report_flags(report_dir, compare)
-    with _load(model, profile, strict, threads, engine) as backend:
-        imageset, result = _score(backend, data, split, limit, batch_size, by_index, as_json)
+    _check_report_dir(config.report_dir)
+    with _load(config.model, config.runtime) as backend:
+        imageset, result = _score(backend, config, as_json)
         providers, engine = list(backend.providers), backend.engine
         names = tuple(imageset.classes) or tuple(backend.info.classes)
     report = None
-    if report_dir is not None:
-        load_args = (profile, strict, threads)
-        report = _write_report(
-            model, f"{data} {split}", imageset, result, names, report_dir, compare, load_args,
-            batch_size, as_json,
-        )  # fmt: skip
-    _show_eval(model, data, split, result, engine, providers, report, as_json)
+    if config.report_dir is not None:
+        report = _write_report(config, imageset, result, names, as_json)
+    _show_eval(config, result, engine, providers, report, as_json)
 
 
-def _score(backend, data, split, limit, batch_size, by_index, quiet):
+def _score(backend: Any, config: EvalConfig, quiet: bool) -> tuple[Any, Any]:
     """The data at the model's size and the model's accuracy on it (classes matched by name)."""
     from edgeres import runtime
     from edgeres.data import load_split
 
     spec = backend.spec
     size = spec.height if spec.height == spec.width else (spec.height, spec.width)
-    imageset = load_split(data, split, size, limit=limit, quiet=quiet)
+    imageset = load_split(config.data, config.split, size, limit=config.limit, quiet=quiet)
     result = runtime.evaluate(
-        backend, imageset, batch_size=batch_size, quiet=quiet, by_index=by_index
+        backend, imageset, batch_size=config.batch_size, quiet=quiet, by_index=config.by_index
     )
     return imageset, result
 
 
-def _check_report_flags(report_dir: Path | None, compare: Path | None) -> None:
-    if compare is not None and report_dir is None:
-        raise UsageError("--compare needs --report DIR (the disagreements go into the report)")
+def _check_report_dir(report_dir: Path | None) -> None:
     if report_dir is not None:
         from edgeres.evalreport import check_report_dir
 
         check_report_dir(report_dir)
 
 
-def _show_eval(model, data, split, result, engine, providers, report, as_json: bool) -> None:
+def _show_eval(config: EvalConfig, result, engine, providers, report, as_json: bool) -> None:
+    model, data, split = config.model, config.data, config.split
     if as_json:
         doc = {"model": str(model), "data": data, "split": split, "engine": engine}
         doc["providers"] = providers
@@ -271,18 +223,20 @@ def _show_eval(model, data, split, result, engine, providers, report, as_json: b
         _show_report(report)
 
 
-def _write_report(model, data, imageset, result, names, out, compare, load_args, batch, quiet):
+def _write_report(config: EvalConfig, imageset, result, names, quiet: bool):
     from edgeres.evalreport import eval_report
 
-    with _load(compare, *load_args) if compare else nullcontext() as reference:
+    compare, model = config.compare, config.model
+    with _load(compare, config.runtime) if compare else nullcontext() as reference:
         if reference is not None and reference.spec.size != tuple(imageset.images.shape[1:3]):
             raise UsageError(
-                f"--compare '{compare}' takes {reference.spec.height}x"
-                f"{reference.spec.width} images and '{model}' does not"
+                f"--compare '{shown(compare)}' takes {reference.spec.height}x"
+                f"{reference.spec.width} images and '{shown(model)}' does not"
             )
         return eval_report(
-            str(model), data, imageset, result.predictions, names, out, reference, batch, quiet
-        )
+            str(model), f"{config.data} {config.split}", imageset, result.predictions, names,
+            config.report_dir, reference, config.batch_size, quiet,
+        )  # fmt: skip
 
 
 def _show_report(report) -> None:
@@ -297,21 +251,18 @@ def _show_report(report) -> None:
         log(f"note: {note}")
 
 
-def _eval_remote(remote: Any, model: Path, data: str, flags: list[str], as_json: bool) -> None:
+# eval's flags that act on this machine only: refused with --remote rather than dropped.
+EVAL_LOCAL_ONLY = ("report_dir", "compare")
+
+
+def _eval_remote(ctx: click.Context, remote: Any, config: EvalConfig, as_json: bool) -> None:
     from edgeres.remote.commands import remote_eval
     from edgeres.remote.tables import eval_text
 
-    show_remote(remote_eval(remote, model, data, flags), as_json, eval_text)
-
-
-def _engine_flags(
-    profile: str | None, threads: int | None, strict: bool, engine: str | None = None
-) -> list[str]:
-    """The engine options as the device's edgeres takes them."""
-    flags = ["--profile", profile] if profile else []
-    flags += ["--engine", engine] if engine else []
-    flags += ["--threads", str(threads)] if threads is not None else []
-    return flags + (["--strict"] if strict else [])
+    refuse_local_only(ctx, EVAL_LOCAL_ONLY, "the report is written on this machine; run eval "
+                      "--report on the device itself, or copy the model here")  # fmt: skip
+    words = device_flags(ctx, config, skip={"profile", "data", *EVAL_LOCAL_ONLY})
+    show_remote(remote_eval(remote, config, words), as_json, eval_text)
 
 
 COMMANDS = [predict_cmd, eval_cmd]

@@ -11,16 +11,13 @@ from typing import Any
 
 import click
 
-from edgeres.cli.common import log, max_image_pixels_option
+from edgeres.cli.common import engine_help, log, max_image_pixels_option
 from edgeres.cli.fields import field_help, field_option
-from edgeres.cli.remote_opts import given_flags, pop_remote, remote_options
+from edgeres.cli.remote_opts import device_flags, pop_remote, remote_options
 from edgeres.errors import UsageError
-from edgeres.formats import engine_names
 from edgeres.stream.app import RunOptions, run_model
 from edgeres.stream.pipeline import StreamConfig, stop_on_signals
 from edgeres.stream.sources import SOURCE_HELP
-
-ENGINES = ", ".join(engine_names())
 
 
 def _r(name: str, *decls: str, **attrs):
@@ -50,7 +47,7 @@ def _s(name: str, *decls: str, **attrs):
 @_s("topk")
 @_s("smooth")
 @_r("threads")
-@_r("engine", metavar="E", help=f"{field_help(RunOptions, 'engine')} One of: {ENGINES}.")
+@_r("engine", metavar="E", help_more=engine_help)
 @_r("width")
 @_r("height")
 @_r("fps")
@@ -104,7 +101,7 @@ def _run_remote(ctx: click.Context, remote: Any, opts: RunOptions) -> None:
     local = {"model", "source", "profile", "save", "force", "show"}
     job = LiveRun(
         model=Path(opts.model),
-        flags=tuple(given_flags(ctx, local)),
+        flags=tuple(device_flags(ctx, opts, local)),
         source=opts.source,
         profile=opts.profile,
         save=Path(opts.save) if opts.save else None,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from edgeres.cli.common import echo_json, log
+from edgeres.cli.common import echo_json, engine_help, log
 from edgeres.cli.fields import field_option
 from edgeres.tune.sweep import TuneConfig
 
@@ -27,7 +27,7 @@ def _t(name: str, *decls: str, **attrs):
 @_t("limit")
 @_t("max_drop")
 @_t("threads")
-@_t("engines")
+@_t("engines", help_more=engine_help)
 @_t("calib")
 @_t("min_time")
 @_t("trials")

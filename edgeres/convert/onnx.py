@@ -7,6 +7,7 @@ from pathlib import Path
 from edgeres.convert.common import converter_error, quiet_converters
 from edgeres.errors import ModelFileError, UsageError, missing_dependency
 from edgeres.fileio import atomic_path
+from edgeres.formats.onnx import DEFAULT_OPSET
 from edgeres.spec import ModelInfo
 
 # Opset 18 is what ONNX Runtime 1.14+ runs, so a device with an older runtime still loads the file,
@@ -14,7 +15,6 @@ from edgeres.spec import ModelInfo
 # The exporter writes IR version 10, which ONNX Runtime < 1.18 rejects ("Unsupported model IR
 # version"); IR 8 is the newest that opset 18 needs (ONNX 1.13), and ORT 1.15/1.17 load such files.
 IR_FOR_OPSET = ((18, 8), (20, 9))
-DEFAULT_OPSET = 18
 MIN_OPSET, MAX_OPSET = 13, 23
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 # Per-node facts worth shipping: the PyTorch module path (layer names in reports). The exporter

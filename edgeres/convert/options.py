@@ -9,9 +9,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from edgeres.formats import EXPORT_FORMATS, parse_format_list
-
-DEFAULT_OPSET = 18
+from edgeres.formats import export_formats, parse_format_list
+from edgeres.formats.onnx import DEFAULT_OPSET
 
 
 @dataclass(frozen=True)
@@ -19,7 +18,8 @@ class ConvertConfig:
     """How a checkpoint is exported and checked: ``convert(path, **config.kwargs())``.
 
     Attributes:
-        to: Formats to write, comma-separated (``--to``).
+        to: Formats to write, comma-separated (``--to``); by default every format convert
+            writes.
         out_dir: Output folder (``--out``); by default beside the checkpoint.
         opset: ONNX opset version (``--opset``).
         dynamic_batch: Leave the ONNX batch dimension free; by default it is fixed at 1
@@ -30,7 +30,7 @@ class ConvertConfig:
         quiet: No progress bar (``--json``).
     """
 
-    to: tuple[str, ...] | str = EXPORT_FORMATS
+    to: tuple[str, ...] | str | None = None
     out_dir: str | Path | None = None
     opset: int = DEFAULT_OPSET
     dynamic_batch: bool = False
@@ -39,7 +39,10 @@ class ConvertConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        text = self.to if isinstance(self.to, str) else ",".join(self.to)
+        # The table is read now, not when this module was imported: a format registered
+        # later is written too.
+        to = export_formats() if self.to is None else self.to
+        text = to if isinstance(to, str) else ",".join(to)
         object.__setattr__(self, "to", parse_format_list(text))
 
     def kwargs(self) -> dict[str, Any]:

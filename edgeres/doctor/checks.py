@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import glob
 import importlib
-import importlib.metadata
 import os
 import threading
 from dataclasses import asdict, dataclass
 
 from edgeres.bench.environment import library_versions
-from edgeres.profiles import load_profile, match_host
+from edgeres.formats import Engine, Probe, all_engines
+from edgeres.profiles import Profile, load_profile, match_host
 from edgeres.profiles.facts import this_machine
 
 OK, MISSING, PROBLEM, INFO = "ok", "missing", "problem", "info"
@@ -53,96 +53,28 @@ def _import(module: str) -> tuple[object | None, str]:
 
 
 def runtime_checks() -> list[Check]:
-    """Which engines import, and ONNX Runtime's providers."""
-    out = []
-    ort, err = _import("onnxruntime")
-    if ort is None:
-        out.append(Check("runtime", "onnxruntime", PROBLEM, err, "pip install onnxruntime"))
-    else:
-        providers = ort.get_available_providers()
-        out.append(
-            Check(
-                "runtime",
-                "onnxruntime",
-                OK,
-                f"{ort.__version__}; providers: {', '.join(providers)}",
-            )
-        )
-    litert, err = _import("ai_edge_litert.interpreter")
-    if litert is None:
-        out.append(Check("runtime", "ai-edge-litert", PROBLEM, err, "pip install ai-edge-litert"))
-    else:
-        out.append(Check("runtime", "ai-edge-litert", OK, _version("ai-edge-litert")))
-    legacy, err = _import("tflite_runtime.interpreter")
-    if legacy is not None:
-        out.append(
-            Check("runtime", "tflite-runtime", OK, _version("tflite-runtime") + " (fallback)")
-        )
-    elif _version("tflite-runtime") != "not installed":
-        fix = "pip uninstall tflite-runtime (ai-edge-litert replaces it; it needs numpy<2)"
-        out.append(Check("runtime", "tflite-runtime", PROBLEM, err, fix))
-    else:
-        out.append(
-            Check(
-                "runtime",
-                "tflite-runtime",
-                MISSING,
-                "not installed (optional fallback for numpy<2 images)",
-            )
-        )
-    out.append(_openvino_check())
-    out.append(_torch_check())
-    return out
+    """Every engine in the format table: installed, importing, and what it can use."""
+    from edgeres.formats import all_engines
+
+    return [engine_check(e) for e in all_engines()]
 
 
-def _openvino_check() -> Check:
-    """OpenVINO is an extra (about 180 MB): recommended where it pays, an x86 CPU."""
-    if _version("openvino") != "not installed":
-        ov, err = _import("openvino")
-        if ov is None:
-            return Check(
-                "runtime", "openvino", PROBLEM, err, "pip install --force-reinstall openvino"
-            )
-        return Check(
-            "runtime",
-            "openvino",
-            OK,
-            f"{_version('openvino')}; devices: {', '.join(ov.Core().available_devices)}",
-        )
-    if this_machine().is_x86:
-        return Check(
-            "runtime",
-            "openvino",
-            MISSING,
-            "not installed: on x86 it ran edgeres' INT8 .onnx files 2.7x faster than ONNX Runtime "
-            "(edgeres tune measures it here)",
-            "pip install 'edgeres[openvino]'",
-        )
-    return Check("runtime", "openvino", MISSING, "not installed (optional engine for .onnx files)")
+def engine_check(engine: Engine) -> Check:
+    """One engine's line: its probe's answer, or why it is missing or broken and the fix."""
+    from edgeres.formats import resolve
 
-
-def _torch_check() -> Check:
-    if _version("torch") == "not installed":
-        return Check(
-            "runtime",
-            "torch",
-            MISSING,
-            "not installed: fine on a device (train/convert/quantize need it)",
-            "pip install 'edgeres[train]' torch==2.13.0  # workstation only",
-        )
-    torch, err = _import("torch")
-    if torch is None:
-        return Check(
-            "runtime", "torch", PROBLEM, err, "pip install --force-reinstall torch==2.13.0"
-        )
-    return Check("runtime", "torch", OK, torch.__version__)
-
-
-def _version(dist: str) -> str:
+    version = engine.installed_version()
+    if version is None and not engine.available:
+        detail = f"not installed: {engine.note}" if engine.note else "not installed"
+        status = PROBLEM if engine.core else MISSING
+        return Check("runtime", engine.name, status, detail, engine.install)
     try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+        found = resolve(engine.probe)(engine) if engine.probe else Probe(version or "installed")
+    except Exception as e:  # a broken wheel raises more than ImportError (numpy ABI errors)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        fix = engine.repair or f"pip install --force-reinstall {engine.distribution}"
+        return Check("runtime", engine.name, PROBLEM, f"{type(e).__name__}: {first}", fix)
+    return Check("runtime", engine.name, OK, found.detail)
 
 
 CPU_FEATURES = (
@@ -177,16 +109,34 @@ def profile_checks() -> list[Check]:
         else "no shipped profile matches; using the computed 'host'"
     )
     out = [Check("profile", profile.name, INFO, why)]
-    ort, _ = _import("onnxruntime")
-    if ort is not None:
-        available = set(ort.get_available_providers())
-        lacking = [p for p in profile.providers_for("onnx") if p not in available]
-        if lacking:
-            fix = "install the onnxruntime build with them (Jetson: NVIDIA's onnxruntime-gpu wheel for your JetPack)"
-            out.append(
-                Check("profile", "providers", PROBLEM, f"{', '.join(lacking)} not available", fix)
-            )
-    return out
+    return out + [c for e in all_engines() if (c := _profile_option_check(profile, e))]
+
+
+def _profile_option_check(profile: Profile, engine: Engine) -> Check | None:
+    """Whether the providers/delegates the profile gives an engine exist in its build here."""
+    from edgeres.formats import format_engines, resolve
+
+    if not (engine.profile_option and engine.probe and engine.available):
+        return None
+    asked = dict.fromkeys(
+        n for f in format_engines(engine.name) for n in profile.providers_for(f.name, engine.name)
+    )
+    if not asked:
+        return None
+    try:
+        options = resolve(engine.probe)(engine).options
+    except Exception:  # runtime_checks reports the broken engine
+        return None
+    lacking = [p for p in asked if options is not None and p not in options]
+    if not lacking:
+        return None
+    fix = (
+        f"install the {engine.name} build with them (e.g. the {engine.distribution} wheel "
+        "your board's vendor publishes)"
+    )
+    return Check(
+        "profile", engine.profile_option, PROBLEM, f"{', '.join(lacking)} not available", fix
+    )
 
 
 def _probe_camera(dev: str, timeout: float) -> bool | None:

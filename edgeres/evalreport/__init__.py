@@ -25,6 +25,7 @@ from edgeres.evalreport.metrics import (
     disagreement,
 )
 from edgeres.fileio import atomic_write_text
+from edgeres.runtime.options import EVAL_BATCH
 
 __all__ = ["EvalReport", "build_report", "check_report_dir", "eval_report", "write_report"]
 
@@ -181,7 +182,7 @@ def eval_report(
     names: tuple[str, ...],
     out_dir: str | Path,
     compare: Any = None,
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH,
     quiet: bool = False,
 ) -> EvalReport:
     """Build and write the report of ``predictions`` on ``imageset``.

@@ -16,7 +16,15 @@ from pathlib import Path
 
 from edgeres.errors import ModelFileError, UsageError, unknown_name
 from edgeres.formats import onnx, pytorch, tflite
-from edgeres.formats.base import METADATA_KEY, Engine, Format, Quantization, parse_info, resolve
+from edgeres.formats.base import (
+    METADATA_KEY,
+    Engine,
+    Format,
+    Probe,
+    Quantization,
+    parse_info,
+    resolve,
+)
 from edgeres.spec import ModelInfo
 from edgeres.text import shown
 
@@ -25,8 +33,11 @@ __all__ = [
     "METADATA_KEY",
     "Engine",
     "Format",
+    "Probe",
     "Quantization",
+    "all_engines",
     "engine_names",
+    "format_engines",
     "export_formats",
     "format_for_path",
     "get_format",
@@ -34,6 +45,7 @@ __all__ = [
     "parse_info",
     "read_metadata",
     "register",
+    "register_engine",
     "resolve",
 ]
 
@@ -45,6 +57,27 @@ def register(fmt: Format) -> None:
     if fmt.name in FORMATS:
         raise UsageError(f"format '{fmt.name}' is already registered")
     FORMATS[fmt.name] = fmt
+
+
+def register_engine(fmt_name: str, engine: Engine, first: bool = False) -> None:
+    """Add an engine to a registered format's row (last, or ``first`` in its default order)."""
+    import dataclasses
+
+    fmt = get_format(fmt_name)
+    if fmt.engine(engine.name) is not None:
+        raise UsageError(f"engine '{engine.name}' already runs {fmt_name} files")
+    engines = (engine, *fmt.engines) if first else (*fmt.engines, engine)
+    FORMATS[fmt_name] = dataclasses.replace(fmt, engines=engines)
+
+
+def all_engines() -> tuple[Engine, ...]:
+    """Every engine row in the table, in table order, each once (read when asked)."""
+    return tuple({e.name: e for f in FORMATS.values() for e in f.engines}.values())
+
+
+def format_engines(engine: str) -> tuple[Format, ...]:
+    """The formats an engine runs."""
+    return tuple(f for f in FORMATS.values() if f.engine(engine) is not None)
 
 
 def export_formats() -> tuple[str, ...]:

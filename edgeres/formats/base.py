@@ -9,6 +9,7 @@ exporter, the INT8 quantizer and the engines that run it. Torch-free: a device i
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,17 +41,46 @@ def parse_info(text: str, where: str) -> ModelInfo:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """What ``edgeres doctor`` learns from an engine that imports: its version and what it can use.
+
+    Attributes:
+        detail: One line: the version and, where the engine says, its devices or providers.
+        options: The values its ``profile_option`` can take here (ONNX Runtime's available
+            providers), or None when the engine cannot list them.
+    """
+
+    detail: str
+    options: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Engine:
-    """One inference engine that runs a format: a ``Backend`` class and how to reach it.
+    """One inference engine that runs a format: a ``Backend`` class and everything known about it.
+
+    This row is the one place an engine is named: the environment record, reports, ``doctor``,
+    the profiles' accelerators and default order, ``tune`` and ``--engine`` all read it.
 
     Attributes:
         name: Public name for ``--engine`` (``onnxruntime``, ``litert``...).
         backend: ``"module:Class"`` of the ``edgeres.runtime.base.Backend`` subclass.
         modules: Python modules the engine needs; it is available when any of them is importable.
         install: The install line shown when it is missing.
-        profile_option: Constructor argument that receives a profile's per-format list
-            (``providers``, ``delegates``), or None when the engine takes none.
+        profile_option: Constructor argument that receives a profile's list (``providers``,
+            ``delegates``), or None when the engine takes none.
         options: Fixed constructor arguments selecting this engine inside a shared class.
+        distributions: Its pip distributions, the usual one first; their versions go into every
+            benchmark's environment record and report.
+        probe: ``"module:function"`` returning a ``Probe``; ``doctor`` calls it (it imports the
+            engine), or None to report the distribution's version only.
+        accelerators: Values of ``profile_option`` that run on a GPU or NPU, so a profile
+            listing one first is measured against its ``gpu`` peaks.
+        core: Part of the core install: missing or broken is a problem, not an option.
+        preferred_on: Architectures (``uname -m``) on which it is tried before the format's
+            other engines when no profile says otherwise (measured faster there).
+        note: What ``doctor`` says about it when it is not installed.
+        repair: The fix ``doctor`` gives when it is installed but does not import (default:
+            reinstall its distribution).
     """
 
     name: str
@@ -59,6 +89,13 @@ class Engine:
     install: str
     profile_option: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    distributions: tuple[str, ...] = ()
+    probe: str | None = None
+    accelerators: tuple[str, ...] = ()
+    core: bool = False
+    preferred_on: tuple[str, ...] = ()
+    note: str = ""
+    repair: str = ""
 
     @property
     def available(self) -> bool:
@@ -70,6 +107,25 @@ class Engine:
             except (ImportError, ValueError):  # a parent package missing or half-installed
                 continue
         return False
+
+    @property
+    def distribution(self) -> str:
+        """The usual pip distribution (the engine's name when the row names none)."""
+        return self.distributions[0] if self.distributions else self.name
+
+    def installed_version(self) -> str | None:
+        """The version of the first of its distributions that is installed, read without importing."""
+        for dist in self.distributions:
+            try:
+                return importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        return None
+
+    @property
+    def needs_torch(self) -> bool:
+        """Whether it runs on the workstation side only (PyTorch itself)."""
+        return "torch" in self.modules
 
     def backend_class(self) -> type:
         return resolve(self.backend)
@@ -116,6 +172,9 @@ class Format:
         quant_source: ``"module:function"`` opening a file of this format as the FP32 source of
             quantization, called as ``opener(path, work_dir, **options)``, or None.
         needs_torch: Whether loading it needs PyTorch.
+        companions: Suffixes of the files that belong with the model file, named like it
+            (ncnn's ``model.bin`` beside ``model.param``): checked, moved, copied to a device
+            and cached with it.
     """
 
     name: str
@@ -130,6 +189,12 @@ class Format:
     quantization: Quantization | None = None
     quant_source: str | None = None
     needs_torch: bool = False
+    companions: tuple[str, ...] = ()
+
+    def files(self, path: str | Path) -> tuple[Path, ...]:
+        """The model file and its companions (``m.param`` -> ``m.param``, ``m.bin``)."""
+        path = Path(path)
+        return (path, *(path.with_suffix(s) for s in self.companions))
 
     @property
     def suffix(self) -> str:

@@ -11,11 +11,18 @@ from pathlib import Path
 from edgeres.formats.base import Engine, Format
 from edgeres.spec import ModelInfo
 
+# The checkpoint ``train`` keeps to resume an interrupted run: its training state, not a model
+# to deploy (``tune DIR`` leaves it out).
+RESUME_CHECKPOINT = "last.pt"
+
 TORCH = Engine(
     name="pytorch",
     backend="edgeres.runtime.pytorch:TorchBackend",
     modules=("torch",),
     install="pip install 'edgeres[train]' torch==2.13.0",
+    distributions=("torch",),
+    probe="edgeres.runtime.pytorch:probe",
+    note="fine on a device (train/convert/quantize need it)",
 )
 
 

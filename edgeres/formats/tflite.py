@@ -31,7 +31,11 @@ LITERT = Engine(
     modules=("ai_edge_litert",),
     install="pip install ai-edge-litert (part of the core install)",
     profile_option="delegates",
-    options={"engine": "ai_edge_litert"},
+    options={"engine": "ai_edge_litert.interpreter"},
+    distributions=("ai-edge-litert",),
+    probe="edgeres.runtime.tflite:probe",
+    accelerators=("gpu",),
+    core=True,
 )
 TFLITE_RUNTIME = Engine(
     name="tflite-runtime",
@@ -39,7 +43,12 @@ TFLITE_RUNTIME = Engine(
     modules=("tflite_runtime",),
     install="pip install 'edgeres[tflite-legacy]' (numpy < 2)",
     profile_option="delegates",
-    options={"engine": "tflite_runtime"},
+    options={"engine": "tflite_runtime.interpreter"},
+    distributions=("tflite-runtime",),
+    probe="edgeres.runtime.tflite:probe",
+    accelerators=("gpu",),
+    note="optional fallback for numpy<2 images",
+    repair="pip uninstall tflite-runtime (ai-edge-litert replaces it; it needs numpy<2)",
 )
 TENSORFLOW = Engine(
     name="tensorflow",
@@ -47,7 +56,11 @@ TENSORFLOW = Engine(
     modules=("tensorflow",),
     install="pip install tensorflow",
     profile_option="delegates",
-    options={"engine": "tensorflow"},
+    options={"engine": "tensorflow.lite"},
+    distributions=("tensorflow",),
+    probe="edgeres.runtime.tflite:probe",
+    accelerators=("gpu",),
+    note="optional; a full TensorFlow only for its TFLite interpreter",
 )
 
 

@@ -6,12 +6,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgeres.errors import UsageError, unknown_name
+from edgeres.errors import UsageError, check_number, unknown_name
 from edgeres.spec import MAX_CLASSES
 
 # ImageNet statistics: a sound default for natural and synthetic colour images alike.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# A width multiplier scales every stage of resnet18s: above 4x the model is no longer small.
+MAX_WIDTH = 4.0
+
+
+def check_width(width: float, name: str = "width") -> None:
+    """Refuse a width multiplier outside (0, MAX_WIDTH]; ``name`` is what the message calls it."""
+    check_number(width, name, 0.0, above=True, maximum=MAX_WIDTH)
 
 
 @dataclass(frozen=True)

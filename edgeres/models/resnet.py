@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgeres.errors import check_number
 from edgeres.models.blocks import BasicBlock, conv_bn
-from edgeres.models.registry import ModelConfig, register_model
+from edgeres.models.registry import ModelConfig, check_width, register_model
 
 
 class ResNet(nn.Module):
@@ -96,7 +95,7 @@ def resnet20(num_classes: int = 10) -> ResNet:
 @register_model(ModelConfig(96, 64, description="ImageNet-style ResNet-18 with a width multiplier"))
 def resnet18s(num_classes: int = 10, width: float = 1.0) -> ResNet:
     """ResNet-18 for 96-224 px inputs; ``width`` scales every stage (0.25-1.0 on small devices)."""
-    check_number(width, "--width", 0.0, above=True, maximum=4.0)
+    check_width(width)
     widths = _scaled((64, 128, 256, 512), width)
     return ResNet(widths, (2, 2, 2, 2), num_classes, stem_width=widths[0], imagenet_stem=True)
 

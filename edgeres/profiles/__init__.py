@@ -21,11 +21,9 @@ from edgeres.profiles.loading import (
     match_host,
 )
 from edgeres.profiles.model import (
-    GPU_PROVIDERS,
     HOST,
     INT8_ACTIVATIONS,
     PRECISIONS,
-    PROFILE_FORMATS,
     Budget,
     Camera,
     Figure,
@@ -33,15 +31,15 @@ from edgeres.profiles.model import (
     Peak,
     Profile,
     Sensors,
+    accelerators,
+    profile_formats,
 )
 from edgeres.profiles.schema import SchemaError
 
 __all__ = [
-    "GPU_PROVIDERS",
     "HOST",
     "INT8_ACTIVATIONS",
     "PRECISIONS",
-    "PROFILE_FORMATS",
     "Budget",
     "Camera",
     "Figure",
@@ -51,6 +49,7 @@ __all__ = [
     "Profile",
     "SchemaError",
     "Sensors",
+    "accelerators",
     "builtin_names",
     "devices_dir",
     "host_peak",
@@ -58,7 +57,15 @@ __all__ = [
     "list_profiles",
     "load_profile",
     "load_profile_file",
+    "profile_formats",
     "match_host",
     "read_facts",
     "this_machine",
 ]
+
+
+def __getattr__(name: str):
+    # Read from the format table when asked, so a format registered later is included.
+    if name == "PROFILE_FORMATS":
+        return profile_formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,8 +58,20 @@ def host_profile(facts: HostFacts) -> Profile:
         budget=Budget(),
         peaks={"cpu": host_peak(facts)},
         notes=f"Computed at run time from this machine; {why}.",
-        # OpenVINO ran edgeres' own INT8 ONNX 2.7x faster than ONNX Runtime on a VNNI/AMX Xeon;
-        # it is tried first on x86 when installed (edgeres tune measures what is best here).
-        engines={"onnx": ("openvino", "onnxruntime")} if facts.is_x86 else {},
+        # An engine measured faster on this architecture (its row's ``preferred_on``) is tried
+        # first when installed (edgeres tune measures what is best here).
+        engines=default_engine_order(facts.arch),
         source="computed from this machine",
     )
+
+
+def default_engine_order(arch: str) -> dict[str, tuple[str, ...]]:
+    """Per format whose rows prefer an engine on ``arch``: those engines first, then the rest."""
+    from edgeres.formats import FORMATS
+
+    order = {}
+    for name, fmt in FORMATS.items():
+        first = [e.name for e in fmt.engines if arch.lower() in e.preferred_on]
+        if first:
+            order[name] = (*first, *(e.name for e in fmt.engines if e.name not in first))
+    return order

@@ -15,15 +15,30 @@ from typing import ClassVar
 import yaml
 
 from edgeres.errors import UsageError
-from edgeres.formats import FORMATS
+from edgeres.formats import FORMATS, all_engines
 from edgeres.profiles.facts import HostFacts, this_machine
 from edgeres.profiles.schema import SchemaError, to_plain
 
 HOST = "host"
 PRECISIONS = ("fp32", "fp16", "int8")
 INT8_ACTIVATIONS = ("uint8", "int8")
-# Every format the registry knows; a profile may name providers for any of them.
-PROFILE_FORMATS = tuple(FORMATS)
+
+
+def profile_formats() -> tuple[str, ...]:
+    """Every format the registry knows now; a profile may name providers for any of them."""
+    return tuple(FORMATS)
+
+
+def accelerators(fmt: str) -> tuple[str, ...]:
+    """Providers/delegates that run a format's files on a GPU or NPU (from its engines' rows)."""
+    return tuple(dict.fromkeys(a for e in FORMATS[fmt].engines for a in e.accelerators))
+
+
+def __getattr__(name: str):
+    # Read from the format table when asked, so a format registered later is included.
+    if name == "PROFILE_FORMATS":
+        return profile_formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -171,9 +186,6 @@ class Peak:
     memory_gbs: Figure
 
 
-GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "gpu")
-
-
 @dataclass(frozen=True)
 class Profile:
     """A device profile.
@@ -183,7 +195,9 @@ class Profile:
         description: One line: the device, its SoC, its clock.
         match: How the device is recognised.
         threads: Threads the engines use.
-        providers: Per format, ONNX Runtime providers or TFLite delegates in order of preference.
+        providers: Per format (``onnx:``) or per engine (``onnxruntime:``), ONNX Runtime providers
+            or TFLite delegates in order of preference; an engine's own list wins over its
+            format's, so two engines of one format can each have theirs.
         preferred_format: The format to deploy on this device (``tflite``/``onnx``).
         precision: Preferred precision (``fp32``, ``fp16``, ``int8``).
         int8_activations: INT8 activation type for quantization: ``uint8`` (x86: ORT's u8s8
@@ -219,19 +233,23 @@ class Profile:
             raise SchemaError("name", f"must be letters, digits and '-', got '{self.name}'")
         if self.threads < 1:
             raise SchemaError("threads", f"must be >= 1, got {self.threads}")
-        for fmt, names in self.providers.items():
-            if fmt not in PROFILE_FORMATS:
+        formats = profile_formats()
+        engines = tuple(e.name for e in all_engines() if e.profile_option)
+        for key, names in self.providers.items():
+            if key not in formats and key not in engines:
                 raise SchemaError(
-                    f"providers.{fmt}", f"unknown format (valid: {', '.join(PROFILE_FORMATS)})"
+                    f"providers.{key}",
+                    f"unknown format or engine (formats: {', '.join(formats)}; engines that take "
+                    f"a list: {', '.join(engines)})",
                 )
             if not names:
-                raise SchemaError(f"providers.{fmt}", "needs at least one provider/delegate")
+                raise SchemaError(f"providers.{key}", "needs at least one provider/delegate")
         for fmt, names in self.engines.items():
-            _check_choice(f"engines.{fmt}", fmt, PROFILE_FORMATS)
+            _check_choice(f"engines.{fmt}", fmt, formats)
             valid = tuple(e.name for e in FORMATS[fmt].engines)
             for name in names:
                 _check_choice(f"engines.{fmt}", name, valid)
-        _check_choice("preferred_format", self.preferred_format, PROFILE_FORMATS)
+        _check_choice("preferred_format", self.preferred_format, formats)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("int8_activations", self.int8_activations, INT8_ACTIVATIONS)
         if "cpu" not in self.peaks:
@@ -244,8 +262,11 @@ class Profile:
         """Whether this profile describes the machine running now."""
         return self.name == HOST or self.match.matches(this_machine())
 
-    def providers_for(self, fmt: str) -> tuple[str, ...]:
-        """Providers/delegates for a format, empty when the profile says nothing about it."""
+    def providers_for(self, fmt: str, engine: str | None = None) -> tuple[str, ...]:
+        """Providers/delegates for an engine running a format: the engine's own list, else the
+        format's; empty when the profile says nothing about either."""
+        if engine is not None and engine in self.providers:
+            return self.providers[engine]
         return self.providers.get(fmt, ())
 
     def engine_order(self, fmt: str) -> tuple[str, ...]:
@@ -255,8 +276,9 @@ class Profile:
 
     def peak_for(self, fmt: str) -> tuple[str, Peak]:
         """The compute unit (``cpu``/``gpu``) a format runs on with this profile, and its peaks."""
-        first = next(iter(self.providers_for(fmt)), "")
-        unit = "gpu" if first in GPU_PROVIDERS and "gpu" in self.peaks else "cpu"
+        engine = next(iter(self.engine_order(fmt)), None)
+        first = next(iter(self.providers_for(fmt, engine)), "")
+        unit = "gpu" if first in accelerators(fmt) and "gpu" in self.peaks else "cpu"
         return unit, self.peaks[unit]
 
     def to_dict(self) -> dict:

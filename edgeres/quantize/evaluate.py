@@ -15,9 +15,9 @@ from edgeres.quantize.calib import calibration_batches, rebatch
 from edgeres.quantize.onnx.layers import layer_errors
 from edgeres.quantize.options import QuantOptions, QuantSource
 from edgeres.quantize.report import FormatReport, QuantReport, agreement, top1
+from edgeres.quantize.sensitivity import WORST_LAYERS
 
 LAYER_SAMPLES = 8
-WORST_LAYERS = 5
 _EVAL_CHUNK = 64
 
 log = logging.getLogger(__name__)

@@ -11,14 +11,18 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from edgeres.errors import UsageError, check_number
-from edgeres.formats import parse_format_list
+from edgeres.errors import ParamError, UsageError, check_number
+from edgeres.formats import FORMATS, parse_format_list
+from edgeres.profiles.model import INT8_ACTIVATIONS
 from edgeres.spec import ModelInfo
 
-METHODS = ("minmax", "entropy", "percentile")
+# Every calibration method a format's quantizer honours, read from the format table.
+METHODS = tuple(
+    dict.fromkeys(m for f in FORMATS.values() if f.quantization for m in f.quantization.methods)
+)
 AUTO_METHOD = "auto"
 METHOD_CHOICES = (*METHODS, AUTO_METHOD)
-ACTIVATIONS = ("uint8", "int8")
+ACTIVATIONS = INT8_ACTIVATIONS
 IO_TYPES = ("int8", "float")
 DEFAULT_SAMPLES = 300
 DEFAULT_METHOD = "minmax"
@@ -32,23 +36,23 @@ def _check_quantizer_options(
     samples: int, method: str, activations: str | None, io: str, methods=METHODS
 ) -> None:
     if samples < MIN_SAMPLES:
-        raise UsageError(
-            f"--samples {samples} is too few; use at least {MIN_SAMPLES} "
-            f"(default {DEFAULT_SAMPLES})"
+        raise ParamError(
+            "samples",
+            f"{samples} is too few; use at least {MIN_SAMPLES} (default {DEFAULT_SAMPLES})",
         )
     if method not in methods:
-        raise UsageError(f"--method '{method}' is not one of {', '.join(methods)}")
+        raise ParamError("method", f"'{method}' is not one of {', '.join(methods)}")
     if activations is not None and activations not in ACTIVATIONS:
         raise UsageError(f"activation type '{activations}' is not one of {', '.join(ACTIVATIONS)}")
     if io not in IO_TYPES:
-        raise UsageError(f"--io '{io}' is not one of {', '.join(IO_TYPES)}")
+        raise ParamError("io", f"'{io}' is not one of {', '.join(IO_TYPES)}")
 
 
 def _check_gate(max_drop: float | None, fallback_layers: int) -> None:
     if max_drop is not None and not 0 <= max_drop <= 100:  # also false for nan
-        raise UsageError(f"--max-drop must be between 0 and 100 accuracy points, got {max_drop:g}")
+        raise ParamError("max_drop", f"must be between 0 and 100 accuracy points, got {max_drop:g}")
     if fallback_layers < 1:
-        raise UsageError(f"--fallback-layers must be at least 1, got {fallback_layers}")
+        raise ParamError("fallback_layers", f"must be at least 1, got {fallback_layers}")
 
 
 def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
@@ -61,11 +65,11 @@ def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
     except (TypeError, ValueError):
         values = ()
     if len(values) != 3:
-        raise UsageError(f"{flag} needs three comma-separated numbers (R,G,B), got '{value}'")
+        raise ParamError(flag, f"needs three comma-separated numbers (R,G,B), got '{value}'")
     for v in values:
         check_number(v, flag)
-    if flag == "--std" and min(values) <= 0:
-        raise UsageError(f"--std values must be > 0 (they divide the pixels), got '{value}'")
+    if flag == "std" and min(values) <= 0:
+        raise ParamError("std", f"values must be > 0 (they divide the pixels), got '{value}'")
     return values  # type: ignore[return-value]
 
 
@@ -135,13 +139,13 @@ class QuantizeConfig:
         if self.to is not None:
             text = self.to if isinstance(self.to, str) else ",".join(self.to)
             object.__setattr__(self, "to", parse_format_list(text))
-        object.__setattr__(self, "mean", _rgb(self.mean, "--mean"))
-        object.__setattr__(self, "std", _rgb(self.std, "--std"))
+        object.__setattr__(self, "mean", _rgb(self.mean, "mean"))
+        object.__setattr__(self, "std", _rgb(self.std, "std"))
         _check_quantizer_options(
             self.samples, self.method, self.activations, self.io, METHOD_CHOICES
         )
         if self.eval_limit is not None and self.eval_limit < 1:
-            raise UsageError(f"--eval-limit must be at least 1, got {self.eval_limit}")
+            raise ParamError("eval_limit", f"must be at least 1, got {self.eval_limit}")
         _check_gate(self.max_drop, self.fallback_layers)
 
     def kwargs(self) -> dict[str, Any]:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# Layers a quantization report names by their error, worst first.
+WORST_LAYERS = 5
+
 
 @dataclass(frozen=True)
 class LayerError:

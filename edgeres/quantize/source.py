@@ -7,6 +7,7 @@ from pathlib import Path
 from edgeres.convert.common import export_info
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
+from edgeres.formats.onnx import DEFAULT_OPSET
 from edgeres.quantize.options import QuantSource
 from edgeres.spec import DEFAULT_MEAN, DEFAULT_STD, InputSpec, ModelInfo
 from edgeres.text import shown
@@ -29,7 +30,7 @@ def load_source(
     img_size: int | None = None,
     mean: tuple[float, float, float] | None = None,
     std: tuple[float, float, float] | None = None,
-    opset: int = 18,
+    opset: int = DEFAULT_OPSET,
 ) -> QuantSource:
     """Open ``path`` for quantization; a checkpoint is exported to FP32 ONNX inside ``work_dir``.
 

@@ -20,10 +20,7 @@ from edgeres.remote.cache import place_data, place_file, place_profile
 from edgeres.remote.config import RemoteConfig
 from edgeres.remote.fleet import HostResult, run_fleet
 from edgeres.remote.ssh import Transport, Word, edgeres_script, last_line, raise_exit
-
-# BenchConfig fields passed on to the device's benchmark as they are.
-_BENCH_FLAGS = ("threads", "runs", "warmup", "min_time", "warmup_time", "trials")
-_BENCH_FLAGS += ("pause", "limit")
+from edgeres.runtime.options import EvalConfig, PredictConfig, RuntimeOptions
 
 
 def device_json(t: Transport, args: list[str | Word]) -> dict | list:
@@ -48,35 +45,46 @@ def remote_json(remote: RemoteConfig, args: list[str]) -> list[HostResult]:
 
 
 def remote_predict(
-    remote: RemoteConfig, model: Path, images: tuple[Path, ...], flags: list[str]
+    remote: RemoteConfig, config: PredictConfig, flags: list[str]
 ) -> list[HostResult]:
-    """``predict`` on every device: the model and the images are copied into its cache."""
+    """``predict`` on every device: the model, the images and a profile file are copied into
+    its cache; ``flags`` are the config's other flags (``edgeres.cli.fields.argv``)."""
 
     def job(t: Transport, info: dict) -> dict:
-        words = [place_file(t, model).word] + [place_file(t, p, "files").word for p in images]
-        doc = device_json(t, ["predict", *words, *flags, "--json"])
-        doc["model"] = str(model)
-        for entry, path in zip(doc["results"], images, strict=True):
+        words = [place_file(t, config.model).word]
+        words += [place_file(t, p, "files").word for p in config.images]
+        doc = device_json(t, ["predict", *words, *flags, *_profile(t, config.runtime), "--json"])
+        doc["model"] = str(config.model)
+        for entry, path in zip(doc["results"], config.images, strict=True):
             entry["image"] = str(path)
         return doc
 
     return run_fleet(remote, job)
 
 
-def remote_eval(remote: RemoteConfig, model: Path, data: str, flags: list[str]) -> list[HostResult]:
+def remote_eval(remote: RemoteConfig, config: EvalConfig, flags: list[str]) -> list[HostResult]:
     """``eval`` on every device; ``--data`` is copied once (see ``place_data``)."""
 
     def job(t: Transport, info: dict) -> dict:
-        word = place_file(t, model).word
-        doc = device_json(t, ["eval", word, "--data", place_data(t, data), *flags, "--json"])
-        return {**doc, "model": str(model), "data": data}
+        word = place_file(t, config.model).word
+        data = place_data(t, config.data)
+        profile = _profile(t, config.runtime)
+        doc = device_json(t, ["eval", word, "--data", data, *flags, *profile, "--json"])
+        return {**doc, "model": str(config.model), "data": config.data}
 
     return run_fleet(remote, job)
 
 
-def remote_benchmark(remote: RemoteConfig, config: BenchConfig) -> list[HostResult]:
+def _profile(t: Transport, options: RuntimeOptions) -> list[str | Word]:
+    return ["--profile", place_profile(t, options.profile)] if options.profile else []
+
+
+def remote_benchmark(
+    remote: RemoteConfig, config: BenchConfig, flags: list[str]
+) -> list[HostResult]:
     """``benchmark`` on every device; each result is a ``BenchmarkRun`` whose outputs
-    (``--save``, ``--csv``...) and ``--baseline`` are per device when there are several."""
+    (``--save``, ``--csv``...) and ``--baseline`` are per device when there are several.
+    ``flags``: the config's measuring flags (``edgeres.cli.fields.argv``), the same for all."""
     many = len(remote.hosts) > 1
     configs = {h: host_config(config, h if many else None) for h in remote.hosts}
     baselines = {}
@@ -87,7 +95,7 @@ def remote_benchmark(remote: RemoteConfig, config: BenchConfig) -> list[HostResu
     def job(t: Transport, info: dict) -> BenchmarkRun:
         cfg = configs[t.host]
         words = [place_file(t, m).word for m in cfg.models]
-        args = ["benchmark", *words, "--json", *bench_flags(cfg)]
+        args = ["benchmark", *words, "--json", *flags]
         if cfg.data:
             args += ["--data", place_data(t, cfg.data)]
         if cfg.profile:
@@ -100,18 +108,6 @@ def remote_benchmark(remote: RemoteConfig, config: BenchConfig) -> list[HostResu
         return run
 
     return run_fleet(remote, job)
-
-
-def bench_flags(config: BenchConfig) -> list[str]:
-    """The measuring flags of ``config`` as the device's ``edgeres benchmark`` takes them."""
-    flags = ["--quick"] if config.quick else []
-    for name in _BENCH_FLAGS:
-        value = getattr(config, name)
-        if value in (None, ()):
-            continue
-        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-        flags += [f"--{name.replace('_', '-')}", text]
-    return flags
 
 
 def host_config(config: BenchConfig, host: str | None) -> BenchConfig:

@@ -24,6 +24,7 @@ from edgeres.formats import Engine, Format, engine_names, format_for_path
 from edgeres.progress import progress
 from edgeres.runtime.base import Backend, Prediction, softmax, topk_predictions
 from edgeres.runtime.classes import model_labels
+from edgeres.runtime.options import EVAL_BATCH
 
 __all__ = [
     "Backend",
@@ -46,7 +47,7 @@ def _profile_options(profile: Any, fmt: Format, engine: Engine) -> dict[str, Any
 
     prof = load_profile(profile)
     opts: dict[str, Any] = {"threads": prof.threads}
-    names = prof.providers_for(fmt.name)
+    names = prof.providers_for(fmt.name, engine.name)
     if names and engine.profile_option:
         opts[engine.profile_option] = list(names)
     return opts
@@ -179,7 +180,7 @@ class EvalResult:
 def evaluate(
     backend: Backend,
     imageset: Any,
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH,
     quiet: bool = False,
     by_index: bool = False,
 ) -> EvalResult:

@@ -16,6 +16,9 @@ import numpy as np
 from edgeres.errors import UsageError
 from edgeres.spec import InputSpec, ModelInfo
 
+# Classes shown per image or frame (predict, run) unless asked otherwise.
+DEFAULT_TOPK = 5
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -103,7 +106,9 @@ class Backend(ABC):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run a float32 batch shaped ``spec.shape(n)``; return float32 logits ``n x classes``."""
 
-    def predict(self, images: np.ndarray | list[np.ndarray], topk: int = 5) -> list[Prediction]:
+    def predict(
+        self, images: np.ndarray | list[np.ndarray], topk: int = DEFAULT_TOPK
+    ) -> list[Prediction]:
         """Classify BGR ``uint8`` frames (one ``H x W x 3`` array or a list of them)."""
         batch = self.spec.preprocess(images)
         return topk_predictions(self.infer(batch), self.info.classes, topk)

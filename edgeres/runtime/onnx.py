@@ -24,6 +24,7 @@ from edgeres.errors import (
     UsageError,
     unknown_name,
 )
+from edgeres.formats.base import Engine, Probe
 from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
 from edgeres.runtime.base import Backend, OpTime
 from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
@@ -234,3 +235,11 @@ def _integer_op(op_type: str) -> bool | None:
 def _first_line(e: Exception) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def probe(engine: Engine) -> Probe:
+    """``doctor``'s look at ONNX Runtime: its version and the providers this build has."""
+    import onnxruntime as ort
+
+    providers = tuple(ort.get_available_providers())
+    return Probe(f"{ort.__version__}; providers: {', '.join(providers)}", providers)

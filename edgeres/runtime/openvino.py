@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileError, UsageError
+from edgeres.formats.base import Engine, Probe
 from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
 from edgeres.runtime.base import Backend, OpTime
 from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
@@ -172,3 +173,11 @@ def _first_line(e: Exception) -> str:
         if ln.strip() and not ln.startswith("Exception from")
     ]
     return lines[0] if lines else type(e).__name__
+
+
+def probe(engine: Engine) -> Probe:
+    """``doctor``'s look at OpenVINO: its version and the devices it sees."""
+    import openvino as ov
+
+    devices = tuple(ov.Core().available_devices)
+    return Probe(f"{engine.installed_version() or ov.__version__}; devices: {', '.join(devices)}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.errors import EngineUnavailable, UsageError, missing_dependency
+from edgeres.formats.base import Engine, Probe
 from edgeres.runtime.base import Backend
 from edgeres.runtime.common import check_batch
 
@@ -65,3 +66,10 @@ class TorchBackend(Backend):
 
     def close(self) -> None:
         self.model = None
+
+
+def probe(engine: Engine) -> Probe:
+    """``doctor``'s look at PyTorch (imports it: only called when it is installed)."""
+    import torch
+
+    return Probe(torch.__version__)

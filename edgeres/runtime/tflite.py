@@ -17,28 +17,35 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileError, UsageError
-from edgeres.formats.base import METADATA_KEY, parse_info
+from edgeres.formats.base import METADATA_KEY, Engine, Probe, parse_info
 from edgeres.formats.tflite_verify import verify_tflite
 from edgeres.runtime.base import Backend
 from edgeres.runtime.common import check_batch, resolve_info
 from edgeres.spec import InputSpec
 
-# Interpreter modules in order of preference, with the install hint for each.
-ENGINES = (
-    ("ai_edge_litert.interpreter", "pip install ai-edge-litert (part of the core install)"),
-    ("tflite_runtime.interpreter", "pip install 'edgeres[tflite-legacy]' (numpy < 2)"),
-    ("tensorflow.lite", "pip install tensorflow"),
-)
 DEFAULT_DELEGATE = "xnnpack"
 
 
+def interpreters() -> list[tuple[str, Engine]]:
+    """Interpreter modules in order of preference, each with its row of the format table."""
+    from edgeres.formats import FORMATS
+
+    return [
+        (e.options["engine"], e)
+        for fmt in FORMATS.values()
+        for e in fmt.engines
+        if e.backend.endswith(":TFLiteBackend") and "engine" in e.options
+    ]
+
+
 def interpreter_module(engine: str | None = None) -> Any:
-    """The first importable interpreter module (or the one named by ``engine``)."""
-    names = [m for m, _ in ENGINES if engine is None or m.split(".")[0] == engine]
+    """The first importable interpreter module (or the one named by ``engine``: its module, or
+    the package it lives in)."""
+    known = interpreters()
+    names = [m for m, _ in known if engine in (None, m, m.split(".")[0])]
     if not names:
-        raise UsageError(
-            f"unknown TFLite engine '{engine}' (valid: ai_edge_litert, tflite_runtime, tensorflow)"
-        )
+        valid = ", ".join(m.split(".")[0] for m, _ in known)
+        raise UsageError(f"unknown TFLite engine '{engine}' (valid: {valid})")
     for name in names:
         try:
             return importlib.import_module(name)
@@ -46,7 +53,7 @@ def interpreter_module(engine: str | None = None) -> Any:
             continue
         except Exception as e:  # tflite_runtime built for numpy 1.x raises on import under numpy 2
             warnings.warn(f"{name} is installed but cannot load: {e}", UserWarning, stacklevel=2)
-    hints = "; or ".join(h for _, h in ENGINES)
+    hints = "; or ".join(e.install for _, e in known)
     raise EngineUnavailable(f"running .tflite files needs a TFLite interpreter: {hints}")
 
 
@@ -231,3 +238,9 @@ def _first_line(e: Exception) -> str:
 def _api(module: Any, name: str) -> Any:
     """``name`` from the interpreter module (``tensorflow.lite`` keeps it under ``experimental``)."""
     return getattr(module, name, None) or getattr(getattr(module, "experimental", None), name, None)
+
+
+def probe(engine: Engine) -> Probe:
+    """``doctor``'s look at one TFLite interpreter row: import it, say its version."""
+    importlib.import_module(engine.options["engine"])
+    return Probe(engine.installed_version() or "installed")

@@ -73,11 +73,11 @@ class RunOptions:
     config: StreamConfig = StreamConfig()
 
     def __post_init__(self) -> None:
-        for flag, value in (("--width", self.width), ("--height", self.height)):
-            check_number(value, flag, 1)
-        check_number(self.fps, "--fps", 0, above=True, maximum=1000)
-        check_number(self.threads, "--threads", 1)
-        check_number(self.segment_seconds, "--segment-seconds", 0, above=True)
+        for name, value in (("width", self.width), ("height", self.height)):
+            check_number(value, name, 1)
+        check_number(self.fps, "fps", 0, above=True, maximum=1000)
+        check_number(self.threads, "threads", 1)
+        check_number(self.segment_seconds, "segment_seconds", 0, above=True)
         if self.serve:  # before the model loads: a refused --serve should not wait for it
             from edgeres.stream.serve import parse_host_port
             from edgeres.stream.serve_guard import check_exposure, make_token

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeres.errors import UsageError, check_number
-from edgeres.runtime.base import Backend, softmax, topk_predictions
+from edgeres.runtime.base import DEFAULT_TOPK, Backend, softmax, topk_predictions
 from edgeres.stream.capture import END, CaptureThread, Frame, FrameBuffer
 from edgeres.stream.overlay import annotate
 from edgeres.stream.sinks import FrameResult, Sink
@@ -43,7 +43,7 @@ class StreamConfig:
         reconnect_timeout: Seconds a lost live source may take to come back (``None``: forever).
     """
 
-    topk: int = 5
+    topk: int = DEFAULT_TOPK
     smooth: float = 0.0
     max_frames: int | None = None
     duration: float | None = None
@@ -54,12 +54,12 @@ class StreamConfig:
     def __post_init__(self) -> None:
         if self.topk < 1:
             raise UsageError(f"--topk must be at least 1, got {self.topk}")
-        check_number(self.smooth, "--smooth", 0)
+        check_number(self.smooth, "smooth", 0)
         if not 0.0 <= self.smooth < 1.0:
             raise UsageError(f"--smooth must be in [0, 1) (0 = off), got {self.smooth}")
         if self.max_frames is not None and self.max_frames < 1:
             raise UsageError(f"--max-frames must be at least 1, got {self.max_frames}")
-        check_number(self.duration, "--duration", 0, above=True)
+        check_number(self.duration, "duration", 0, above=True)
         check_number(self.reconnect_timeout, "reconnect timeout", 0)
         if self.queue_size < 1:
             raise UsageError(f"queue size must be at least 1, got {self.queue_size}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from edgeres.data.augment import augment_name, parse_augment
 from edgeres.errors import UsageError, check_number
+from edgeres.models.registry import check_width
 from edgeres.train.schedule import AUTO, parse_epochs
 
 DEVICES = ("cpu", "cuda")
@@ -129,7 +130,7 @@ class TrainConfig:
         for flag, value in (("--lr", self.lr), ("--weight-decay", self.weight_decay)):
             check_number(value, flag)  # inf and nan pass the comparisons below
         if "width" in self.model_args:
-            check_number(self.model_args["width"], "--width", 0.0, above=True, maximum=4.0)
+            check_width(self.model_args["width"], "--width")
         for ok, msg, got in checks:
             if not ok:
                 raise UsageError(f"{msg} (got {got})" if got != "" else msg)

@@ -19,6 +19,7 @@ from edgeres import __version__
 from edgeres.data import ImageSet
 from edgeres.data.augment import augment
 from edgeres.errors import UsageError
+from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.progress import progress
 from edgeres.spec import InputSpec
 from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
@@ -209,7 +210,9 @@ def _save_last(run: Run) -> None:
         "config": run.cfg.to_dict(),
     }
     out = run.cfg.out
-    save_checkpoint(out / "last.pt", run.float_model(), run.info, run.model_args, {}, train_state)
+    save_checkpoint(
+        out / RESUME_CHECKPOINT, run.float_model(), run.info, run.model_args, {}, train_state
+    )
     write_history(out / "history.csv", run.history)
 
 

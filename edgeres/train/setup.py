@@ -19,6 +19,7 @@ from torch import nn
 from edgeres import __version__
 from edgeres.data import ImageSet, load_split
 from edgeres.errors import OutputExistsError, UsageError
+from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.models import count_macs, count_params, create_model, model_config
 from edgeres.spec import InputSpec, ModelInfo
 from edgeres.train.checkpoint import load_checkpoint
@@ -27,7 +28,7 @@ from edgeres.train.distributed import DistContext
 from edgeres.train.init import InitFacts, init_model, read_init
 from edgeres.train.schedule import Schedule, plan_schedule
 
-RUN_FILES = ("model.pt", "last.pt", "metrics.json", "history.csv")
+RUN_FILES = ("model.pt", RESUME_CHECKPOINT, "metrics.json", "history.csv")
 
 
 QAT_FILES = ("model_int8.onnx", "model_int8.tflite", "model_int8_report.json")
@@ -130,7 +131,7 @@ def _pick_device(name: str, ctx: DistContext) -> torch.device:
 def _check_out_dir(cfg: TrainConfig) -> None:
     existing = [f for f in RUN_FILES + QAT_FILES if (cfg.out / f).exists()]
     if cfg.resume:
-        if not (cfg.out / "last.pt").exists():
+        if not (cfg.out / RESUME_CHECKPOINT).exists():
             raise UsageError(f"--resume: '{cfg.out}' holds no interrupted run (no last.pt)")
     elif existing and not cfg.force:
         raise OutputExistsError(
@@ -186,7 +187,7 @@ def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
 
 
 def _resume_state(cfg: TrainConfig, model: nn.Module, opt, sched) -> dict[str, Any]:
-    ckpt = load_checkpoint(cfg.out / "last.pt")
+    ckpt = load_checkpoint(cfg.out / RESUME_CHECKPOINT)
     state = ckpt.train_state or {}
     saved = {"augment": "crop,flip", **state.get("config", {})}  # older runs: crop,flip
     for key in ("model", "data", "img_size", "epochs", "batch_size", "augment"):

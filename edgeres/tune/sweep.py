@@ -22,6 +22,7 @@ from edgeres.bench.results import ModelResult
 from edgeres.bench.runner import profile_ref
 from edgeres.errors import UsageError, unknown_name
 from edgeres.formats import FORMATS, Format, engine_names, export_formats, format_for_path
+from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.profiles import Budget, Profile, load_profile
 from edgeres.profiles.facts import this_machine
 from edgeres.progress import progress
@@ -158,14 +159,15 @@ class TuneResult:
 def collect_files(targets: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
     """The deployable files to sweep and the checkpoints among the targets.
 
-    A folder contributes its files of every exportable format and its ``.pt`` checkpoints; a
-    file is taken as given (a checkpoint named explicitly is measured too).
+    A folder contributes its files of every exportable format and its ``.pt`` checkpoints, not
+    the resume checkpoint ``last.pt``; a file is taken as given (a checkpoint named explicitly
+    is measured too).
     """
     deployable = {s for n in export_formats() for s in FORMATS[n].suffixes}
     files, checkpoints = [], []
     for t in targets:
         if t.is_dir():
-            found = sorted(p for p in t.iterdir() if p.is_file())
+            found = sorted(p for p in t.iterdir() if p.is_file() and p.name != RESUME_CHECKPOINT)
             files += [p for p in found if p.suffix.lower() in deployable]
             checkpoints += [p for p in found if _is_source(p)]
         elif t.is_file():

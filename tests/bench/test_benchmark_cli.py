@@ -140,11 +140,6 @@ def test_thread_sweep_and_warning(int8_onnx):
 
 
 def test_accuracy_with_data(fp32_onnx):
-    pytest.importorskip("edgeres.data", reason="data area")
-    from edgeres import data
-
-    if not hasattr(data, "load_split"):
-        pytest.skip("edgeres.data.load_split not landed yet")
     res = run(
         "benchmark",
         fp32_onnx,

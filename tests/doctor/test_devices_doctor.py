@@ -11,6 +11,7 @@ from edgeres.bench import environment as env
 from edgeres.bench import memory
 from edgeres.cli import main
 from edgeres.doctor.checks import run_doctor
+from edgeres.formats import all_engines
 from edgeres.profiles import Sensors, load_profile
 
 
@@ -53,7 +54,7 @@ def test_devices_show_one_and_json():
 def test_doctor_reports_runtimes_cpu_profile():
     result = run_doctor(cameras=True)
     names = {c["name"] for c in result["checks"]}
-    assert {"onnxruntime", "ai-edge-litert", "tflite-runtime", "torch", "cpu", "window"} <= names
+    assert {e.name for e in all_engines()} | {"cpu", "window"} <= names
     assert result["versions"]["onnxruntime"]
     for c in result["checks"]:
         assert c["status"] in ("ok", "missing", "problem", "info")

@@ -20,6 +20,7 @@ from edgeres.quantize.options import QuantizeConfig
         (["--max-drop", "nan"], "--max-drop must be between 0 and 100 accuracy points, got nan"),
         (["--method", "median"], "--method 'median' is not one of minmax, entropy, percentile"),
         (["--fallback-layers", "0"], "--fallback-layers must be at least 1"),
+        (["--samples", "2"], "--samples 2 is too few"),
     ],
 )
 def test_bad_flag_is_one_line_exit_2_before_any_file_is_read(fp32_onnx, tmp_path, args, message):
@@ -39,7 +40,10 @@ def test_text_flags_are_parsed():
 
 
 def test_quantizer_checks_run_on_creation():
-    with pytest.raises(UsageError, match="--samples"):
+    # The library names its parameters; the CLI shows them as flags (the test above).
+    with pytest.raises(UsageError, match="^samples 2 is too few"):
         QuantizeConfig(samples=2)
-    with pytest.raises(UsageError, match="--method"):
+    with pytest.raises(UsageError, match="^method 'median'"):
         QuantizeConfig(method="median")
+    with pytest.raises(UsageError, match="^std values must be > 0"):
+        QuantizeConfig(std="1,0,1")

@@ -15,17 +15,6 @@ from edgeres.cli import main
 from edgeres.data.shapes import CLASSES  # what `tiny_ckpt` was trained on
 
 
-def _has_load_split() -> bool:
-    import edgeres.data
-
-    return hasattr(edgeres.data, "load_split")
-
-
-needs_data = pytest.mark.skipif(
-    not _has_load_split(), reason="edgeres.data.load_split has not landed yet"
-)
-
-
 @pytest.fixture
 def images(sample_images) -> list[Path]:
     return sample_images
@@ -91,7 +80,6 @@ def test_help_has_examples():
         assert res.exit_code == 0 and "Example:" in res.stdout
 
 
-@needs_data
 @pytest.mark.parametrize("key", ["pt", "onnx", "tflite_int8"])
 def test_eval_json(key, model_files):
     res = _run("eval", model_files[key], "--data", "shapes", "--limit", "50", "--json")
@@ -100,7 +88,6 @@ def test_eval_json(key, model_files):
     assert doc["total"] == 50 and 0 <= doc["accuracy"] <= 1 and doc["providers"]
 
 
-@needs_data
 def test_eval_text_and_bad_data(model_files, tmp_path):
     res = _run(
         "eval", model_files["tflite"], "--data", "shapes", "--limit", "20", "--batch-size", "8"
@@ -153,7 +140,6 @@ def shapes_folder(tmp_path_factory, model_files):
     return root
 
 
-@needs_data
 def test_eval_matches_classes_by_name_not_by_folder_order(model_files, shapes_folder):
     def accuracy(*args):
         res = _run("eval", model_files["onnx"], "--json", *args)
@@ -166,7 +152,6 @@ def test_eval_matches_classes_by_name_not_by_folder_order(model_files, shapes_fo
     assert accuracy("--data", shapes_folder, "--by-index") != pytest.approx(on_shapes)
 
 
-@needs_data
 def test_eval_refuses_class_names_that_differ(model_files, shapes_folder, tmp_path):
     import shutil
 

@@ -29,12 +29,6 @@ LEGACY_REQUIREMENTS = [
 ]
 
 
-def _has_load_split() -> bool:
-    import edgeres.data
-
-    return hasattr(edgeres.data, "load_split")
-
-
 @pytest.fixture(scope="module")
 def legacy_env(tmp_path_factory) -> Path:
     return build_env("legacy", LEGACY_REQUIREMENTS, tmp_path_factory.mktemp("legacy_src"))
@@ -70,7 +64,6 @@ def test_device_predict(device_env, key, model_files, sample_images):
     assert doc["results"][0]["topk"][0]["label"] in CLASSES
 
 
-@pytest.mark.skipif(not _has_load_split(), reason="edgeres.data.load_split has not landed yet")
 @pytest.mark.parametrize("key", ["onnx", "tflite_int8"])
 def test_device_eval(device_env, key, model_files):
     args = ("eval", model_files[key], "--data", "shapes", "--limit", "40", "--json")

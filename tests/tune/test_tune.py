@@ -155,3 +155,12 @@ def test_a_run_folder_with_only_a_checkpoint_gets_its_files_made_first(tiny_ckpt
     assert made <= {p.name for p in folder.iterdir()}
     rows = json.loads(res.stdout)["rows"]
     assert {r["file"].rsplit("/", 1)[-1] for r in rows} == made  # the checkpoint is the source
+
+
+def test_a_run_folder_resume_checkpoint_is_not_swept(tmp_path):
+    for name in ("model.pt", "last.pt"):
+        (tmp_path / name).write_bytes(b"PK\x03\x04")
+    files, checkpoints = collect_files((tmp_path,))
+    assert [p.name for p in checkpoints] == ["model.pt"] and files == []
+    files, checkpoints = collect_files((tmp_path / "last.pt",))  # named explicitly: taken
+    assert [p.name for p in files] == ["last.pt"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeres.quantize.sensitivity import LayerError
+from edgeres.quantize.sensitivity import WORST_LAYERS, LayerError
 
 _LAYER_OPS = ("Conv", "Gemm", "MatMul")
 
@@ -99,7 +99,7 @@ def _run(model, names: list[str], batches: list[np.ndarray]) -> dict[str, np.nda
 
 
 def layer_errors(
-    fp32: str | Path, int8: str | Path, batches: list[np.ndarray], worst: int = 5
+    fp32: str | Path, int8: str | Path, batches: list[np.ndarray], worst: int = WORST_LAYERS
 ) -> list[LayerError]:
     """SQNR of every Conv/Gemm output: the ``worst`` worst, worst first; all, in graph order,
     when ``worst`` is 0."""

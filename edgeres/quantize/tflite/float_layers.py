@@ -30,7 +30,7 @@ from edgeres.fileio import atomic_write_bytes
 from edgeres.quantize.calib import calibration_batches, rebatch
 from edgeres.quantize.evaluate import LAYER_SAMPLES
 from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
-from edgeres.quantize.sensitivity import LayerError
+from edgeres.quantize.sensitivity import WORST_LAYERS, LayerError
 
 COMPUTE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 _SUFFIX = re.compile(r"[#;]\d+$")
@@ -150,7 +150,7 @@ def _compute_ops(path: Path) -> _Graph:
 
 
 def tflite_layer_errors(
-    source: QuantSource, path: Path, opts: QuantOptions, worst: int = 5
+    source: QuantSource, path: Path, opts: QuantOptions, worst: int = WORST_LAYERS
 ) -> list[LayerError]:
     """SQNR of every compute op of the INT8 ``path`` against the FP32 ``.tflite``, on a few
     calibration samples: the ``worst`` worst, worst first; all, in graph order, when 0."""
