@@ -167,7 +167,7 @@ def _precision_flag(r: ModelResult, op: dict) -> str:
 
 def to_markdown(report: BenchmarkReport, command: str | None = None) -> str:
     headers, rows = comparison_rows(report)
-    parts = [f"- {line}" for line in header_lines(report)]
+    parts = [f"- {shown(line)}" for line in header_lines(report)]
     if command:
         parts.append(f"- command: `{command}`")
     return "\n".join([*parts, "", md_table(headers, rows), ""])

@@ -16,7 +16,6 @@ from edgeres.cli.common import echo_json, log, max_image_pixels_option
 from edgeres.cli.fields import field_option
 from edgeres.cli.remote_opts import pop_remote, remote_options, show_remote
 from edgeres.errors import GateFailed, UsageError
-from edgeres.text import shown, shown_lines
 
 
 @click.command("devices")
@@ -193,27 +192,17 @@ def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> N
     if remote:
         from edgeres.remote import replies
         from edgeres.remote.commands import remote_json
+        from edgeres.remote.tables import doctor_text as hosts_text
 
         args = ["doctor", "--json", *(["--no-cameras"] if no_cameras else [])]
         results = remote_json(remote, args, replies.DOCTOR)
-        show_remote(results, as_json, _doctor_hosts_text)
+        show_remote(results, as_json, hosts_text)
         return
     result = run_doctor(cameras=not no_cameras, peak=peak)
     if as_json:
         echo_json(result)
         return
     click.echo(doctor_text(result))
-
-
-def _doctor_hosts_text(results: list) -> str:
-    from edgeres.doctor.checks import doctor_text
-
-    parts = []
-    for r in results:
-        body = doctor_text(r.result) if r.ok else f"FAILED: {r.error}"
-        head = shown(f"== {r.name} (edgeres {r.device.get('version') or '-'}) ==")
-        parts.append(f"{head}\n{shown_lines(body)}")  # the device's strings, escaped
-    return "\n\n".join(parts)
 
 
 COMMANDS: list = [benchmark_cmd, devices_cmd, doctor_cmd]

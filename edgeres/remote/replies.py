@@ -59,6 +59,10 @@ def check(value: Any, spec: Any, where: str = "reply") -> Any:
     if isinstance(spec, Opt):
         return check(value, spec.spec, where)
     if isinstance(spec, tuple):
+        # The one alternative of the value's own kind (object, list) says best what is wrong.
+        same = [a for a in spec if _container(a) is type(value)]
+        if len(same) == 1:
+            return check(value, same[0], where)
         for alternative in spec:
             try:
                 return check(value, alternative, where)
@@ -95,6 +99,10 @@ def check(value: Any, spec: Any, where: str = "reply") -> Any:
     if spec is int and isinstance(value, bool) or not isinstance(value, spec):
         raise RemoteError(_wrong(where, f"{'an' if spec is int else 'a'} {spec.__name__}", value))
     return value
+
+
+def _container(spec: Any) -> type | None:
+    return dict if isinstance(spec, dict | Map) else list if isinstance(spec, list) else None
 
 
 def _wrong(where: str, expected: str, value: Any) -> str:
@@ -146,7 +154,7 @@ EVAL = {
 }
 _PROFILE = {"name": str, "description": Opt(str), "is_host": Opt(bool)}
 DEVICES = ([_PROFILE], _PROFILE)
-_CHECK = {"status": str, "area": str, "name": str, "detail": str, "fix": Opt(Null(str))}
+_CHECK = {"status": str, "area": str, "name": str, "detail": str, "fix": Null(str)}
 DOCTOR = {"versions": Map(ANY), "checks": [_CHECK], "problems": int}
 # What ``probe`` reads of ``doctor --json`` before any command.
 PROBE = {"versions": Opt({})}
@@ -168,6 +176,7 @@ _ROW = {
     "accuracy_n": Opt(Null(int)),
     "providers": [str],
     "latency": _LATENCY,
+    "trial_p50_ms": [NUM],
     "env_before": Opt(_ENV),
     "env_after": Opt(_ENV),
     "estimate": Opt(Null({"p50_ms": Opt(Null(NUM))})),

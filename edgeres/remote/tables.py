@@ -8,7 +8,7 @@ from typing import Any
 from edgeres.bench.report import COLUMNS, comparison_rows, header_lines
 from edgeres.bench.tables import text_table
 from edgeres.remote.fleet import HostResult
-from edgeres.text import shown
+from edgeres.text import shown, shown_lines
 
 
 def to_json(results: list[HostResult], result_dict=lambda r: r) -> dict:
@@ -113,3 +113,15 @@ def devices_text(results: list[HostResult]) -> str:
             mark = p.get("is_host") and not (matched and p.get("name") == "host")
             rows.append([r.name, "*" if mark else "", p.get("name"), p.get("description", "")])
     return text_table(["device", "", "name", "description"], rows)
+
+
+def doctor_text(results: list[HostResult]) -> str:
+    """Each device's ``doctor`` as the terminal shows it, under a ``== host ==`` line."""
+    from edgeres.doctor.checks import doctor_text as one
+
+    parts = []
+    for r in results:
+        body = one(r.result) if r.ok else f"FAILED: {r.error}"
+        head = shown(f"== {r.name} (edgeres {r.device.get('version') or '-'}) ==")
+        parts.append(f"{head}\n{shown_lines(body)}")  # the device's strings, escaped
+    return "\n\n".join(parts)
