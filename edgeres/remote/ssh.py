@@ -29,7 +29,7 @@ SSH_FAILED = 255
 NOT_FOUND = 127
 _NOT_FOUND_MARK = "edgeres-not-found-on-device"
 # A device's stdout reply (JSON): a benchmark of many files is well under 1 MB.
-MAX_REPLY_BYTES = 64 << 20
+MAX_REPLY_BYTES = 64_000_000
 # One stderr line from a device; a live run's stdout line (one --json frame).
 MAX_LINE_BYTES = 8 << 10
 MAX_FRAME_BYTES = 1 << 20
@@ -166,7 +166,7 @@ class Transport:
 
     def _too_much(self) -> str:
         return (
-            f"{self.host} replied more than {MAX_REPLY_BYTES / 1e6:g} MB on stdout; the reply was "
+            f"{self.host} replied more than {MAX_REPLY_BYTES // 1_000_000} MB on stdout; the reply was "
             "refused and the command stopped (is the device's edgeres the one this one expects?)"
         )
 

@@ -186,6 +186,20 @@ class FakeDevice:
             self.command(args), capture_output=True, text=True, env=self.env, timeout=timeout
         )
 
+    def invoke(self, *args) -> subprocess.CompletedProcess:
+        """``run`` in this process (click's runner): no interpreter start, same outcome."""
+        import traceback
+
+        from click.testing import CliRunner
+
+        from edgeres.cli import main
+
+        result = CliRunner().invoke(main, [str(a) for a in self.command(args)[3:]], env=self.env)
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(result.exception))
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
+
     def popen(self, *args) -> subprocess.Popen:
         pipe = subprocess.PIPE
         return subprocess.Popen(
