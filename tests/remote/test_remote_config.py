@@ -47,7 +47,12 @@ def test_hosts_files_are_bounded_and_never_echoed(tmp_path):
     with pytest.raises(UsageError, match="line 1 is not a host name"):
         parse_hosts(f"@{lines}")
     lines.write_text("pi@pi5.local\n[::1]\nssh://pi@jetson:2222 # the Jetson\nfe80::1%eth0\n")
-    assert parse_hosts(f"@{lines}") == ("pi@pi5.local", "[::1]", "ssh://pi@jetson:2222", "fe80::1%eth0")
+    assert parse_hosts(f"@{lines}") == (
+        "pi@pi5.local",
+        "[::1]",
+        "ssh://pi@jetson:2222",
+        "fe80::1%eth0",
+    )
 
 
 def test_hosts_file_from_the_cli_is_one_line_and_no_connection(tmp_path):
@@ -60,7 +65,9 @@ def test_hosts_file_from_the_cli_is_one_line_and_no_connection(tmp_path):
     for hosts in ("@/dev/zero", f"@{shadow}"):
         result = CliRunner().invoke(main, ["doctor", "--remote", hosts])
         assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
-        assert result.stderr.startswith("error: --remote hosts file") and "s3cr3t" not in result.stderr
+        assert (
+            result.stderr.startswith("error: --remote hosts file") and "s3cr3t" not in result.stderr
+        )
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 0.0])

@@ -172,9 +172,11 @@ def test_credentials_never_shown_in_source_names_or_errors():
 def test_csv_cells_never_start_a_formula_and_lines_are_clipped():
     from edgeres.text import clipped, csv_cell
 
-    for text in ("=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+    for text in ('=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
         assert csv_cell(text) == "'" + text
-    assert csv_cell("model.onnx") == "model.onnx" and csv_cell(-1.5) == -1.5 and csv_cell(None) is None
+    assert (
+        csv_cell("model.onnx") == "model.onnx" and csv_cell(-1.5) == -1.5 and csv_cell(None) is None
+    )
     line = clipped("x" * 1_000_000)
     assert len(line) < 400 and line.endswith("(999700 more characters)")
     assert clipped("short") == "short"
