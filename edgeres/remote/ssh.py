@@ -8,19 +8,19 @@ becomes ``"$HOME"/``). ``EDGERES_SSH_CONFIG`` names an ssh config file to use in
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, NoReturn
 
 from edgeres.errors import RemoteError
 from edgeres.remote.config import RemoteConfig
+from edgeres.remote.pipes import Reply, bounded_lines, stop_process
 from edgeres.text import clipped, redact
 
 # ssh's own exit status for its errors (connection, authentication, a cut connection).
@@ -118,7 +118,7 @@ class Transport:
             raise RemoteError(f"{self.host}: not started, edgeres is stopping")
         proc = self._popen(script, subprocess.PIPE if watch else stdin, stdout=stdout)
         tail: list[str] = []
-        reply = _Reply(MAX_REPLY_BYTES)
+        reply = Reply(MAX_REPLY_BYTES)
         readers = [
             threading.Thread(target=self._read_stderr, args=(proc, tail, stream), daemon=True)
         ]
@@ -130,7 +130,7 @@ class Transport:
             self._wait(proc, reply)
         finally:
             if proc.poll() is None:  # an exception here (a bug, a signal): never leave ssh behind
-                _stop(proc)
+                stop_process(proc, STOP_GRACE_S)
         for reader in readers:
             reader.join(timeout=10)
         if reply.overflow:
@@ -140,7 +140,7 @@ class Transport:
             raise RemoteError(ssh_failure(self.host, out.stderr))
         return out
 
-    def _wait(self, proc: subprocess.Popen, reply: _Reply) -> None:
+    def _wait(self, proc: subprocess.Popen, reply: Reply) -> None:
         """Wait for ``proc``; stop it and raise when it runs too long, is cancelled or replies
         too much."""
         deadline = time.monotonic() + self.config.remote_timeout
@@ -161,7 +161,7 @@ class Transport:
                 )
             else:
                 continue
-            _stop(proc)
+            stop_process(proc, STOP_GRACE_S)
             raise RemoteError(why)
 
     def _too_much(self) -> str:
@@ -304,54 +304,6 @@ def _read_lines(
             log(f"dropped a line of more than {MAX_FRAME_BYTES >> 20} MB from the device's stdout")
         else:
             on_line(line)
-
-
-def bounded_lines(pipe: IO[bytes], limit: int) -> Iterator[tuple[str, bool]]:
-    """Each line of ``pipe`` as ``(text, cut)``, without its end; a line longer than ``limit``
-    bytes is cut there (``cut``: its rest is skipped), so a device sending one endless line
-    costs ``limit`` bytes here, not the line."""
-    skipping = False
-    for raw in iter(lambda: pipe.readline(limit), b""):
-        long = len(raw) >= limit and not raw.endswith(b"\n")
-        if not skipping:
-            text = raw.decode("utf-8", "replace").rstrip("\r\n")
-            yield (f"{text}... (cut at {limit} bytes)" if long else text), long
-        skipping = long
-
-
-class _Reply:
-    """A command's stdout, kept up to ``limit`` bytes; past it, ``overflow`` is set and the rest
-    is read and dropped (the command is then stopped)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.size, self.overflow = limit, 0, False
-        self.chunks: list[bytes] = []
-
-    def read(self, pipe: IO[bytes]) -> None:
-        while chunk := pipe.read1(1 << 16):
-            self.size += len(chunk)
-            if self.size > self.limit:
-                self.overflow, self.chunks = True, []
-            elif not self.overflow:
-                self.chunks.append(chunk)
-
-    def data(self) -> bytes:
-        return b"".join(self.chunks)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """End ``proc`` (ssh): close its stdin first (a watched device command stops on that) and
-    give it ``STOP_GRACE_S`` to end by itself, then kill it."""
-    if proc.stdin is not None:
-        with contextlib.suppress(OSError):
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=STOP_GRACE_S)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    proc.kill()
-    proc.wait()
 
 
 def raise_exit(out: Output, what: str, note: str = "") -> NoReturn:

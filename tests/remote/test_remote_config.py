@@ -97,3 +97,34 @@ def test_measuring_flags_pass_to_the_device():
         "measured on raspberry-pi-5 (pi5.local)"
     )
     assert "with raspberry-pi-4's settings" in measured_on("raspberry-pi-4", False, {}, "h")
+
+
+def test_one_endless_stderr_line_costs_its_limit_only():
+    import io
+
+    from edgeres.remote.pipes import bounded_lines
+
+    class Endless(io.RawIOBase):
+        """50 MB of one line, then a short one: what a broken device might print."""
+
+        def __init__(self) -> None:
+            self.left = 50_000_000
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf) -> int:
+            if self.left <= 0:
+                tail = b"\nok\n"[: len(buf)] if self.left == 0 else b""
+                self.left -= 1
+                buf[: len(tail)] = tail
+                return len(tail)
+            n = min(len(buf), self.left)
+            buf[:n] = b"x" * n
+            self.left -= n
+            return n
+
+    lines = list(bounded_lines(io.BufferedReader(Endless()), 8192))
+    assert [cut for _, cut in lines] == [True, False]
+    assert len(lines[0][0]) < 8300 and lines[0][0].endswith("(cut at 8192 bytes)")
+    assert lines[1] == ("ok", False)
