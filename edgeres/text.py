@@ -68,3 +68,25 @@ def redact(source: str | object) -> str:
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
     text = _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}***", text)
     return shown(text)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +, -,
+# @), and tab / carriage return are read as the start of one by some importers.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` as a CSV cell a spreadsheet shows as text: a string that starts like a formula
+    gets a leading ``'`` (OWASP's advice); numbers and ``None`` pass unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def clipped(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out (a 1 MB "line" from a
+    device is not an error message)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"

@@ -8,6 +8,7 @@ import json
 
 from edgeres.bench.results import BenchmarkReport, ModelResult
 from edgeres.bench.tables import md_table, text_table
+from edgeres.text import csv_cell, shown
 
 COLUMNS = (
     "model",
@@ -135,7 +136,8 @@ def report_libraries() -> tuple[str, ...]:
 
 def to_text(report: BenchmarkReport) -> str:
     headers, rows = comparison_rows(report)
-    return "\n".join([*header_lines(report), "", text_table(headers, rows), *ops_lines(report)])
+    head = [shown(line) for line in header_lines(report)]  # names from files and devices
+    return "\n".join([*head, "", text_table(headers, rows), *ops_lines(report)])
 
 
 OPS_SHOWN = 12
@@ -147,14 +149,14 @@ def ops_lines(report: BenchmarkReport) -> list[str]:
     for r in report.results:
         if r.ops is None:
             if r.ops_note:
-                out += ["", f"operators of {r.name} ({r.engine}): {r.ops_note}"]
+                out += ["", shown(f"operators of {r.name} ({r.engine}): {r.ops_note}")]
             continue
         total = sum(o["ms"] for o in r.ops) or 1.0
         rows = [[o["name"][:48], o["op_type"], o["kernel"], round(o["ms"], 4),
                  f"{100 * o['ms'] / total:.1f}%", _precision_flag(r, o)]
                 for o in r.ops[:OPS_SHOWN]]  # fmt: skip
-        out += ["", f"operators of {r.name} on {r.engine}, {r.threads} thr "
-                f"({len(r.ops)} ops, {total:.3f} ms per run by the engine's profiler):"]  # fmt: skip
+        out += ["", shown(f"operators of {r.name} on {r.engine}, {r.threads} thr "
+                f"({len(r.ops)} ops, {total:.3f} ms per run by the engine's profiler):")]  # fmt: skip
         out.append(text_table(["op", "type", "kernel", "ms", "share", "note"], rows))
         floats = [o for o in r.ops if o["integer"] is False]
         if r.precision == "int8" and floats:
@@ -171,7 +173,7 @@ def _precision_flag(r: ModelResult, op: dict) -> str:
 
 def to_markdown(report: BenchmarkReport, command: str | None = None) -> str:
     headers, rows = comparison_rows(report)
-    parts = [f"- {line}" for line in header_lines(report)]
+    parts = [f"- {shown(line)}" for line in header_lines(report)]
     if command:
         parts.append(f"- command: `{command}`")
     return "\n".join([*parts, "", md_table(headers, rows), ""])
@@ -188,7 +190,8 @@ def to_csv(report: BenchmarkReport) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # Model names, engines and notes come from files and devices: never a formula in a sheet.
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 

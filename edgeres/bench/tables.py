@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from edgeres.text import shown
+
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Left-aligned columns separated by two spaces, with a dashed rule under the header."""
@@ -26,7 +28,8 @@ def _cell(value: object) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
-    return str(value)
+    # File names, class names and device replies: no escape codes or line breaks in a table.
+    return shown(value)
 
 
 def profile_rows(profiles: Sequence) -> tuple[list[str], list[list[object]]]:

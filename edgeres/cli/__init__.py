@@ -8,7 +8,9 @@ Commands live in one module per area (``train_cmds``, ``convert_cmds``, ...), ea
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 
 import click
 
@@ -28,10 +30,29 @@ _COMMAND_MODULES = (
 )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, so that what a command started (a benchmark
+    worker, ssh and the device's command) is stopped on the way out, as for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 class _Group(click.Group):
     """A group that turns ``EdgeresError`` into one line and an exit code."""
 
     def invoke(self, ctx: click.Context):
+        # Python's default SIGTERM ends the process at once and orphans its children.
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGTERM, _terminate) if main else None
+        try:
+            return self._invoke(ctx)
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, old)
+
+    def _invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EdgeresError as e:
@@ -40,9 +61,10 @@ class _Group(click.Group):
             # One line, whatever file name or message it carries (newlines, escape codes).
             click.echo(f"error: {shown(as_flag(ctx, e))}", err=True)
             ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as e:
+            terminated = isinstance(e, Terminated)
+            click.echo("terminated" if terminated else "interrupted", err=True)
+            ctx.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
         except Exception as e:
             # A full disk found by a writer that is not ours (an engine, a library's own save):
             # still one line, naming the file where the error says which.

@@ -15,7 +15,7 @@ from edgeres.bench.config import BenchConfig
 from edgeres.cli.common import echo_json, engine_help, log, max_image_pixels_option
 from edgeres.cli.fields import field_option
 from edgeres.cli.remote_opts import device_flags, pop_remote, remote_options, show_remote
-from edgeres.errors import GateFailed
+from edgeres.errors import GateFailed, UsageError
 
 
 @click.command("devices")
@@ -40,10 +40,12 @@ def devices_cmd(name: str | None, as_json: bool, **remote_flags) -> None:
 
     remote = pop_remote(remote_flags)
     if remote:
+        from edgeres.remote import replies
         from edgeres.remote.commands import remote_json
         from edgeres.remote.tables import devices_text
 
-        results = remote_json(remote, ["devices", *([name] if name else []), "--json"])
+        args = ["devices", *([name] if name else []), "--json"]
+        results = remote_json(remote, args, replies.DEVICES)
         show_remote(results, as_json, devices_text)
         return
 
@@ -165,6 +167,10 @@ def _benchmark_remote(remote, config: BenchConfig, flags: list[str], as_json: bo
         for r in results:
             for line in r.result.comparison_lines() if r.ok else []:
                 log(f"{r.name}: {line}")
+    # Outputs that could not be written are a user error (exit 2), after the figures are shown.
+    unwritten = [str(e) for r in results if r.ok and (e := r.result.write_error()) is not None]
+    if unwritten:
+        raise UsageError("; ".join(unwritten))
     worse = [
         f"{r.name}: {r.result.gate_message()}" for r in results if r.ok and not r.result.passed
     ]
@@ -196,28 +202,20 @@ def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> N
 
     remote = pop_remote(remote_flags)
     if remote:
+        from edgeres.remote import replies
         from edgeres.remote.commands import remote_json
+        from edgeres.remote.tables import doctor_text as hosts_text
 
         args = ["doctor", "--json", *(["--no-cameras"] if no_cameras else [])]
         args += ["--peak"] if peak else []
-        results = remote_json(remote, args)
-        show_remote(results, as_json, _doctor_hosts_text)
+        results = remote_json(remote, args, replies.DOCTOR)
+        show_remote(results, as_json, hosts_text)
         return
     result = run_doctor(cameras=not no_cameras, peak=peak)
     if as_json:
         echo_json(result)
         return
     click.echo(doctor_text(result))
-
-
-def _doctor_hosts_text(results: list) -> str:
-    from edgeres.doctor.checks import doctor_text
-
-    parts = []
-    for r in results:
-        body = doctor_text(r.result) if r.ok else f"FAILED: {r.error}"
-        parts.append(f"== {r.name} (edgeres {r.device.get('version') or '-'}) ==\n{body}")
-    return "\n\n".join(parts)
 
 
 COMMANDS: list = [benchmark_cmd, devices_cmd, doctor_cmd]

@@ -139,7 +139,7 @@ def predict_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
         ranked = ", ".join(
             f"{lab} {s:.1%}" for lab, s in zip(pred.labels, pred.scores, strict=True)
         )
-        click.echo(f"{path}: {ranked}")
+        click.echo(shown(f"{path}: {ranked}"))  # class names come from the model file
 
 
 @click.command("eval")
@@ -241,12 +241,14 @@ def _write_report(config: EvalConfig, imageset, result, names, quiet: bool):
 
 def _show_report(report) -> None:
     for p in report.pairs[:3]:
-        click.echo(f"  most confused: {p['true']} taken for {p['predicted']} ({p['count']}x)")
+        click.echo(
+            shown(f"  most confused: {p['true']} taken for {p['predicted']} ({p['count']}x)")
+        )
     if report.compare is not None:
         c = report.compare
-        click.echo(f"  disagrees with {c.reference} on {c.count} images ({c.share:.2%})")
+        click.echo(shown(f"  disagrees with {c.reference} on {c.count} images ({c.share:.2%})"))
     for kind, path in report.files.items():
-        click.echo(f"  wrote {path} ({kind})")
+        click.echo(shown(f"  wrote {path} ({kind})"))
     for note in report.missing:
         log(f"note: {note}")
 

@@ -5,10 +5,26 @@ Light (standard library only): the CLI reads each flag's default and help from `
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeres.errors import UsageError
+from edgeres.text import shown
+
+# A hosts file lists devices: a fleet of thousands is already far beyond a thread per host.
+MAX_HOSTS_FILE_BYTES = 1 << 20
+MAX_HOSTS = 4096
+MAX_HOST_LENGTH = 255
+# What ssh takes as a destination: [user@]name (a host, an alias, an IPv4 address),
+# [user@]IPv6 (bare or in brackets) or ssh://[user@]host[:port].
+_USER = r"(?:[\w.+-]+@)?"
+_IPV6 = r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[\w.-]+)?"
+_HOST = re.compile(
+    rf"{_USER}(?:[\w.%-]+|{_IPV6}|\[{_IPV6}\])"
+    rf"|ssh://{_USER}(?:[\w.%-]+|\[{_IPV6}\])(?::\d+)?"
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,10 @@ class RemoteConfig:
     def __post_init__(self) -> None:
         if self.connect_timeout < 1:
             raise UsageError(f"--connect-timeout must be >= 1 s, got {self.connect_timeout}")
-        if self.remote_timeout <= 0:
-            raise UsageError(f"--remote-timeout must be > 0 s, got {self.remote_timeout}")
+        if not (math.isfinite(self.remote_timeout) and self.remote_timeout > 0):
+            raise UsageError(
+                f"--remote-timeout must be a number of seconds > 0, got {self.remote_timeout}"
+            )
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -67,8 +85,35 @@ def parse_hosts(text: str) -> tuple[str, ...]:
 
 
 def _read_hosts_file(path: Path) -> list[str]:
+    """The hosts in ``path``, read in a bounded way; its lines are never shown back (a wrong
+    ``@/etc/shadow`` must not print the file), only their numbers."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, "rb") as f:
+            data = f.read(MAX_HOSTS_FILE_BYTES + 1)
     except OSError as e:
-        raise UsageError(f"--remote hosts file '{path}' cannot be read: {e.strerror}") from None
-    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+        raise UsageError(
+            f"--remote hosts file '{shown(path)}' cannot be read: {e.strerror}"
+        ) from None
+    if len(data) > MAX_HOSTS_FILE_BYTES:
+        raise UsageError(
+            f"--remote hosts file '{shown(path)}' is larger than {MAX_HOSTS_FILE_BYTES >> 20} MB; "
+            "it should list one host per line"
+        )
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UsageError(f"--remote hosts file '{shown(path)}' is not UTF-8 text") from None
+    hosts = []
+    for number, line in enumerate(lines, 1):
+        host = line.split("#", 1)[0].strip()
+        if not host:
+            continue
+        if len(host) > MAX_HOST_LENGTH or not _HOST.fullmatch(host):
+            raise UsageError(
+                f"--remote hosts file '{shown(path)}' line {number} is not a host name "
+                "(one [user@]host per line, '#' comments); is it the right file?"
+            )
+        hosts.append(host)
+    if len(hosts) > MAX_HOSTS:
+        raise UsageError(f"--remote hosts file '{shown(path)}' lists more than {MAX_HOSTS} hosts")
+    return hosts

@@ -7,7 +7,6 @@ device and installs it into the device's venv with its core dependencies (never 
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -16,8 +15,10 @@ from pathlib import Path
 
 import edgeres
 from edgeres.errors import RemoteError, UsageError
+from edgeres.remote import replies
 from edgeres.remote.cache import place_file
 from edgeres.remote.ssh import Transport, edgeres_script, is_not_found, last_line, shell_path
+from edgeres.text import clipped, shown
 
 # What a wheel is built from (pyproject.toml maps devices/ and calibration_data/ into it).
 _SOURCE = ("edgeres", "devices", "calibration_data", "pyproject.toml", "README.md", "LICENSE")
@@ -34,12 +35,13 @@ def probe(t: Transport) -> dict:
         raise RemoteError(
             f"edgeres on {t.host} does not start (exit {out.returncode}): {last_line(out.stderr)}"
         )
-    first, _, rest = out.stdout.decode("utf-8", "replace").partition("\n")
-    try:
-        doctor = json.loads(rest)
-    except ValueError:
-        raise RemoteError(f"edgeres doctor on {t.host} printed no JSON") from None
-    return {"version": first.split()[-1], **doctor}
+    first, _, rest = out.stdout.partition(b"\n")
+    words = first.decode("utf-8", "replace").split()
+    version = clipped(shown(words[-1]), 40) if words else "(no version)"
+    if not rest.strip():
+        raise RemoteError(f"edgeres doctor on {t.host} printed no JSON")
+    doctor = replies.parse(rest, replies.PROBE, f"edgeres doctor on {t.host}")
+    return {**doctor, "version": version}
 
 
 def ready(t: Transport) -> dict:

@@ -56,13 +56,16 @@ def stderr_log(prefix: str) -> Callable[[str], None]:
 def run_fleet(config: RemoteConfig, job: Callable[[Transport, dict], Any]) -> list[HostResult]:
     """Check each device's edgeres, then run ``job(transport, device_info)`` on all of them.
 
-    Device log lines are prefixed ``[host]`` when there is more than one device.
+    Device log lines are prefixed ``[host]`` when there is more than one device. When this
+    thread is interrupted (Ctrl-C, SIGTERM: ``KeyboardInterrupt``), every device's command is
+    stopped and its ssh ended before the interruption goes on.
     """
     hosts = config.hosts
     many = len(hosts) > 1
+    cancel = threading.Event()
 
     def one(host: str) -> HostResult:
-        t = Transport(host, config, stderr_log(f"[{host}] " if many else ""))
+        t = Transport(host, config, stderr_log(f"[{host}] " if many else ""), cancel)
         outcome = HostResult(host)
         try:
             outcome.device = ready(t)
@@ -73,8 +76,15 @@ def run_fleet(config: RemoteConfig, job: Callable[[Transport, dict], Any]) -> li
             outcome.error = f"{type(e).__name__}: {e}"
         return outcome
 
-    with ThreadPoolExecutor(max_workers=min(len(hosts), 16)) as pool:
-        return list(pool.map(one, hosts))
+    pool = ThreadPoolExecutor(max_workers=min(len(hosts), 16))
+    try:
+        futures = [pool.submit(one, host) for host in hosts]
+        return [f.result() for f in futures]
+    except BaseException:
+        cancel.set()  # each Transport stops its command within a poll and STOP_GRACE_S
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def raise_failures(results: list[HostResult]) -> None:

@@ -12,6 +12,7 @@ back under its final name only once the run has ended well.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
@@ -31,6 +32,7 @@ from edgeres.remote.ssh import Transport, Word, last_line, raise_exit, shell_pat
 from edgeres.stream.serve import parse_host_port
 from edgeres.stream.serve_guard import is_loopback
 from edgeres.stream.sinks import check_save_path
+from edgeres.text import shown
 
 # Sources that name something on the device itself, passed as they are.
 _DEVICE_SOURCES = ("demo", "picamera")
@@ -168,6 +170,10 @@ def _stdout_writer(stop: threading.Event) -> Callable[[str], None]:
     def write(line: str) -> None:
         if broken.is_set():
             return
+        try:  # re-encoded: a device's frame reaches this terminal with no raw control character
+            line = json.dumps(json.loads(line), separators=(",", ":"))
+        except (ValueError, RecursionError):
+            line = shown(line)
         try:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()

@@ -20,12 +20,21 @@ from typing import IO, NoReturn
 
 from edgeres.errors import RemoteError
 from edgeres.remote.config import RemoteConfig
+from edgeres.remote.pipes import Reply, bounded_lines, stop_process
+from edgeres.text import clipped, redact
 
 # ssh's own exit status for its errors (connection, authentication, a cut connection).
 SSH_FAILED = 255
 # The device shell's status when no edgeres was found (see ``edgeres_script``).
 NOT_FOUND = 127
 _NOT_FOUND_MARK = "edgeres-not-found-on-device"
+# A device's stdout reply (JSON): a benchmark of many files is well under 1 MB.
+MAX_REPLY_BYTES = 64_000_000
+# One stderr line from a device; a live run's stdout line (one --json frame).
+MAX_LINE_BYTES = 8 << 10
+MAX_FRAME_BYTES = 1 << 20
+# Seconds a stopped device command has to end after its stdin closed, before ssh is cut.
+STOP_GRACE_S = 3.0
 _AUTH = ("Permission denied", "Too many authentication failures", "Host key verification failed")
 
 
@@ -52,10 +61,20 @@ def shell_path(path: str) -> Word:
 
 
 class Transport:
-    """Runs commands on one device; every failure becomes a one-line ``RemoteError``."""
+    """Runs commands on one device; every failure becomes a one-line ``RemoteError``.
 
-    def __init__(self, host: str, config: RemoteConfig, log: Callable[[str], None]) -> None:
+    Setting ``cancel`` (a fleet's, when this edgeres is interrupted) stops every command it runs.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        config: RemoteConfig,
+        log: Callable[[str], None],
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.host, self.config, self.log = host, config, log
+        self.cancel = cancel or threading.Event()
 
     @property
     def name(self) -> str:
@@ -79,43 +98,77 @@ class Transport:
         stdin: IO[bytes] | None = None,
         stream: bool = False,
         stdout: IO[bytes] | None = None,
+        watch: bool = False,
     ) -> Output:
         """Run ``script`` on the device; with ``stream`` its stderr lines pass through ``log``.
-        Its stdout is returned, or written to the file ``stdout`` when one is given.
+        Its stdout is returned (at most ``MAX_REPLY_BYTES``), or written to the file ``stdout``
+        when one is given.
+
+        With ``watch`` (a ``watched_script``) ssh's stdin stays open, and closing it stops the
+        device's command (SIGTERM there): on ``--remote-timeout``, when ``cancel`` is set (Ctrl-C
+        or SIGTERM here) and when the reply grows past its limit. ssh itself is cut
+        ``STOP_GRACE_S`` later; a cut connection stops a watched command too.
 
         Raises:
-            RemoteError: ssh could not connect or authenticate, the connection was cut, or the
-                command ran past ``remote_timeout``. A non-zero status of the command itself is
-                returned, not raised.
+            RemoteError: ssh could not connect or authenticate, the connection was cut, the
+                command ran past ``remote_timeout``, was cancelled, or replied too much. A
+                non-zero status of the command itself is returned, not raised.
         """
-        proc = self._popen(script, stdin, stdout=stdout)
+        if self.cancel.is_set():
+            raise RemoteError(f"{self.host}: not started, edgeres is stopping")
+        proc = self._popen(script, subprocess.PIPE if watch else stdin, stdout=stdout)
         tail: list[str] = []
-        chunks: list[bytes] = []
+        reply = Reply(MAX_REPLY_BYTES)
         readers = [
             threading.Thread(target=self._read_stderr, args=(proc, tail, stream), daemon=True)
         ]
         if stdout is None:
-            readers.append(
-                threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
-            )
+            readers.append(threading.Thread(target=reply.read, args=(proc.stdout,), daemon=True))
         for reader in readers:
             reader.start()
         try:
-            proc.wait(timeout=self.config.remote_timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise RemoteError(
-                f"{self.host} did not finish within {self.config.remote_timeout:g} s "
-                "(--remote-timeout); it was given up"
-            ) from None
+            self._wait(proc, reply)
+        finally:
+            if proc.poll() is None:  # an exception here (a bug, a signal): never leave ssh behind
+                stop_process(proc, STOP_GRACE_S)
         for reader in readers:
             reader.join(timeout=10)
-        stdout = b"".join(chunks)
-        out = Output(proc.returncode, stdout, "\n".join(tail))
+        if reply.overflow:
+            raise RemoteError(self._too_much())
+        out = Output(proc.returncode, reply.data(), "\n".join(tail))
         if out.returncode == SSH_FAILED:
             raise RemoteError(ssh_failure(self.host, out.stderr))
         return out
+
+    def _wait(self, proc: subprocess.Popen, reply: Reply) -> None:
+        """Wait for ``proc``; stop it and raise when it runs too long, is cancelled or replies
+        too much."""
+        deadline = time.monotonic() + self.config.remote_timeout
+        while True:
+            try:
+                proc.wait(timeout=0.1)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+            if reply.overflow:
+                why = self._too_much()
+            elif self.cancel.is_set():
+                why = f"{self.host}: stopped (edgeres was interrupted here); its command too"
+            elif time.monotonic() > deadline:
+                why = (
+                    f"{self.host} did not finish within {self.config.remote_timeout:g} s "
+                    "(--remote-timeout); it was given up and its command stopped"
+                )
+            else:
+                continue
+            stop_process(proc, STOP_GRACE_S)
+            raise RemoteError(why)
+
+    def _too_much(self) -> str:
+        return (
+            f"{self.host} replied more than {MAX_REPLY_BYTES // 1_000_000} MB on stdout; the reply was "
+            "refused and the command stopped (is the device's edgeres the one this one expects?)"
+        )
 
     def stream(
         self,
@@ -140,7 +193,9 @@ class Transport:
         tail: list[str] = []
         readers = [
             threading.Thread(target=self._read_stderr, args=(proc, tail, True), daemon=True),
-            threading.Thread(target=_read_lines, args=(proc.stdout, on_line), daemon=True),
+            threading.Thread(
+                target=_read_lines, args=(proc.stdout, on_line, self.log), daemon=True
+            ),
         ]
         for reader in readers:
             reader.start()
@@ -193,13 +248,13 @@ class Transport:
             ) from None
 
     def _read_stderr(self, proc: subprocess.Popen, tail: list[str], stream: bool) -> None:
-        for raw in iter(proc.stderr.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        for line, _ in bounded_lines(proc.stderr, MAX_LINE_BYTES):
             tail.append(line)
             del tail[:-20]
             # The device's own "error:" line ends up in the RemoteError: shown once, not twice.
             if stream and line and _NOT_FOUND_MARK not in line and not line.startswith("error:"):
-                self.log(line)
+                # Device text is data: no terminal escapes, no camera passwords in the log.
+                self.log(redact(line))
 
     def check(self, script: str, what: str, stdin: IO[bytes] | None = None) -> bytes:
         """Run ``script``; a non-zero status is a ``RemoteError`` naming ``what`` failed."""
@@ -241,9 +296,14 @@ def watched_script(venv: str, args: list[str]) -> str:
     )
 
 
-def _read_lines(pipe: IO[bytes], on_line: Callable[[str], None]) -> None:
-    for raw in iter(pipe.readline, b""):
-        on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+def _read_lines(
+    pipe: IO[bytes], on_line: Callable[[str], None], log: Callable[[str], None]
+) -> None:
+    for line, cut in bounded_lines(pipe, MAX_FRAME_BYTES):
+        if cut:
+            log(f"dropped a line of more than {MAX_FRAME_BYTES >> 20} MB from the device's stdout")
+        else:
+            on_line(line)
 
 
 def raise_exit(out: Output, what: str, note: str = "") -> NoReturn:
@@ -275,6 +335,7 @@ def ssh_failure(host: str, stderr: str) -> str:
 
 
 def last_line(text: str) -> str:
+    """The last non-empty line of a device's stderr, cut to a sane length, credentials cut."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     lines = [line for line in lines if _NOT_FOUND_MARK not in line]
-    return lines[-1] if lines else "no message"
+    return redact(clipped(lines[-1])) if lines else "no message"

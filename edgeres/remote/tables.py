@@ -8,6 +8,7 @@ from typing import Any
 from edgeres.bench.report import COLUMNS, comparison_rows, header_lines
 from edgeres.bench.tables import text_table
 from edgeres.remote.fleet import HostResult
+from edgeres.text import shown, shown_lines
 
 
 def to_json(results: list[HostResult], result_dict=lambda r: r) -> dict:
@@ -57,7 +58,7 @@ def benchmark_text(results: list[HostResult]) -> str:
         state += f"; throttling: {', '.join(sorted(throttled)) or 'none'}"
         # Rows from a device are measured there: the estimate column is left out, and its note.
         head = [h for h in head[1:] if not h.startswith("est. column")]
-        lines += [f"{r.name}: {report.label}; {state}", *(f"  {h}" for h in head)]
+        lines += [shown(f"{r.name}: {report.label}; {state}"), *(f"  {shown(h)}" for h in head)]
         rows += [[r.name, *row[: len(COLUMNS)]] for row in comparison_rows(report)[1]]
     return "\n".join([*lines, "", text_table(["device", *COLUMNS], rows)])
 
@@ -95,7 +96,8 @@ def predict_text(results: list[HostResult]) -> str:
         for entry in r.result["results"]:
             ranked = ", ".join(f"{t['label']} {t['score']:.1%}" for t in entry["topk"])
             lines.append(f"{r.name}: {entry['image']}: {ranked}")
-    return "\n".join(lines)
+    # Class names come from the model file and the device: shown, one line each.
+    return "\n".join(shown(line) for line in lines)
 
 
 def devices_text(results: list[HostResult]) -> str:
@@ -111,3 +113,15 @@ def devices_text(results: list[HostResult]) -> str:
             mark = p.get("is_host") and not (matched and p.get("name") == "host")
             rows.append([r.name, "*" if mark else "", p.get("name"), p.get("description", "")])
     return text_table(["device", "", "name", "description"], rows)
+
+
+def doctor_text(results: list[HostResult]) -> str:
+    """Each device's ``doctor`` as the terminal shows it, under a ``== host ==`` line."""
+    from edgeres.doctor.checks import doctor_text as one
+
+    parts = []
+    for r in results:
+        body = one(r.result) if r.ok else f"FAILED: {r.error}"
+        head = shown(f"== {r.name} (edgeres {r.device.get('version') or '-'}) ==")
+        parts.append(f"{head}\n{shown_lines(body)}")  # the device's strings, escaped
+    return "\n\n".join(parts)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +27,7 @@ import cv2
 from edgeres.errors import UsageError
 from edgeres.stream.serve_guard import Guard, check_exposure, make_token, security_headers
 from edgeres.stream.sinks import FrameResult, Sink
-from edgeres.text import redact
+from edgeres.text import redact, shown
 
 if TYPE_CHECKING:
     from edgeres.stream.stats import StreamStats
@@ -121,13 +122,42 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
         pass  # no per-request lines on stderr; the run prints its own summary
 
-    def do_GET(self) -> None:
-        path, _, query = self.path.partition("?")
+    def __getattr__(self, name: str):
+        # Any other method (POST, PUT, FOO...) passes the same checks as GET, then gets 501
+        # with the security headers (the standard library answers 501 before any check).
+        if name.startswith("do_"):
+            return self._unsupported
+        raise AttributeError(name)
+
+    def _allowed(self, query: str) -> bool:
+        """The Host and viewer-key checks; answers 403/401 when one fails."""
         if not self.guard.host_ok(self.headers.get("Host")):
             self._send(HTTPStatus.FORBIDDEN, "text/plain", b"unknown host name\n")
         elif not self.guard.token_ok(query, self.headers.get("Authorization")):
             self._send(HTTPStatus.UNAUTHORIZED, "text/plain", b"viewer key missing or wrong\n")
-        elif path in ("/", "/index.html"):
+        else:
+            return True
+        return False
+
+    def _unsupported(self) -> None:
+        if self._allowed(self.path.partition("?")[2]):
+            self._send(HTTPStatus.NOT_IMPLEMENTED, "text/plain", b"only GET is served\n")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own errors (a bad request line, headers too long) with the
+        security headers too; the connection is closed after them."""
+        self.close_connection = True
+        try:
+            status = HTTPStatus(code)
+        except ValueError:
+            status = HTTPStatus.BAD_REQUEST
+        self._send(status, "text/plain", f"{status.phrase}\n".encode())
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        if not self._allowed(query):
+            return
+        if path in ("/", "/index.html"):
             self._page()
         elif path == "/stats.json":
             stats = self.hub.stats.live() if self.hub.stats else {}
@@ -162,8 +192,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: HTTPStatus, ctype: str, body: bytes, nonce: str | None = None) -> None:
         self._headers(status, ctype, nonce)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _stream(self) -> None:
         hub = self.hub
@@ -200,6 +233,19 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with hub.cond:
                 hub.clients -= 1
+
+
+class _Server(ThreadingHTTPServer):
+    """A viewer that resets or drops its connection mid-request is not an error of the run:
+    nothing is printed for it; any other error in a request is one line on stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):  # reset, broken pipe, timeout: the viewer went away
+            return
+        print(f"edgeres serve: a request failed: {shown(repr(error))[:300]}", file=sys.stderr)
 
 
 def _html_escape(text: str) -> str:
@@ -246,7 +292,7 @@ class ServeSink(Sink):
         self.token = token
         handler = type("Handler", (_Handler,), {"hub": self.hub, "timeout": idle_timeout})
         try:
-            self.server = ThreadingHTTPServer((host, port), handler)
+            self.server = _Server((host, port), handler)
         except OSError as e:
             raise UsageError(
                 f"--serve could not listen on {host}:{port} ({e.strerror or e}); pick another port "

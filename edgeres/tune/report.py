@@ -9,6 +9,7 @@ from typing import Any
 
 from edgeres.bench.tables import md_table, text_table
 from edgeres.profiles import Profile
+from edgeres.text import shown
 from edgeres.tune.sweep import Row, TuneConfig, TuneResult, rank
 
 HEADERS = ["#", "file", "engine", "precision", "threads", "p50 ms", "p90 ms", "GMAC/s",
@@ -97,7 +98,8 @@ def to_text(result: TuneResult) -> str:
             if r.accuracy is not None
             else f"  left out: {r.label()}: not scored"
         )
-    return "\n".join(lines)
+    # File names reach the terminal: the table escapes its cells, the lines under it here.
+    return "\n".join([lines[0], *(shown(line) for line in lines[1:])])
 
 
 def to_markdown(result: TuneResult, command: str = "") -> str:

@@ -146,3 +146,76 @@ def sample_images(tmp_path_factory) -> list[Path]:
     for path, image in zip(paths, images, strict=True):
         cv2.imwrite(str(path), image)
     return paths
+
+
+_FAKE_EDGERES = """#!/bin/sh
+# A fake device edgeres: answers --version as this edgeres; for COMMAND runs COMMAND.sh beside
+# it when there is one, else prints COMMAND.json (or a valid empty doctor reply).
+d=$(cd "$(dirname "$0")" && pwd)
+[ "$1" = --version ] && { echo "edgeres VERSION"; exit 0; }
+[ -x "$d/$1.sh" ] && exec "$d/$1.sh" "$@"
+[ -e "$d/$1.json" ] && exec cat "$d/$1.json"
+echo '{"versions": {"edgeres": "VERSION"}, "checks": [], "problems": 0}'
+"""
+
+
+@dataclass
+class FakeDevice:
+    """A device whose ``edgeres`` is a shell script (``bin/edgeres`` of ``venv``), reached over
+    the real sshd: a test gives it the reply of a command (``reply``) or a script to run for
+    it (``script``), and runs this checkout's edgeres against it (``run``, ``popen``)."""
+
+    venv: Path
+    env: dict
+
+    def reply(self, command: str, body: bytes | str) -> None:
+        path = self.venv / "bin" / f"{command}.json"
+        path.write_bytes(body if isinstance(body, bytes) else body.encode())
+
+    def script(self, command: str, text: str) -> None:
+        path = self.venv / "bin" / f"{command}.sh"
+        path.write_text("#!/bin/sh\n" + text)
+        path.chmod(0o755)
+
+    def command(self, args) -> list[str]:
+        cmd = [sys.executable, "-m", "edgeres", *map(str, args)]
+        return cmd + ["--remote-venv", str(self.venv), "--remote-cache", str(self.venv / "cache")]
+
+    def run(self, *args, timeout: int = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.command(args), capture_output=True, text=True, env=self.env, timeout=timeout
+        )
+
+    def invoke(self, *args) -> subprocess.CompletedProcess:
+        """``run`` in this process (click's runner): no interpreter start, same outcome."""
+        import traceback
+
+        from click.testing import CliRunner
+
+        from edgeres.cli import main
+
+        result = CliRunner().invoke(main, [str(a) for a in self.command(args)[3:]], env=self.env)
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(result.exception))
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
+
+    def popen(self, *args) -> subprocess.Popen:
+        pipe = subprocess.PIPE
+        return subprocess.Popen(
+            self.command(args), stdout=pipe, stderr=pipe, text=True, env=self.env
+        )
+
+
+@pytest.fixture()
+def fake_device(sshd, tmp_path) -> FakeDevice:
+    import edgeres
+
+    venv = tmp_path / "fake-venv"
+    (venv / "bin").mkdir(parents=True)
+    edgeres_sh = venv / "bin" / "edgeres"
+    edgeres_sh.write_text(_FAKE_EDGERES.replace("VERSION", edgeres.__version__))
+    edgeres_sh.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env.update(PYTHONPATH=str(REPO), EDGERES_SSH_CONFIG=str(sshd.config), EDGERES_QUIET="1")
+    return FakeDevice(venv, env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,53 @@ def test_hosts_from_a_list_and_a_file(tmp_path):
         RemoteConfig(remote="a", connect_timeout=0)
 
 
+def test_hosts_files_are_bounded_and_never_echoed(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="larger than 1 MB"):
+        parse_hosts("@/dev/zero")
+    assert time.monotonic() - started < 5
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:$6$s3cr3tHash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")
+    with pytest.raises(UsageError) as e:
+        parse_hosts(f"@{shadow}")
+    assert "line 1 is not a host name" in str(e.value) and "s3cr3t" not in str(e.value)
+    lines = tmp_path / "many.txt"
+    lines.write_text("h\n" * 5000)
+    with pytest.raises(UsageError, match="more than 4096 hosts"):
+        parse_hosts(f"@{lines}")
+    lines.write_text("a" * 300 + "\n")
+    with pytest.raises(UsageError, match="line 1 is not a host name"):
+        parse_hosts(f"@{lines}")
+    lines.write_text("pi@pi5.local\n[::1]\nssh://pi@jetson:2222 # the Jetson\nfe80::1%eth0\n")
+    assert parse_hosts(f"@{lines}") == (
+        "pi@pi5.local",
+        "[::1]",
+        "ssh://pi@jetson:2222",
+        "fe80::1%eth0",
+    )
+
+
+def test_hosts_file_from_the_cli_is_one_line_and_no_connection(tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:$6$s3cr3tHash:19000:0:99999:7:::\n")
+    for hosts in ("@/dev/zero", f"@{shadow}"):
+        result = CliRunner().invoke(main, ["doctor", "--remote", hosts])
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert (
+            result.stderr.startswith("error: --remote hosts file") and "s3cr3t" not in result.stderr
+        )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 0.0])
+def test_remote_timeout_must_be_a_finite_positive_number(value):
+    with pytest.raises(UsageError, match="--remote-timeout must be a number of seconds > 0"):
+        RemoteConfig(remote="a", remote_timeout=value)
+
+
 def test_device_paths_are_shell_words():
     assert shell_path("~/.cache/edgeres") == '"$HOME"/.cache/edgeres'
     assert shell_path("/srv/my data") == "'/srv/my data'"
@@ -49,3 +97,34 @@ def test_measuring_flags_pass_to_the_device():
         "measured on raspberry-pi-5 (pi5.local)"
     )
     assert "with raspberry-pi-4's settings" in measured_on("raspberry-pi-4", False, {}, "h")
+
+
+def test_one_endless_stderr_line_costs_its_limit_only():
+    import io
+
+    from edgeres.remote.pipes import bounded_lines
+
+    class Endless(io.RawIOBase):
+        """50 MB of one line, then a short one: what a broken device might print."""
+
+        def __init__(self) -> None:
+            self.left = 50_000_000
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf) -> int:
+            if self.left <= 0:
+                tail = b"\nok\n"[: len(buf)] if self.left == 0 else b""
+                self.left -= 1
+                buf[: len(tail)] = tail
+                return len(tail)
+            n = min(len(buf), self.left)
+            buf[:n] = b"x" * n
+            self.left -= n
+            return n
+
+    lines = list(bounded_lines(io.BufferedReader(Endless()), 8192))
+    assert [cut for _, cut in lines] == [True, False]
+    assert len(lines[0][0]) < 8300 and lines[0][0].endswith("(cut at 8192 bytes)")
+    assert lines[1] == ("ok", False)

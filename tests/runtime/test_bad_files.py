@@ -264,3 +264,26 @@ def test_checkpoint_zip_declaring_more_than_it_holds_is_refused(tiny_ckpt, tmp_p
         z.writestr("archive/data/999", bytes(200_000_000))  # 200 MB of zeros, 200 kB packed
     with pytest.raises(ModelFileError, match="declares .* bytes of content"):
         runtime.load(bomb)
+
+
+def test_class_names_from_a_model_file_reach_the_terminal_escaped(
+    fp32_onnx, sample_images, tmp_path
+):
+    import dataclasses
+
+    import onnx
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+    from edgeres.formats import read_metadata
+    from edgeres.formats.onnx import embed_onnx
+
+    info = read_metadata(fp32_onnx)
+    hostile = tuple(f"\x1b]0;pwned\x07{c}\nfake line" for c in info.classes)
+    proto = embed_onnx(onnx.load(str(fp32_onnx)), dataclasses.replace(info, classes=hostile))
+    model = tmp_path / "hostile.onnx"
+    onnx.save(proto, str(model))
+    result = CliRunner().invoke(main, ["predict", str(model), str(sample_images[0]), "--topk", "3"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert result.stdout.count("\n") == 1 and "\\x1b]0;pwned\\x07" in result.stdout

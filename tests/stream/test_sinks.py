@@ -205,13 +205,13 @@ def test_show_without_a_display_suggests_serve(monkeypatch):
         ShowSink()
 
 
-def _raw_get(port: int, path: str = "/", host: str | None = None, headers=None):
+def _raw_get(port: int, path: str = "/", host: str | None = None, headers=None, method="GET"):
     """One GET over 127.0.0.1 with the Host header we choose; (status, headers, body)."""
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.putrequest("GET", path, skip_host=True)
+        conn.putrequest(method, path, skip_host=True)
         conn.putheader("Host", host if host is not None else f"127.0.0.1:{port}")
         for key, value in (headers or {}).items():
             conn.putheader(key, value)
@@ -252,6 +252,39 @@ def test_serve_redacts_credentials_and_sends_security_headers(serving):
     assert page.count(f'nonce="{nonce}"'.encode()) == 2  # the page's one script and one style
     status, headers, _ = _raw_get(sink.port, "/stats.json")
     assert status == 200 and headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("method", ["POST", "FOO", "DELETE"])
+def test_serve_other_methods_checked_first_and_answered_with_the_headers(serving, method):
+    sink = serving("127.0.0.1:0", token="viewerkey1")
+    port = sink.port
+    status, _, _ = _raw_get(port, "/?token=viewerkey1", "evil.example", method=method)
+    assert status == 403  # the Host check comes first, whatever the method
+    assert _raw_get(port, "/", method=method)[0] == 401  # then the viewer key
+    status, headers, _ = _raw_get(port, "/?token=viewerkey1", method=method)
+    assert status == 501
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+
+
+def test_serve_quiet_when_a_viewer_resets(serving, capfd):
+    import socket
+    import struct
+
+    sink = serving()
+    for _ in range(5):  # a request, then a reset (SO_LINGER 0) before the page is read
+        with socket.create_connection(("127.0.0.1", sink.port)) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{sink.port}\r\n\r\n".encode())
+    bad = b"GET /" + b"x" * 70000 + b" HTTP/1.1\r\n\r\n"  # too long: the library's own 414
+    with socket.create_connection(("127.0.0.1", sink.port)) as s:
+        s.sendall(bad)
+        head = s.recv(65536).decode("latin-1")
+    assert head.startswith("HTTP/1.0 414") or head.startswith("HTTP/1.1 414"), head[:200]
+    assert "nosniff" in head and "Content-Security-Policy" in head
+    time.sleep(0.5)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err[-2000:]
 
 
 @pytest.mark.parametrize(

@@ -167,3 +167,16 @@ def test_credentials_never_shown_in_source_names_or_errors():
     # An unescaped "@" in the password, a user name alone: nothing of either is left.
     assert make_source("rtsp://admin:p@ss@cam/live", open_timeout=1.0).name == "rtsp://***@cam/live"
     assert make_source("http://viewer@cam/v.mjpg", open_timeout=1.0).name == "http://***@cam/v.mjpg"
+
+
+def test_csv_cells_never_start_a_formula_and_lines_are_clipped():
+    from edgeres.text import clipped, csv_cell
+
+    for text in ('=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+        assert csv_cell(text) == "'" + text
+    assert (
+        csv_cell("model.onnx") == "model.onnx" and csv_cell(-1.5) == -1.5 and csv_cell(None) is None
+    )
+    line = clipped("x" * 1_000_000)
+    assert len(line) < 400 and line.endswith("(999700 more characters)")
+    assert clipped("short") == "short"

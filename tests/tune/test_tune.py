@@ -4,7 +4,13 @@ recommendation, a saved profile that the other commands then use, and its bad in
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -164,3 +170,39 @@ def test_a_run_folder_resume_checkpoint_is_not_swept(tmp_path):
     assert [p.name for p in checkpoints] == ["model.pt"] and files == []
     files, checkpoints = collect_files((tmp_path / "last.pt",))  # named explicitly: taken
     assert [p.name for p in files] == ["last.pt"]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for child in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[1]) == pid and stat[0] != "Z":
+            out.append(int(child))
+    return out
+
+
+def test_sigterm_stops_the_worker_too(fp32_onnx, tmp_path):
+    """SIGTERM to edgeres alone (a service manager, ``kill``) ends the row's worker with it."""
+    env = {**os.environ, "EDGERES_QUIET": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    cmd = [sys.executable, "-m", "edgeres", "tune", str(fp32_onnx), "--min-time", "120"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (workers := _children(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.2)
+        time.sleep(1)  # the worker is measuring now
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+    finally:
+        proc.kill()
+    time.sleep(0.5)
+    for w in workers:
+        try:
+            state = Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone
+        assert state == "Z", f"worker {w} still runs ({state})"
