@@ -132,11 +132,27 @@ def test_other_device_profile_gets_labelled_estimate(fp32_onnx):
 
 
 def test_thread_sweep_and_warning(int8_onnx):
+    from edgeres.profiles.facts import this_machine
+
+    cores = this_machine().cores
     res = run("benchmark", int8_onnx, *TINY_BUDGET, "--threads", "1,64", "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert [r["threads"] for r in data["results"]] == [1, 64]
+    assert [r["threads"] for r in data["results"]] == list(dict.fromkeys([1, cores]))
     assert "exceeds" in data["notes"][0] and "warning: --threads 64" in res.stderr
+    assert f"capped at {cores}" in data["notes"][0]
+
+
+def test_rows_run_in_a_fresh_process_unless_in_process(fp32_onnx):
+    import os
+
+    res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--json")
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.stdout)["results"]
+    assert row["pid"] not in (0, os.getpid())  # a worker measured it: its own peak memory
+    res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--in-process", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["results"][0]["pid"] == os.getpid()
 
 
 def test_accuracy_with_data(fp32_onnx):
