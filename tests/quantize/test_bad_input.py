@@ -163,3 +163,18 @@ def test_staging_left_by_a_killed_quantize_is_removed_by_the_next_run(fp32_onnx,
     assert code == 2, output
     assert not any(folder.exists() for folder in stale)
     assert _nothing_written(out)
+
+
+def test_json_stdout_holds_only_the_document_whatever_onnx_runtime_prints(fp32_onnx, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    args = ["quantize", str(fp32_onnx), "--to", "onnx", "--calib", "shapes", "--samples", "16"]
+    args += ["--method", "entropy", "--eval-limit", "64", "--out", str(tmp_path / "q"), "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeres", *args], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["outputs"]["onnx"].endswith("_int8.onnx")
+    assert "entropy" in proc.stderr  # ONNX Runtime's calibrator still talks, on stderr
