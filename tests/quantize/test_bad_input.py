@@ -178,3 +178,19 @@ def test_json_stdout_holds_only_the_document_whatever_onnx_runtime_prints(fp32_o
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["outputs"]["onnx"].endswith("_int8.onnx")
     assert "entropy" in proc.stderr  # ONNX Runtime's calibrator still talks, on stderr
+
+
+@pytest.mark.parametrize("case", ["zero_bytes", "nan", "structured"])
+def test_hostile_calibration_npy_is_one_line(fp32_onnx, tmp_path, case):
+    path = tmp_path / "calib.npy"
+    if case == "zero_bytes":
+        path.write_bytes(b"")
+    elif case == "nan":
+        np.save(path, np.full((8, 3, 32, 32), np.nan, np.float32))
+    else:
+        np.save(path, np.zeros((8, 3, 32, 32), dtype=[("a", "<f4"), ("b", "<i4")]))
+    out = tmp_path / "out"
+    args = [str(fp32_onnx), "--to", "onnx", "--calib", str(path), "--samples", "8"]
+    code, output = _run([*args, "--out", str(out)])
+    _assert_one_line_error(code, output, "calib.npy")
+    assert "Aborted" not in output and _nothing_written(out)
