@@ -74,7 +74,8 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
     if not result.passed:
         failed = ", ".join(p.format for p in result.parity if not p.passed)
         raise GateFailed(
-            f"parity check failed for {failed}: the file does not compute what the checkpoint does"
+            f"parity check failed for {failed}: the file does not compute what the checkpoint "
+            "does, so it was not written"
         )
 
 
