@@ -151,14 +151,15 @@ def fsync_file(path: str | Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, then rename."""
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | Path, data: bytes, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder, then rename (with
+    ``overwrite=False``: only if ``path`` is still free then, see ``publish``)."""
+    with atomic_path(path, overwrite) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite)
 
 
 def check_overwrite(path: str | Path, force: bool, flag: str = "--force") -> None:
@@ -202,6 +203,27 @@ def shipped_folder(name: str) -> Path | None:
 
 
 STAGING_PREFIX = ".edgeres-staging-"
+
+
+@contextlib.contextmanager
+def created_folder(folder: str | Path) -> Iterator[Path]:
+    """Make ``folder`` (and its missing parents) for a command's outputs; if the command fails,
+    remove the folders it made, when they are still empty: a failed run leaves no trace."""
+    folder = Path(folder)
+    made = []
+    for p in [folder, *folder.parents]:
+        if p.exists():
+            break
+        made.append(p)
+    with disk_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for p in made:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only when empty: never what another process wrote there
+        raise
 
 
 @contextlib.contextmanager

@@ -292,3 +292,19 @@ def test_an_output_written_meanwhile_by_another_command_is_not_replaced(
     assert res.exit_code == 2 and "another command wrote it" in res.output, res.output
     assert (out / "model.onnx").read_bytes() == b"the other run's file"
     assert [p.name for p in out.iterdir()] == ["model.onnx"]
+
+
+def test_publish_never_replaces_unless_told(tmp_path):
+    from edgeres.errors import OutputExistsError
+    from edgeres.fileio import atomic_write_text, publish
+
+    staged, target = tmp_path / "staged", tmp_path / "final"
+    staged.write_text("mine")
+    target.write_text("theirs")
+    with pytest.raises(OutputExistsError, match="another command"):
+        publish(staged, target)
+    with pytest.raises(OutputExistsError):
+        atomic_write_text(target, "mine", overwrite=False)
+    assert target.read_text() == "theirs" and sorted(tmp_path.iterdir()) == [target, staged]
+    publish(staged, target, overwrite=True)
+    assert target.read_text() == "mine" and not staged.exists()
