@@ -229,7 +229,7 @@ def eval_cmd(
         load_args = (profile, strict, threads)
         report = _write_report(
             model, f"{data} {split}", imageset, result, names, report_dir, compare, load_args,
-            batch_size, as_json,
+            (batch_size, as_json, by_index),
         )  # fmt: skip
     _show_eval(model, data, split, result, engine, providers, report, as_json)
 
@@ -271,7 +271,7 @@ def _show_eval(model, data, split, result, engine, providers, report, as_json: b
         _show_report(report)
 
 
-def _write_report(model, data, imageset, result, names, out, compare, load_args, batch, quiet):
+def _write_report(model, data, imageset, result, names, out, compare, load_args, scoring):
     from edgeres.evalreport import eval_report
 
     with _load(compare, *load_args) if compare else nullcontext() as reference:
@@ -281,7 +281,7 @@ def _write_report(model, data, imageset, result, names, out, compare, load_args,
                 f"{reference.spec.width} images and '{model}' does not"
             )
         return eval_report(
-            str(model), data, imageset, result.predictions, names, out, reference, batch, quiet
+            str(model), data, imageset, result.predictions, names, out, reference, *scoring
         )
 
 
