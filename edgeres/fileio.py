@@ -77,12 +77,14 @@ def umask_mode(mode: int = 0o666) -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success rename it over ``path``, on failure delete it.
 
     Use it for writers that want a file name (``torch.save``, ``onnx.save``, ``cv2.imwrite``).
     The temp file is flushed to disk before the rename, so a full disk that only shows at close
-    raises ``DiskFullError`` and leaves nothing under ``path``.
+    raises ``DiskFullError`` and leaves nothing under ``path``. With ``overwrite=False`` the file
+    is published only if ``path`` does not exist at that moment (``publish``): a second process
+    writing the same name fails instead of silently replacing the first one's file.
     """
     path = Path(path)
     with disk_errors(path):
@@ -98,9 +100,46 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             fsync_file(tmp_path)
             # mkstemp makes owner-only files; give the result the permissions open() would.
             os.chmod(tmp_path, umask_mode())
-            os.replace(tmp_path, path)
+            publish(tmp_path, path, overwrite)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def publish(staged: Path, target: Path, overwrite: bool = False) -> None:
+    """Move a finished file to its final name; unless ``overwrite``, only if the name is free.
+
+    The check and the move are one step (a hard link fails when ``target`` exists, then the
+    staged name is removed), so of two commands writing the same output at once the second
+    fails with ``OutputExistsError`` instead of replacing the first one's file. On a file system
+    without hard links an exclusively created placeholder claims the name first.
+
+    Raises:
+        OutputExistsError: ``target`` exists (and ``overwrite`` is false).
+    """
+    if overwrite:
+        os.replace(staged, target)
+        return
+    try:
+        os.link(staged, target)
+    except FileExistsError:
+        raise _appeared(target) from None
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, umask_mode()))
+        except FileExistsError:
+            raise _appeared(target) from None
+        os.replace(staged, target)
+        return
+    os.unlink(staged)
+
+
+def _appeared(target: Path) -> OutputExistsError:
+    return OutputExistsError(
+        f"'{shown(target)}' already exists (another command wrote it while this one ran); "
+        "nothing was replaced: choose another output, or pass --force to replace it"
+    )
 
 
 def fsync_file(path: str | Path) -> None:
@@ -112,14 +151,15 @@ def fsync_file(path: str | Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, then rename."""
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | Path, data: bytes, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder, then rename (with
+    ``overwrite=False``: only if ``path`` is still free then, see ``publish``)."""
+    with atomic_path(path, overwrite) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite)
 
 
 def check_overwrite(path: str | Path, force: bool, flag: str = "--force") -> None:
@@ -163,6 +203,27 @@ def shipped_folder(name: str) -> Path | None:
 
 
 STAGING_PREFIX = ".edgeres-staging-"
+
+
+@contextlib.contextmanager
+def created_folder(folder: str | Path) -> Iterator[Path]:
+    """Make ``folder`` (and its missing parents) for a command's outputs; if the command fails,
+    remove the folders it made, when they are still empty: a failed run leaves no trace."""
+    folder = Path(folder)
+    made = []
+    for p in [folder, *folder.parents]:
+        if p.exists():
+            break
+        made.append(p)
+    with disk_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for p in made:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only when empty: never what another process wrote there
+        raise
 
 
 @contextlib.contextmanager

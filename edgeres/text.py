@@ -90,3 +90,29 @@ def clipped(text: str, limit: int = 300) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def for_plot(text: str | object) -> str:
+    """Text matplotlib draws as written: control characters escaped and every ``$`` escaped.
+
+    matplotlib parses ``$...$`` as mathtext: a file or class name ``$\\undefinedcmd$`` raised a
+    ParseException (a traceback) and ``$x^2$`` would be drawn as a formula. ``\\$`` is its
+    literal dollar.
+    """
+    return shown(text).replace("$", r"\$")
+
+
+# Characters with a meaning inside a Markdown line (emphasis, links, code, table cells); HTML's
+# are replaced by entities.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()|~])")
+
+
+def md_cell(text: str | object) -> str:
+    """Text for one Markdown table cell or list item: HTML inert, Markdown syntax shown literally.
+
+    ``<img onerror=...>`` becomes ``&lt;img onerror=...&gt;``, ``|`` cannot end the cell, a newline
+    cannot end the row (control characters are escaped as ``shown`` does), and ``*``, ``[``,
+    backticks... are backslash-escaped so a class name cannot make a link or emphasis.
+    """
+    text = _MD_SPECIAL.sub(r"\\\1", shown(text))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

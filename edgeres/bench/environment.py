@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import importlib.metadata
+import itertools
 import os
 import platform
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 from edgeres import __version__
 from edgeres.profiles import Profile
 from edgeres.profiles.facts import read_text, this_machine
-from edgeres.profiles.model import SENSOR_ROOTS
+from edgeres.profiles.model import MAX_SENSOR_MATCHES, SENSOR_ROOTS
 
 # Distribution names besides the engines' own whose versions matter to a benchmark figure.
 BASE_LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "onnx")
@@ -83,7 +84,9 @@ def sensor_files(pattern: str, root: Path = Path("/")) -> list[Path]:
     base = root.resolve()
     allowed = [base / r.strip("/") for r in SENSOR_ROOTS]
     found = []
-    for f in sorted(glob.glob(str(base / pattern.lstrip("/")))):
+    # At most MAX_SENSOR_MATCHES per glob (the schema bounds how deep a glob walks).
+    matches = itertools.islice(glob.iglob(str(base / pattern.lstrip("/"))), MAX_SENSOR_MATCHES)
+    for f in sorted(matches):
         real = Path(os.path.realpath(f))
         if any(real.is_relative_to(a) for a in allowed) and real.is_file():
             found.append(Path(f))

@@ -11,6 +11,7 @@ from pathlib import Path
 from edgeres.bench.results import BenchmarkReport
 from edgeres.errors import missing_dependency
 from edgeres.fileio import atomic_path
+from edgeres.text import for_plot
 
 
 def require_pyplot():
@@ -29,7 +30,7 @@ def save_plot(report: BenchmarkReport, path: str | Path) -> Path:
     """Draw the two panels and write the PNG atomically."""
     plt = require_pyplot()
     results = report.results
-    labels = [f"{r.name}\n{r.threads} thr" for r in results]
+    labels = [f"{for_plot(r.name)}\n{r.threads} thr" for r in results]
     fig, (dist, bars) = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(results) + 4), 4.8))
     samples = [r.samples_ms or [r.latency.p50_ms] for r in results]
     dist.violinplot(samples, showmedians=True, showextrema=True)
@@ -43,7 +44,7 @@ def save_plot(report: BenchmarkReport, path: str | Path) -> Path:
     bars.set_xticks(range(len(results)), labels, fontsize=7)
     bars.set_ylabel("p50 latency (ms); whisker = p90")
     bars.set_title("p50 with p90 whiskers")
-    fig.suptitle(f"{report.profile}: {report.label}", fontsize=9)
+    fig.suptitle(for_plot(f"{report.profile}: {report.label}"), fontsize=9)
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -42,6 +42,7 @@ class ModelResult:
         ops: With ``--ops``, each operator's mean ms per run as the engine's profiler saw it
             (``name``, ``op_type``, ``ms``, ``kernel``, ``integer``), slowest first.
         ops_note: Why there is no operator profile (the engine cannot give one).
+        pid: The process that measured the row (a fresh worker unless ``--in-process``).
         samples_ms: Every measured latency (kept in memory for plots; not written to JSON).
     """
 
@@ -71,6 +72,7 @@ class ModelResult:
     engine: str = ""
     ops: list[dict] | None = None
     ops_note: str = ""
+    pid: int = 0
     samples_ms: list[float] = field(default_factory=list, repr=False)
 
     @property

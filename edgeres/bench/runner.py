@@ -77,6 +77,9 @@ def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> Benchmar
     ``config.data``, when set, adds each model's accuracy. Writing files and comparing with a
     baseline is ``edgeres.bench.session.benchmark``'s part.
     """
+    # Rows run in a fresh process unless the caller brings its own loader or --in-process;
+    # decided before the default loader fills ``loader`` (after, it was never None).
+    isolate = loader is None and not config.in_process
     loader = loader or default_loader()
     profile = load_profile(config.profile)
     budget = config.budget_for(profile.budget)
@@ -91,7 +94,7 @@ def run_benchmark(config: BenchConfig, loader: Loader | None = None) -> Benchmar
     results = []
     datasets: dict[tuple[int, int], Any] = {}
     names = display_names(config.models)
-    isolate = loader is None and not config.in_process and profile_ref(profile) is not None
+    isolate = isolate and profile_ref(profile) is not None
     jobs = [(t, path) for t in threads for path in config.models]
     for t, path in progress(jobs, quiet=config.quiet, desc="benchmark", unit="model"):
         job = job_for(path, t, budget, profile, config)
@@ -138,24 +141,24 @@ def _peak_dict() -> dict | None:
 def thread_counts(asked: tuple[int, ...], profile: Profile) -> tuple[tuple[int, ...], list[str]]:
     """Thread counts to run and notes about them.
 
-    Explicit ``--threads`` are honoured (with a warning past the core count). A profile's own
-    count is capped at the cores here: 6 threads of a Jetson profile on 2 cores would measure
-    oversubscription, not the profile's settings.
+    Both ``--threads`` and a profile's count are capped at the cores here (as every load is,
+    ``runtime.cap_threads``): 6 threads of a Jetson profile on 2 cores would measure
+    oversubscription, not the profile's settings, and ONNX Runtime makes every thread asked for.
     """
     cores = this_machine().cores
     if not asked:
         if profile.threads <= cores:
             return (profile.threads,), []
         return (cores,), [
-            f"{profile.name} runs {profile.threads} threads; capped at the {cores} cores usable "
-            "here (pass --threads to force)"
+            f"{profile.name} runs {profile.threads} threads; capped at the {cores} cores usable here"
         ]
     over = sorted({t for t in asked if t > cores})
     if not over:
         return asked, []
-    return asked, [
-        f"--threads {','.join(map(str, over))} exceeds the {cores} cores usable here: threads "
-        "will share cores and latency will suffer; it does not show the target device's speed"
+    capped = tuple(dict.fromkeys(min(t, cores) for t in asked))
+    return capped, [
+        f"--threads {','.join(map(str, over))} exceeds the {cores} cores usable here: "
+        f"capped at {cores} (threads beyond the cores only share them)"
     ]
 
 
@@ -239,6 +242,7 @@ def measure_row(
         rss_before_mb=rss_before,
         memory_method=mem_method,
         load_warnings=load_warnings,
+        pid=os.getpid(),
         **figures,
     )
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import click
 
-from edgeres.cli.common import echo_json, log, max_image_pixels_option
+from edgeres.cli.common import (
+    echo_json,
+    library_prints_to_stderr,
+    log,
+    max_image_pixels_option,
+)
 from edgeres.cli.fields import field_option
 from edgeres.convert.options import ConvertConfig
 from edgeres.errors import GateFailed
@@ -56,7 +61,8 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
     """
     from edgeres.convert import convert
 
-    result = convert(model, **ConvertConfig(**kw, quiet=as_json).kwargs())
+    with library_prints_to_stderr(as_json):
+        result = convert(model, **ConvertConfig(**kw, quiet=as_json).kwargs())
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -67,7 +73,8 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
     if not result.passed:
         failed = ", ".join(p.format for p in result.parity if not p.passed)
         raise GateFailed(
-            f"parity check failed for {failed}: the file does not compute what the checkpoint does"
+            f"parity check failed for {failed}: the file does not compute what the checkpoint "
+            "does, so it was not written"
         )
 
 
@@ -114,7 +121,8 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
     from edgeres.quantize import quantize
 
     config = QuantizeConfig(**kw, quiet=as_json)
-    result = quantize(model, config)
+    with library_prints_to_stderr(as_json):
+        result = quantize(model, config)
     if as_json:
         echo_json(result.to_dict())
     else:

@@ -235,7 +235,7 @@ def _write_report(config: EvalConfig, imageset, result, names, quiet: bool):
             )
         return eval_report(
             str(model), f"{config.data} {config.split}", imageset, result.predictions, names,
-            config.report_dir, reference, config.batch_size, quiet,
+            config.report_dir, reference, config.batch_size, quiet, config.by_index,
         )  # fmt: skip
 
 

@@ -7,7 +7,6 @@ The formats come from ``edgeres.formats.FORMATS``; each one's ``exporter`` is ca
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from edgeres.convert.common import export_info
 from edgeres.convert.options import DEFAULT_OPSET
 from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError
-from edgeres.fileio import check_overwrite, staging_dir
+from edgeres.fileio import check_overwrite, publish, staging_dir
 from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
 from edgeres.text import shown
 
@@ -65,7 +64,26 @@ def load_source_checkpoint(path: str | Path):
         )
     from edgeres.formats.checkpoint import load_checkpoint
 
-    return load_checkpoint(path)
+    ckpt = load_checkpoint(path)
+    check_finite_weights(ckpt.model, path)
+    return ckpt
+
+
+def check_finite_weights(model, path: Path) -> None:
+    """Refuse a network with NaN or infinite weights: every file made from it computes NaN.
+
+    Raises:
+        ModelFileError: The first non-finite tensor, by name (exit 2: the input is broken, not
+            the conversion).
+    """
+    import torch
+
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(
+                f"'{shown(path)}' has non-finite weights ('{shown(name)}' holds NaN or infinity); "
+                "nothing converted: export a checkpoint saved before training diverged"
+            )
 
 
 def output_path(checkpoint: Path, fmt: str, out_dir: str | Path | None, suffix: str = "") -> Path:
@@ -103,9 +121,14 @@ def convert(
         verify: Run the parity check on each file.
         quiet: No progress bar.
 
+    A file that fails the parity check (NaN logits included) is not written; ``result.passed``
+    is then False (the CLI exits 1 with the report).
+
     Raises:
-        OutputExistsError: An output exists and ``force`` is false (checked before any work).
-        ModelFileError: Not a checkpoint, or a converter cannot handle an op.
+        OutputExistsError: An output exists and ``force`` is false (checked before any work, and
+            again when each file is published: another command may have written it meanwhile).
+        ModelFileError: Not a checkpoint, NaN or infinite weights (nothing is converted), or a
+            converter cannot handle an op.
     """
     from edgeres.progress import progress
 
@@ -130,6 +153,8 @@ def convert(
             if verify:
                 parity = check_parity(ckpt.model, staged, info, images)
                 result.parity.append(dataclasses.replace(parity, path=str(target)))
-            os.replace(staged, target)
+                if not parity.passed:
+                    continue  # never under the final name; the staging folder goes with it
+            publish(staged, target, overwrite=force)
         result.outputs[fmt] = target
     return result

@@ -27,8 +27,9 @@ class ParityReport:
         real_inputs: How many of them were real (preprocessed ``shapes`` test) images.
         max_abs_diff: Largest absolute logit difference over all inputs and classes.
         max_abs_logit: Largest absolute PyTorch logit (for scale).
-        top1_agree: Inputs whose top-1 class is the same in both.
+        top1_agree: Inputs whose top-1 class is the same in both, their logits all finite.
         atol: The tolerance applied to ``max_abs_diff``.
+        finite: Whether every logit of both is finite (NaN never agrees, whatever argmax says).
     """
 
     format: str
@@ -39,16 +40,20 @@ class ParityReport:
     max_abs_logit: float
     top1_agree: int
     atol: float
+    finite: bool = True
 
     @property
     def passed(self) -> bool:
-        return self.max_abs_diff <= self.atol and self.top1_agree == self.inputs
+        return self.finite and self.max_abs_diff <= self.atol and self.top1_agree == self.inputs
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed}
+        """Plain data for JSON (a NaN difference is null: strict JSON has no NaN)."""
+        plain = {k: None if isinstance(v, float) and not np.isfinite(v) else v
+                 for k, v in asdict(self).items()}  # fmt: skip
+        return {**plain, "passed": self.passed}
 
     def line(self) -> str:
-        verdict = "ok" if self.passed else "FAILED"
+        verdict = "ok" if self.passed else "FAILED" if self.finite else "FAILED (NaN/inf logits)"
         return (
             f"parity {self.format:6s} {verdict}: max |diff| {self.max_abs_diff:.2e} "
             f"(limit {self.atol:.0e}), top-1 {self.top1_agree}/{self.inputs} "
@@ -101,6 +106,7 @@ def check_parity(
     with runtime.load(path) as backend:
         got = backend.infer(backend.spec.from_layout(x, "NCHW"))
         fmt = backend.format
+    rows_finite = np.isfinite(got).all(axis=1) & np.isfinite(ref).all(axis=1)
     return ParityReport(
         format=fmt,
         path=str(path),
@@ -108,6 +114,7 @@ def check_parity(
         real_inputs=len(x) - N_RANDOM,
         max_abs_diff=float(np.abs(got - ref).max()),
         max_abs_logit=float(np.abs(ref).max()),
-        top1_agree=int((got.argmax(1) == ref.argmax(1)).sum()),
+        top1_agree=int(((got.argmax(1) == ref.argmax(1)) & rows_finite).sum()),
         atol=atol,
+        finite=bool(rows_finite.all()),
     )

@@ -5,7 +5,8 @@ calibration sees exactly what inference will see. Sources:
 
 * a folder: every image OpenCV reads, recursively; corrupt files are skipped with a warning;
 * ``"shapes"``: the synthetic data's calibration stream (disjoint from its train and test splits);
-* a ``.npy`` file of already preprocessed tensors in the spec's layout (memory-mapped).
+* a ``.npy`` file of already preprocessed tensors, NCHW or NHWC (memory-mapped; transposed to
+  the spec's layout when needed, so one file calibrates every format).
 
 Memory does not grow with ``samples``: files are read lazily, one batch at a time.
 """
@@ -83,9 +84,17 @@ def _open_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"calibration file '{shown(path)}' does not exist")
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise DataError(f"'{shown(path)}' is not a readable .npy array ({e})") from None
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:  # EOFError: an empty file (click: "Aborted!")
+        raise DataError(
+            f"'{shown(path)}' is not a readable .npy array ({shown(e) or 'empty file'})"
+        ) from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu" or arr.dtype.fields:
+        raise DataError(
+            f"'{shown(path)}' holds {shown(getattr(arr, 'dtype', type(arr).__name__))} values; "
+            "calibration tensors are plain numbers (save a float32 array)"
+        )
+    return arr
 
 
 def _check_samples(samples: int, batch_size: int) -> None:
@@ -123,7 +132,7 @@ def iter_calibration(
     if str(source) == "shapes":
         batches = _iter_shapes(spec, samples, batch_size)
     elif _is_npy(source):
-        batches = _iter_npy(_checked_npy(Path(source), spec, samples), samples, batch_size)
+        batches = _iter_npy(_checked_npy(Path(source), spec, samples), spec, samples, batch_size)
     else:
         folder = Path(source)
         batches = _iter_folder(folder, _checked_files(folder, samples), spec, samples, batch_size)
@@ -144,25 +153,51 @@ def _iter_shapes(spec: InputSpec, samples: int, batch_size: int) -> Iterator[np.
         yield spec.preprocess(images)
 
 
-def _checked_npy(path: Path, spec: InputSpec, samples: int) -> np.ndarray:
-    arr = _open_npy(path)
+def _npy_layout(path: Path, arr: np.ndarray, spec: InputSpec) -> str:
+    """The layout ``arr`` is in: the spec's own, else the other one (transposed when read), so
+    one ``.npy`` calibrates both the NCHW ONNX file and the NHWC TFLite file."""
+    for layout in (spec.layout, *(lay for lay in ("NCHW", "NHWC") if lay != spec.layout)):
+        if arr.ndim == 4 and tuple(arr.shape[1:]) == spec.with_layout(layout).shape(1)[1:]:
+            return layout
     want = spec.shape(1)[1:]
-    if arr.ndim != 4 or tuple(arr.shape[1:]) != want:
-        raise DataError(
-            f"'{shown(path)}' holds an array of shape {arr.shape}; this model's preprocessed input is "
-            f"N x {' x '.join(map(str, want))} ({spec.layout}); save tensors made with its InputSpec"
-        )
+    raise DataError(
+        f"'{shown(path)}' holds an array of shape {arr.shape}; this model's preprocessed input is "
+        f"N x {' x '.join(map(str, want))} ({spec.layout}, or its transpose); save tensors made "
+        "with its InputSpec"
+    )
+
+
+def _check_finite(path: Path, arr: np.ndarray, samples: int, chunk: int = 256) -> None:
+    """Refuse NaN and infinity in the rows calibration will read (a chunk at a time)."""
+    for start in range(0, samples, chunk):
+        block = np.asarray(arr[start : min(samples, start + chunk)])
+        if block.dtype.kind == "f" and not np.isfinite(block).all():
+            row = start + int(np.argwhere(~np.isfinite(block))[0][0])
+            raise DataError(
+                f"'{shown(path)}' holds NaN or infinite values (first in sample {row}); "
+                "calibration needs finite tensors"
+            )
+
+
+def _checked_npy(path: Path, spec: InputSpec, samples: int) -> tuple[np.ndarray, str]:
+    arr = _open_npy(path)
+    layout = _npy_layout(path, arr, spec)
     if arr.shape[0] < samples:
         raise DataError(
             f"'{shown(path)}' holds {arr.shape[0]} samples, fewer than the {samples} requested; "
             f"pass --samples {arr.shape[0]} or save more"
         )
-    return arr
+    _check_finite(path, arr, samples)
+    return arr, layout
 
 
-def _iter_npy(arr: np.ndarray, samples: int, batch_size: int) -> Iterator[np.ndarray]:
+def _iter_npy(
+    checked: tuple[np.ndarray, str], spec: InputSpec, samples: int, batch_size: int
+) -> Iterator[np.ndarray]:
+    arr, layout = checked
     for start in range(0, samples, batch_size):
-        yield np.asarray(arr[start : min(samples, start + batch_size)], dtype=np.float32)
+        batch = np.asarray(arr[start : min(samples, start + batch_size)], dtype=np.float32)
+        yield np.ascontiguousarray(spec.from_layout(batch, layout))
 
 
 def _checked_files(folder: Path, samples: int) -> list[Path]:

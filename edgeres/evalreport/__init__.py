@@ -26,10 +26,13 @@ from edgeres.evalreport.metrics import (
 )
 from edgeres.fileio import atomic_write_text
 from edgeres.runtime.options import EVAL_BATCH
+from edgeres.text import md_cell, shown
 
 __all__ = ["EvalReport", "build_report", "check_report_dir", "eval_report", "write_report"]
 
 PLOT_HINT = "pip install 'edgeres[plot]'"
+# Every name a report writes into its folder.
+REPORT_FILES = ("report.json", "report.md", "confusion.png", "disagreements.png")
 
 
 @dataclass
@@ -119,11 +122,7 @@ def write_report(report: EvalReport, out_dir: str | Path, images: np.ndarray | N
     """
     from edgeres.evalreport import plots
 
-    out = Path(out_dir)
-    if (out / "report.json").exists():
-        raise UsageError(
-            f"'{out}' already holds a report; pick another --report folder or delete it"
-        )
+    out = check_report_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = tuple(c.name for c in report.classes)
     drawn = plots.draw(report, names, images, out)
@@ -131,23 +130,29 @@ def write_report(report: EvalReport, out_dir: str | Path, images: np.ndarray | N
     report.missing.extend(drawn.missing)
     report.files["json"] = str(out / "report.json")
     report.files["markdown"] = str(out / "report.md")
-    atomic_write_text(out / "report.md", markdown(report))
-    atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
+    # Published only if still free: of two reports into one folder at once, the second fails.
+    atomic_write_text(out / "report.md", markdown(report), overwrite=False)
+    text = json.dumps(report.to_dict(), indent=2) + "\n"
+    atomic_write_text(out / "report.json", text, overwrite=False)
 
 
 def check_report_dir(out_dir: str | Path) -> Path:
-    """``out_dir``, refused when it already holds a report (never replaced silently)."""
+    """``out_dir``, refused when it holds any file a report writes (a report, or a user's own
+    ``report.md`` or ``confusion.png``): nothing is ever replaced."""
     out = Path(out_dir)
-    if (out / "report.json").exists():
+    taken = [name for name in REPORT_FILES if (out / name).exists()]
+    if taken:
+        what = "a report" if "report.json" in taken else f"{', '.join(taken)} (not a report's)"
         raise UsageError(
-            f"'{out}' already holds a report; pick another --report folder or delete it"
+            f"'{shown(out)}' already holds {what}; pick another --report folder, or move "
+            "those files away"
         )
     return out
 
 
 def markdown(report: EvalReport) -> str:
     """The report as a Markdown page."""
-    lines = [f"# {report.model} on {report.data}", ""]
+    lines = [f"# {md_cell(report.model)} on {md_cell(report.data)}", ""]
     lines.append(f"Top-1 {report.accuracy:.2%}, macro F1 {report.macro_f1:.3f}.")
     lines += [
         "",
@@ -156,21 +161,22 @@ def markdown(report: EvalReport) -> str:
     ]
     for c in report.classes:
         lines.append(
-            f"| {c.name} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | {c.support} |"
+            f"| {md_cell(c.name)} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | {c.support} |"
         )
     lines += ["", "## Most confused", ""]
     for p in report.pairs or [{"true": "-", "predicted": "-", "count": 0, "share": 0.0}]:
-        lines.append(f"- {p['true']} taken for {p['predicted']}: {p['count']} ({p['share']:.1%})")
+        true, predicted = md_cell(p["true"]), md_cell(p["predicted"])
+        lines.append(f"- {true} taken for {predicted}: {p['count']} ({p['share']:.1%})")
     if report.compare is not None:
         c = report.compare
-        lines += ["", f"## Disagreements with {c.reference}", ""]
+        lines += ["", f"## Disagreements with {md_cell(c.reference)}", ""]
         lines.append(f"{c.count} images ({c.share:.2%}) get a different top-1.")
     if "confusion" in report.files:
         lines += ["", "![confusion matrix](confusion.png)"]
     if "disagreements" in report.files:
         lines += ["", "![disagreements](disagreements.png)"]
     for note in report.missing:
-        lines += ["", f"_{note}_"]
+        lines += ["", f"_{note}_"]  # edgeres' own text
     return "\n".join(lines) + "\n"
 
 
@@ -184,18 +190,22 @@ def eval_report(
     compare: Any = None,
     batch_size: int = EVAL_BATCH,
     quiet: bool = False,
+    by_index: bool = False,
 ) -> EvalReport:
     """Build and write the report of ``predictions`` on ``imageset``.
 
     Args:
         compare: An open backend (the FP32 file) to score the same images with; the report then
             lists and shows where the two disagree.
+        by_index: Score the ``compare`` file's output i as label i too (``--by-index``).
     """
     from edgeres import runtime
 
     reference = None
     if compare is not None:
-        ref = runtime.evaluate(compare, imageset, batch_size=batch_size, quiet=quiet)
+        ref = runtime.evaluate(
+            compare, imageset, batch_size=batch_size, quiet=quiet, by_index=by_index
+        )
         reference = (str(compare.path), ref.predictions)
     report = build_report(model, data, imageset.labels, predictions, names, reference)
     write_report(report, out_dir, imageset.images)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.fileio import atomic_path
+from edgeres.text import for_plot
 
 SHEET_COLUMNS = 8
 SHEET_MAX = 32
@@ -46,6 +47,7 @@ def draw(report, names: tuple[str, ...], images: np.ndarray | None, out: Path) -
 
         drawn.missing.append(f"{', '.join(wanted)} need matplotlib: {PLOT_HINT}")
         return drawn
+    names = tuple(for_plot(n) for n in names)  # "$\\x$" in a folder name is not mathtext
     drawn.files["confusion"] = str(
         _save(plt, confusion_figure(plt, report.matrix, names), out / wanted[0])
     )
@@ -56,7 +58,7 @@ def draw(report, names: tuple[str, ...], images: np.ndarray | None, out: Path) -
 
 
 def _save(plt, fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=False) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
@@ -102,7 +104,8 @@ def contact_sheet(plt, compare, images: np.ndarray, names: tuple[str, ...]):
         ax.imshow(images[index][..., ::-1])  # BGR -> RGB
         ax.set_title(f"#{index}\nthis: {names[mine]}\nref: {names[ref]}", fontsize=6)
     fig.suptitle(
-        f"top-1 differs from {Path(compare.reference).name}: {compare.count} images", fontsize=8
+        f"top-1 differs from {for_plot(Path(compare.reference).name)}: {compare.count} images",
+        fontsize=8,
     )
     fig.tight_layout()
     return fig

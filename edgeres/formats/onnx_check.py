@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from edgeres.errors import ModelFileError
 from edgeres.spec import MAX_INPUT_VALUES
@@ -36,7 +37,7 @@ class OnnxScan:
     """What the walk found: metadata entries and external-data file names."""
 
     metadata: dict[str, str] = field(default_factory=dict)
-    external: list[str] = field(default_factory=list)
+    external: list[ExternalRef] = field(default_factory=list)
     op_types: set[str] = field(default_factory=set)
     inputs: dict[str, tuple[int | str, ...]] = field(default_factory=dict)
 
@@ -113,14 +114,24 @@ def _messages(buf: memoryview, number: int) -> Iterator[memoryview]:
             yield value
 
 
-def _tensor_locations(tensor: memoryview) -> Iterator[str]:
+class ExternalRef(NamedTuple):
+    """One tensor's external data: the file, and the byte range (as written: text) it reads."""
+
+    location: str
+    offset: str | None = None
+    length: str | None = None
+
+
+def _tensor_locations(tensor: memoryview) -> Iterator[ExternalRef]:
+    entries: dict[str, str] = {}
     for entry in _messages(tensor, _TENSOR_EXTERNAL):
         kv = {n: bytes(v).decode("utf-8", "replace") for n, w, v in _fields(entry) if w == 2}
-        if kv.get(1) == "location":
-            yield kv.get(2, "")
+        entries[kv.get(1, "")] = kv.get(2, "")
+    if "location" in entries:
+        yield ExternalRef(entries["location"], entries.get("offset"), entries.get("length"))
 
 
-def _graph_locations(graph: memoryview, depth: int) -> Iterator[str]:
+def _graph_locations(graph: memoryview, depth: int) -> Iterator[ExternalRef]:
     if depth > _MAX_DEPTH:
         raise _Malformed("subgraphs nested too deeply")
     for t in _messages(graph, _GRAPH_INIT):
@@ -133,7 +144,7 @@ def _graph_locations(graph: memoryview, depth: int) -> Iterator[str]:
         yield from _node_locations(node, depth)
 
 
-def _node_locations(node: memoryview, depth: int) -> Iterator[str]:
+def _node_locations(node: memoryview, depth: int) -> Iterator[ExternalRef]:
     for attr in _messages(node, _NODE_ATTR):
         for n, wire, value in _fields(attr):
             if wire != 2:
@@ -195,18 +206,43 @@ def check_input_sizes(path: Path, inputs: dict[str, tuple[int | str, ...]]) -> N
             )
 
 
-def check_external_data(path: Path, locations: list[str]) -> None:
-    """Refuse external-data locations that leave the model's folder or do not exist."""
+def check_external_data(path: Path, refs: list[ExternalRef]) -> None:
+    """Refuse external data that leaves the model's folder (``..``, an absolute name, a symlink
+    out), is missing, or names a byte range (offset, length) that is negative or past its end."""
     folder = path.resolve().parent
-    for loc in dict.fromkeys(locations):
-        target = (folder / loc).resolve()
-        if Path(loc).is_absolute() or not target.is_relative_to(folder):
+    for ref in dict.fromkeys(refs):
+        loc = ref.location
+        bad = "\0" in loc or Path(loc).is_absolute()
+        target = folder if bad else (folder / loc).resolve()
+        if bad or not target.is_relative_to(folder):
             raise ModelFileError(
-                f"'{shown(path)}' refers to external data '{loc}' outside its folder; refusing to load it "
-                "(keep the .data file beside the .onnx file and re-export with a relative name)"
+                f"'{shown(path)}' refers to external data '{shown(loc)}' outside its folder; "
+                "refusing to load it (keep the .data file beside the .onnx file and re-export "
+                "with a relative name)"
             )
         if not target.is_file():
             raise ModelFileError(
-                f"'{shown(path)}' needs its external data file '{loc}', which is missing; copy it beside "
-                "the .onnx file"
+                f"'{shown(path)}' needs its external data file '{shown(loc)}', which is missing; "
+                "copy it beside the .onnx file"
             )
+        _check_range(path, ref, target.stat().st_size)
+
+
+def _check_range(path: Path, ref: ExternalRef, size: int) -> None:
+    """The declared byte range must be whole numbers inside the data file."""
+    values = []
+    for key, text in (("offset", ref.offset), ("length", ref.length)):
+        value = 0 if text is None else (int(text) if text.strip().isdigit() else -1)
+        if value < 0:
+            raise ModelFileError(
+                f"'{shown(path)}' declares external data {key} '{shown(text)}' for "
+                f"'{shown(ref.location)}', not a whole number of bytes; the file looks crafted"
+            )
+        values.append(value)
+    offset, length = values
+    end = offset + (length if ref.length is not None else 0)
+    if offset > size or end > size:
+        raise ModelFileError(
+            f"'{shown(path)}' reads bytes {offset} to {end} of '{shown(ref.location)}', which "
+            f"holds {size}; the data file is truncated or the model crafted"
+        )

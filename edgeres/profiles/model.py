@@ -9,6 +9,7 @@ Torch-free: runtime, stream and bench import this on a device.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -18,6 +19,7 @@ from edgeres.errors import UsageError
 from edgeres.formats import FORMATS, all_engines
 from edgeres.profiles.facts import HostFacts, this_machine
 from edgeres.profiles.schema import SchemaError, to_plain
+from edgeres.text import shown
 
 HOST = "host"
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -99,6 +101,13 @@ class Camera:
 
 
 SENSOR_ROOTS = ("/sys/", "/proc/")
+# A sensor glob is read before and after every benchmark row: bound the walk it can ask for
+# (``/sys/*/*/*/*/*/*/*/*/*/*/*/*`` ran past 120 s at 1 GB). ``environment.sensor_files``
+# also stops at ``MAX_SENSOR_MATCHES`` files per glob.
+MAX_SENSOR_PARTS = 8
+MAX_SENSOR_WILDCARD_PARTS = 2
+MAX_SENSOR_GLOBS = 16
+MAX_SENSOR_MATCHES = 64
 THROTTLE_READERS = ("", "raspberry-pi")
 
 
@@ -127,17 +136,38 @@ class Sensors:
 
     def __post_init__(self) -> None:
         for key in ("temperature", "throttle_files"):
+            if len(getattr(self, key)) > MAX_SENSOR_GLOBS:
+                raise UsageError(f"{key}: more than {MAX_SENSOR_GLOBS} globs")
             for pattern in getattr(self, key):
                 if not pattern.startswith(SENSOR_ROOTS) or ".." in pattern.split("/"):
                     raise UsageError(
-                        f"{key}: '{pattern}' is not under /sys/ or /proc/; sensor files are read "
-                        "from those two places only (e.g. /sys/class/thermal/thermal_zone*/temp)"
+                        f"{key}: '{shown(pattern)}' is not under /sys/ or /proc/; sensor files "
+                        "are read from those two places only (e.g. "
+                        "/sys/class/thermal/thermal_zone*/temp)"
                     )
+                _check_depth(key, pattern)
         if self.throttle_reader not in THROTTLE_READERS:
             raise UsageError(
                 f"throttle_reader must be one of {', '.join(repr(r) for r in THROTTLE_READERS)}, "
                 f"got '{self.throttle_reader}'"
             )
+
+
+def _check_depth(key: str, pattern: str) -> None:
+    """A sensor glob names a file a few folders down, with a wildcard or two (``zone*``)."""
+    parts = [p for p in pattern.split("/") if p]
+    wild = [p for p in parts if any(c in p for c in "*?[")]
+    if "**" in pattern or len(parts) > MAX_SENSOR_PARTS or len(wild) > MAX_SENSOR_WILDCARD_PARTS:
+        raise UsageError(
+            f"{key}: '{shown(pattern)[:80]}' walks too much of the file system (at most "
+            f"{MAX_SENSOR_PARTS} levels, {MAX_SENSOR_WILDCARD_PARTS} with wildcards, no '**'); "
+            "name the sensor's folder, e.g. /sys/class/thermal/thermal_zone*/temp"
+        )
+
+
+# A benchmark budget past these is a typo or a crafted profile (``min_seconds: 1e300``).
+MAX_BUDGET_SECONDS = 3600.0
+MAX_BUDGET_RUNS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -161,6 +191,17 @@ class Budget:
             )
         if self.min_seconds < 0:
             raise UsageError(f"min_seconds must be >= 0, got {self.min_seconds}")
+        for name in ("warmup_seconds", "min_seconds", "pause_seconds"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value > MAX_BUDGET_SECONDS:
+                raise UsageError(
+                    f"{name} must be a number of seconds up to {MAX_BUDGET_SECONDS}, got {value}"
+                )
+        for name in ("warmup_runs", "min_runs", "trials"):
+            if getattr(self, name) > MAX_BUDGET_RUNS:
+                raise UsageError(
+                    f"{name} must be at most {MAX_BUDGET_RUNS}, got {getattr(self, name)}"
+                )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ and the code cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -99,6 +100,8 @@ def convert(tp: Any, value: Any, key: str) -> Any:
 def _scalar(tp: Any, value: Any, key: str) -> Any:
     # bool is an int subclass in Python; YAML `yes` must not pass as a thread count.
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):  # YAML's .nan and .inf: no setting means either
+            raise SchemaError(key, f"expected a finite number, got {value}")
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value

@@ -10,14 +10,19 @@ quantized again with its most sensitive layers in float (``options.exclude``, se
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
-from edgeres.fileio import atomic_write_text, check_overwrite, staging_dir
+from edgeres.fileio import (
+    atomic_write_text,
+    check_overwrite,
+    created_folder,
+    publish,
+    staging_dir,
+)
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
 from edgeres.quantize.options import (
     AUTO_METHOD,
@@ -116,14 +121,20 @@ def quantize(
     Returns:
         The kept files and the report; ``result.passed`` is False when the gate rejected a file.
     """
-    from edgeres.quantize.evaluate import default_eval_data, evaluate, open_eval
-
     cfg = config if config is not None else QuantizeConfig(**options)
     model_path = Path(model_path)
     to = cfg.to or targets_from(format_for_path(model_path))
     _check_source(model_path, to)
     targets, report_path = _targets(model_path, to, cfg.out_dir, cfg.force)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
+    with created_folder(report_path.parent):
+        return _quantize(model_path, cfg, targets, report_path)
+
+
+def _quantize(
+    model_path: Path, cfg: QuantizeConfig, targets: dict[str, Path], report_path: Path
+) -> QuantizeResult:
+    from edgeres.quantize.evaluate import default_eval_data, evaluate, open_eval
+
     opts = _quant_options(cfg)
     with staging_dir(report_path.parent, "quantize") as tmp:
         source = load_source(
@@ -153,9 +164,10 @@ def quantize(
         result = QuantizeResult(report=report, report_path=report_path)
         for fmt, path in staged.paths.items():
             if fmt not in report.rejected:
-                os.replace(path, targets[fmt])
+                publish(path, targets[fmt], overwrite=cfg.force)
                 result.outputs[fmt] = targets[fmt]
-    atomic_write_text(report_path, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
+    text = json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n"
+    atomic_write_text(report_path, text, overwrite=cfg.force)
     return result
 
 

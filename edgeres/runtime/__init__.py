@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "Backend",
     "EvalResult",
     "Prediction",
+    "cap_threads",
     "engines_for",
     "evaluate",
     "load",
@@ -51,6 +53,26 @@ def _profile_options(profile: Any, fmt: Format, engine: Engine) -> dict[str, Any
     if names and engine.profile_option:
         opts[engine.profile_option] = list(names)
     return opts
+
+
+def cap_threads(threads: Any) -> Any:
+    """``threads`` capped at the cores this process may use, with a warning when it was more.
+
+    Every load goes through here (flag, profile, ``benchmark``, ``tune``, the Python API):
+    ONNX Runtime makes every thread it is asked for (``--threads 100000000`` took 10 GB before
+    it ever ran), and threads beyond the cores only share them.
+    """
+    from edgeres.profiles.facts import this_machine
+
+    cores = this_machine().cores
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads <= cores:
+        return threads  # None (the engine's default) and bad values: the backend says why
+    warnings.warn(
+        f"{threads} threads asked for; capped at the {cores} cores usable here",
+        UserWarning,
+        stacklevel=4,
+    )
+    return cores
 
 
 def engines_for(fmt: Format, engine: str | None = None, profile: Any = None) -> list[Engine]:
@@ -104,7 +126,10 @@ def _open(fmt: Format, engine: Engine, path: Path, profile: Any, options: dict) 
     # A profile speaks for every format; keep what this backend understands (threads for .pt).
     from_profile = _profile_options(profile, fmt, engine)
     kwargs = {k: v for k, v in from_profile.items() if k in accepted}
-    backend = backend_cls(path, **{**kwargs, **options, **engine.options})
+    kwargs = {**kwargs, **options, **engine.options}
+    if "threads" in kwargs:
+        kwargs["threads"] = cap_threads(kwargs["threads"])
+    backend = backend_cls(path, **kwargs)
     backend.engine = engine.name
     return backend
 

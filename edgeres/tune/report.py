@@ -9,7 +9,7 @@ from typing import Any
 
 from edgeres.bench.tables import md_table, text_table
 from edgeres.profiles import Profile
-from edgeres.text import shown
+from edgeres.text import for_plot, shown
 from edgeres.tune.sweep import Row, TuneConfig, TuneResult, rank
 
 HEADERS = ["#", "file", "engine", "precision", "threads", "p50 ms", "p90 ms", "GMAC/s",
@@ -191,7 +191,7 @@ def save_plot(result: TuneResult, path: Path) -> Path:
     ax.barh(range(len(rows)), [r.p50_ms for r in rows], color=[colours[r.engine] for r in rows])
     ax.set_yticks(range(len(rows)), [_plot_label(r) for r in rows], fontsize=8)
     ax.set_xlabel("p50 latency (ms, batch 1) - shorter is better")
-    ax.set_title(f"edgeres tune on {result.profile.description[:70]}", fontsize=9)
+    ax.set_title(for_plot(f"edgeres tune on {result.profile.description[:70]}"), fontsize=9)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[e]) for e in engines]
     ax.legend(handles, engines, fontsize=8, loc="upper right", framealpha=0.9)
     fig.tight_layout()
@@ -203,4 +203,4 @@ def save_plot(result: TuneResult, path: Path) -> Path:
 
 def _plot_label(r: Row) -> str:
     acc = f", {100 * r.accuracy:.1f}%" if r.accuracy is not None else ""
-    return f"{r.file.name} {r.engine} {r.threads}t{acc}"
+    return for_plot(f"{r.file.name} {r.engine} {r.threads}t{acc}")

@@ -132,11 +132,27 @@ def test_other_device_profile_gets_labelled_estimate(fp32_onnx):
 
 
 def test_thread_sweep_and_warning(int8_onnx):
+    from edgeres.profiles.facts import this_machine
+
+    cores = this_machine().cores
     res = run("benchmark", int8_onnx, *TINY_BUDGET, "--threads", "1,64", "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert [r["threads"] for r in data["results"]] == [1, 64]
+    assert [r["threads"] for r in data["results"]] == list(dict.fromkeys([1, cores]))
     assert "exceeds" in data["notes"][0] and "warning: --threads 64" in res.stderr
+    assert f"capped at {cores}" in data["notes"][0]
+
+
+def test_rows_run_in_a_fresh_process_unless_in_process(fp32_onnx):
+    import os
+
+    res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--json")
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.stdout)["results"]
+    assert row["pid"] not in (0, os.getpid())  # a worker measured it: its own peak memory
+    res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--in-process", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["results"][0]["pid"] == os.getpid()
 
 
 def test_accuracy_with_data(fp32_onnx):
@@ -213,3 +229,38 @@ def test_full_disk_after_measuring_prints_results_and_names_the_file(
     assert "could not write 'b.json': no space left on the device" in r.stderr
     assert json.loads(r.stdout)["results"]  # the measured figures are not thrown away
     assert (tmp_path / "b.md").is_file() and not (tmp_path / "b.json").exists()
+
+
+def _hostile_baselines(base: dict) -> dict[str, str]:
+    def with_row(**change):
+        doc = json.loads(json.dumps(base))
+        for r in doc["results"]:
+            for key, value in change.items():
+                if key == "p50_ms":
+                    r["latency"]["p50_ms"] = value
+                else:
+                    r[key] = value
+        return json.dumps(doc).replace('"NAN"', "NaN")
+
+    return {
+        "nested": "[" * 100_000 + "]" * 100_000,
+        "nested_dict": '{"schema": "edgeres.benchmark/1", "results": ' + "[" * 100_000,
+        "p50_zero": with_row(p50_ms=0),
+        "p50_negative": with_row(p50_ms=-1),
+        "p50_nan": with_row(p50_ms="NAN"),
+        "p50_string": with_row(p50_ms="fast"),
+        "threads_string": with_row(threads="two"),
+        "accuracy_string": with_row(accuracy="high"),
+        "results_string": json.dumps({**base, "results": "none"}),
+        "row_list": json.dumps({**base, "results": [[1, 2]]}),
+    }
+
+
+def test_hostile_baselines_are_one_line_exit_2(fp32_onnx, base_json, tmp_path):
+    base = json.loads(base_json.read_text())
+    for case, text in _hostile_baselines(base).items():
+        path = tmp_path / f"{case}.json"
+        path.write_text(text)
+        res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--baseline", path)
+        assert res.exit_code == 2, (case, res.output)
+        assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, case

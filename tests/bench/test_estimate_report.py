@@ -134,7 +134,7 @@ def test_baseline_compare_both_ways():
     assert len(unmatched) == 2
 
 
-def test_profile_threads_capped_at_cores_but_explicit_threads_kept():
+def test_profile_and_explicit_threads_capped_at_cores():
     from edgeres.bench.runner import thread_counts
     from edgeres.profiles.facts import this_machine
 
@@ -143,7 +143,7 @@ def test_profile_threads_capped_at_cores_but_explicit_threads_kept():
     threads, notes = thread_counts((), big)
     assert threads == (min(6, cores),) and bool(notes) == (cores < 6)
     threads, notes = thread_counts((cores + 1,), big)
-    assert threads == (cores + 1,) and "exceeds" in notes[0]
+    assert threads == (cores,) and "exceeds" in notes[0] and f"capped at {cores}" in notes[0]
 
 
 def test_drift_between_trials_is_noted():

@@ -233,3 +233,78 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _nan_checkpoint(tiny_ckpt, path):
+    from edgeres.formats.checkpoint import read_payload
+
+    payload = read_payload(tiny_ckpt)
+    weight = next(k for k, v in payload["state_dict"].items() if v.ndim == 4)
+    payload["state_dict"][weight].view(-1)[0] = float("nan")
+    torch.save(payload, path)
+    return path
+
+
+def test_nan_checkpoint_is_refused_and_nothing_written(tiny_ckpt, tmp_path):
+    path = _nan_checkpoint(tiny_ckpt, tmp_path / "nan.pt")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["convert", str(path), "--to", "onnx", "--out", str(out)])
+    assert res.exit_code == 2 and "non-finite weights" in res.output, res.output
+    assert not (out / "nan.onnx").exists()
+
+
+def test_nan_logits_never_agree(converted, artifacts_dir):
+    from edgeres.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(artifacts_dir / "model.pt")
+    with torch.no_grad():
+        next(p for p in ckpt.model.parameters() if p.ndim == 4).view(-1)[0] = float("nan")
+    report = check_parity(ckpt.model, converted.outputs["onnx"], ckpt.info)
+    assert not report.passed and not report.finite and report.top1_agree == 0
+    assert "NaN" in report.line() and report.to_dict()["max_abs_diff"] is None
+
+
+def test_a_file_that_fails_parity_is_not_published(tiny_ckpt, tmp_path, monkeypatch):
+    import edgeres.convert as conv
+
+    real = conv.check_parity
+    monkeypatch.setattr(conv, "check_parity", lambda *a: real(*a, atol=-1.0))  # always fails
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["convert", str(tiny_ckpt), "--to", "onnx", "--out", str(out)])
+    assert res.exit_code == 1 and "not written" in res.output, res.output
+    assert list(out.iterdir()) == []
+
+
+def test_an_output_written_meanwhile_by_another_command_is_not_replaced(
+    tiny_ckpt, tmp_path, monkeypatch
+):
+    import edgeres.convert as conv
+
+    out = tmp_path / "out"
+    real = conv.check_parity
+
+    def other_command_finishes_first(*args):
+        (out / "model.onnx").write_bytes(b"the other run's file")
+        return real(*args)
+
+    monkeypatch.setattr(conv, "check_parity", other_command_finishes_first)
+    res = CliRunner().invoke(main, ["convert", str(tiny_ckpt), "--to", "onnx", "--out", str(out)])
+    assert res.exit_code == 2 and "another command wrote it" in res.output, res.output
+    assert (out / "model.onnx").read_bytes() == b"the other run's file"
+    assert [p.name for p in out.iterdir()] == ["model.onnx"]
+
+
+def test_publish_never_replaces_unless_told(tmp_path):
+    from edgeres.errors import OutputExistsError
+    from edgeres.fileio import atomic_write_text, publish
+
+    staged, target = tmp_path / "staged", tmp_path / "final"
+    staged.write_text("mine")
+    target.write_text("theirs")
+    with pytest.raises(OutputExistsError, match="another command"):
+        publish(staged, target)
+    with pytest.raises(OutputExistsError):
+        atomic_write_text(target, "mine", overwrite=False)
+    assert target.read_text() == "theirs" and sorted(tmp_path.iterdir()) == [target, staged]
+    publish(staged, target, overwrite=True)
+    assert target.read_text() == "mine" and not staged.exists()

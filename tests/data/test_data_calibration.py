@@ -87,10 +87,40 @@ def test_npy_stream_is_memory_mapped_and_shape_checked(tmp_path):
     batches = list(iter_calibration(path, SPEC, samples=9, batch_size=4, quiet=True))
     np.testing.assert_array_equal(np.concatenate(batches), data)
     assert count_calibration_images(path) == 9
-    with pytest.raises(DataError, match=r"shape .*N x 16 x 16 x 3"):
-        next(iter_calibration(path, SPEC.with_layout("NHWC"), samples=4, quiet=True))
+    # The other layout is transposed on read: one .npy calibrates the ONNX and TFLite files.
+    nhwc = next(iter_calibration(path, SPEC.with_layout("NHWC"), samples=4, quiet=True))
+    np.testing.assert_array_equal(nhwc, data[:4].transpose(0, 2, 3, 1))
+    np.save(path, data[:, :, :8])
+    with pytest.raises(DataError, match=r"shape .*N x 3 x 16 x 16"):
+        next(iter_calibration(path, SPEC, samples=4, quiet=True))
+    np.save(path, data)
     with pytest.raises(DataError, match="--samples 9"):
         next(iter_calibration(path, SPEC, samples=20, quiet=True))
+
+
+def _hostile_npy(path, case):
+    data = np.zeros((4, 3, 16, 16), np.float32)
+    if case == "nan":
+        data[2, 1, 3, 3] = np.nan
+    elif case == "inf":
+        data[3, 0, 0, 0] = -np.inf
+    elif case == "structured":
+        data = np.zeros((4, 3, 16, 16), dtype=[("a", "<f4"), ("b", "<i4")])
+    elif case == "strings":
+        data = np.full((4, 3, 16, 16), "x")
+    if case == "zero_bytes":
+        path.write_bytes(b"")
+    else:
+        np.save(path, data)
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "structured", "strings", "zero_bytes"])
+def test_hostile_npy_is_one_line_data_error(tmp_path, case):
+    path = tmp_path / f"{case}.npy"
+    _hostile_npy(path, case)
+    with pytest.raises(DataError) as info:
+        next(iter_calibration(path, SPEC, samples=4, quiet=True))
+    assert "\n" not in str(info.value) and path.name in str(info.value)
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "unreadable", "too_few", "npy_missing"])

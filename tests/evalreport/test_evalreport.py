@@ -106,3 +106,55 @@ def test_cli_bad_report_flags(fp32_onnx, tmp_path, extra, message):
     extra = [str(tmp_path / a) if a == "old" else a for a in extra]
     res = CliRunner().invoke(main, ["eval", str(fp32_onnx), "--data", "shapes", *extra])
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+
+
+HOSTILE_CLASSES = (
+    "$\\undefinedcmd$",
+    "<img src=x onerror=alert(1)>",
+    "a|b\nc",
+    "[x](javascript:y)",
+)
+
+
+def _hostile_folder(root):
+    import cv2
+
+    names = HOSTILE_CLASSES + tuple(f"c{i}" for i in range(6))  # the model's 10 classes
+    for i, name in enumerate(names):
+        for split in ("train", "test"):
+            (root / split / name).mkdir(parents=True)
+            for k in range(2):
+                image = np.full((32, 32, 3), 20 * i + 10 * k, np.uint8)
+                cv2.imwrite(str(root / split / name / f"{k}.png"), image)
+    return root
+
+
+def test_hostile_class_names_are_escaped_in_markdown_and_plots(fp32_onnx, tmp_path):
+    data, out = _hostile_folder(tmp_path / "data"), tmp_path / "rep"
+    args = ["eval", str(fp32_onnx), "--data", str(data), "--by-index"]
+    res = CliRunner().invoke(main, [*args, "--report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "confusion.png").read_bytes()[:8] == PNG  # mathtext did not parse "$\..$"
+    md = (out / "report.md").read_text()
+    assert "<img" not in md and "&lt;img src=x onerror=alert\\(1\\)&gt;" in md
+    assert "a\\|b\\\\nc" in md and "\\[x\\]\\(javascript:y\\)" in md
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 11 and all(row.count(" | ") == 4 for row in rows)  # no cell added
+
+
+def test_report_never_replaces_a_users_files(fp32_onnx, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.md").write_text("my notes")
+    args = ["eval", str(fp32_onnx), "--data", "shapes", "--limit", "8", "--report", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "report.md (not a report's)" in res.output, res.output
+    assert (out / "report.md").read_text() == "my notes" and len(list(out.iterdir())) == 1
+
+
+def test_compare_honours_by_index(fp32_onnx, int8_onnx, tmp_path):
+    data, out = _hostile_folder(tmp_path / "data"), tmp_path / "rep"
+    args = ["eval", str(int8_onnx), "--data", str(data), "--by-index"]
+    res = CliRunner().invoke(main, [*args, "--report", str(out), "--compare", str(fp32_onnx)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "report.json").read_text())["compare"]["reference"] == str(fp32_onnx)

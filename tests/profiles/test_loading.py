@@ -162,3 +162,15 @@ def test_sensor_files_outside_sys_and_proc_are_refused(tmp_path, pattern):
     bad.write_text(text.replace("  temperature:\n", f"  temperature:\n  - {pattern}\n"))
     with pytest.raises(UsageError, match="sensors.*not under /sys/ or /proc/"):
         load_profile(bad)
+
+
+def test_sensor_globs_stop_at_a_bounded_number_of_matches(tmp_path):
+    from edgeres.bench.environment import sensor_files
+    from edgeres.profiles.model import MAX_SENSOR_MATCHES
+
+    zones = tmp_path / "sys" / "class" / "thermal"
+    for i in range(MAX_SENSOR_MATCHES + 20):
+        (zones / f"thermal_zone{i}").mkdir(parents=True)
+        (zones / f"thermal_zone{i}" / "temp").write_text("40000\n")
+    found = sensor_files("/sys/class/thermal/thermal_zone*/temp", tmp_path)
+    assert len(found) == MAX_SENSOR_MATCHES

@@ -34,6 +34,22 @@ def _write(tmp_path: Path, mutate) -> Path:
         (lambda d: d.update(threads=0), "threads", ">= 1"),
         (lambda d: d["budget"].update(trials=0), "budget", ">= 1"),
         (lambda d: d["providers"].update(caffe=["x"]), "providers.caffe", "unknown format"),
+        # Hostile numbers and sensor globs: refused before a benchmark runs forever.
+        (lambda d: d["budget"].update(min_seconds=float("nan")), "budget.min_seconds", "finite"),
+        (lambda d: d["budget"].update(min_seconds=float("inf")), "budget.min_seconds", "finite"),
+        (lambda d: d["budget"].update(min_seconds=1e300), "budget", "up to 3600"),
+        (lambda d: d["budget"].update(min_runs=10**18), "budget", "at most"),
+        (lambda d: d["camera"].update(fps=float("nan")), "camera.fps", "finite"),
+        (
+            lambda d: d.update(sensors={"temperature": ["/sys" + "/*" * 11]}),
+            "sensors",
+            "walks too much",
+        ),
+        (
+            lambda d: d.update(sensors={"temperature": ["/sys/**/temp"]}),
+            "sensors",
+            "walks too much",
+        ),
     ],
 )
 def test_invalid_file_names_file_and_key(tmp_path, mutate, key, what):

@@ -29,12 +29,12 @@ def _nothing_written(folder):
 
 
 def test_missing_calibration_folder(fp32_onnx, tmp_path):
-    out = tmp_path / "out"
+    out = tmp_path / "out" / "deeper"
     code, output = _run(
         [str(fp32_onnx), "--to", "onnx", "--calib", str(tmp_path / "nope"), "--out", str(out)]
     )
     _assert_one_line_error(code, output, "nope")
-    assert _nothing_written(out)
+    assert not (tmp_path / "out").exists()  # the folders this run made are removed again
 
 
 def test_empty_calibration_folder(fp32_onnx, tmp_path):
@@ -163,3 +163,34 @@ def test_staging_left_by_a_killed_quantize_is_removed_by_the_next_run(fp32_onnx,
     assert code == 2, output
     assert not any(folder.exists() for folder in stale)
     assert _nothing_written(out)
+
+
+def test_json_stdout_holds_only_the_document_whatever_onnx_runtime_prints(fp32_onnx, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    args = ["quantize", str(fp32_onnx), "--to", "onnx", "--calib", "shapes", "--samples", "16"]
+    args += ["--method", "entropy", "--eval-limit", "64", "--out", str(tmp_path / "q"), "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeres", *args], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["outputs"]["onnx"].endswith("_int8.onnx")
+    assert "entropy" in proc.stderr  # ONNX Runtime's calibrator still talks, on stderr
+
+
+@pytest.mark.parametrize("case", ["zero_bytes", "nan", "structured"])
+def test_hostile_calibration_npy_is_one_line(fp32_onnx, tmp_path, case):
+    path = tmp_path / "calib.npy"
+    if case == "zero_bytes":
+        path.write_bytes(b"")
+    elif case == "nan":
+        np.save(path, np.full((8, 3, 32, 32), np.nan, np.float32))
+    else:
+        np.save(path, np.zeros((8, 3, 32, 32), dtype=[("a", "<f4"), ("b", "<i4")]))
+    out = tmp_path / "out"
+    args = [str(fp32_onnx), "--to", "onnx", "--calib", str(path), "--samples", "8"]
+    code, output = _run([*args, "--out", str(out)])
+    _assert_one_line_error(code, output, "calib.npy")
+    assert "Aborted" not in output and _nothing_written(out)

@@ -74,7 +74,7 @@ def test_wrong_kind_of_file(model_files, tmp_path):
         runtime.load(tmp_path / "model.h5")
 
 
-def _external_model(tmp_path: Path, location: str) -> Path:
+def _external_model(tmp_path: Path, location: str, **extra: str) -> Path:
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -83,6 +83,8 @@ def _external_model(tmp_path: Path, location: str) -> Path:
     weight.ClearField("raw_data")
     weight.data_location = TensorProto.EXTERNAL
     weight.external_data.add(key="location", value=location)
+    for key, value in extra.items():
+        weight.external_data.add(key=key, value=value)
     graph = helper.make_graph(
         [
             helper.make_node("Flatten", ["x"], ["f"]),
@@ -105,6 +107,33 @@ def test_external_data_outside_the_folder_is_refused(location, tmp_path):
     (tmp_path / "secret.bin").write_bytes(b"\0" * 4 * 10 * 192)
     path = _external_model(tmp_path, location)
     with pytest.raises(ModelFileError, match="outside its folder"):
+        runtime.load(path)
+
+
+def test_external_data_symlinked_out_of_the_folder_is_refused(tmp_path):
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 4 * 10 * 192)
+    path = _external_model(tmp_path, "ext.onnx.data")
+    (path.parent / "ext.onnx.data").symlink_to(tmp_path / "secret.bin")
+    with pytest.raises(ModelFileError, match="outside its folder"):
+        runtime.load(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"offset": "-8"}, "not a whole number"),
+        ({"length": "-1"}, "not a whole number"),
+        ({"offset": "1e3"}, "not a whole number"),
+        ({"offset": "999999999"}, "reads bytes 999999999"),
+        ({"offset": "4", "length": "7680"}, "holds 7680"),
+    ],
+)
+def test_external_data_range_outside_the_file_is_refused(extra, needle, tmp_path):
+    import numpy as np
+
+    path = _external_model(tmp_path, "ext.onnx.data", **extra)
+    np.ones((10, 192), np.float32).tofile(path.parent / "ext.onnx.data")
+    with pytest.raises(ModelFileError, match=needle):
         runtime.load(path)
 
 
@@ -287,3 +316,26 @@ def test_class_names_from_a_model_file_reach_the_terminal_escaped(
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert result.stdout.count("\n") == 1 and "\\x1b]0;pwned\\x07" in result.stdout
+
+
+def test_absurd_threads_are_capped_at_the_cores(model_files, sample_images, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+    from edgeres.profiles.facts import this_machine
+
+    cores = this_machine().cores
+    with pytest.warns(UserWarning, match=f"capped at the {cores} cores"):
+        backend = runtime.load(model_files["onnx"], engine="onnxruntime", threads=100_000_000)
+    with backend:
+        assert backend.session.get_session_options().intra_op_num_threads == cores
+    prof = tmp_path / "many.yaml"
+    prof.write_text(
+        (Path(__file__).parents[2] / "devices" / "raspberry-pi-4.yaml")
+        .read_text()
+        .replace("threads: 4", "threads: 100000000")
+    )
+    assert "threads: 100000000" in prof.read_text()
+    args = ["predict", str(model_files["onnx"]), str(sample_images[0]), "--profile", str(prof)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0 and "capped at the" in res.stderr, res.output
