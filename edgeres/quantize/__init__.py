@@ -207,7 +207,14 @@ class _Staged:
         for fmt in failing:
             old = self.report.formats[fmt]
             path, opts, fallback = repair(
-                fmt, self.source, self.paths[fmt], self.options[fmt], self.data, max_drop, limit
+                fmt,
+                self.source,
+                self.paths[fmt],
+                self.options[fmt],
+                self.data,
+                max_drop,
+                limit,
+                start_drop=old.drop_pts,
             )
             if fallback.unsupported:
                 old.fallback = fallback

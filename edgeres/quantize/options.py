@@ -48,7 +48,10 @@ def _check_gate(max_drop: float | None, fallback_layers: int) -> None:
     if max_drop is not None and not 0 <= max_drop <= 100:  # also false for nan
         raise UsageError(f"--max-drop must be between 0 and 100 accuracy points, got {max_drop:g}")
     if fallback_layers < 1:
-        raise UsageError(f"--fallback-layers must be at least 1, got {fallback_layers}")
+        raise UsageError(
+            f"--fallback-layers must be at least 1, got {fallback_layers} "
+            "(--no-fallback keeps no layer in float)"
+        )
 
 
 def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:

@@ -71,3 +71,20 @@ def test_float_layer_after_a_folded_relu_gets_the_relu_back(tmp_path, outlier_so
     producer = {o: n for n in q.node for o in n.output}
     float_conv = next(n for n in q.node if n.name == conv1.name)
     assert producer[float_conv.input[0]].op_type == "Relu", producer[float_conv.input[0]]
+
+
+def test_tflite_float_layer_reads_the_fp32_tensor(tmp_path, outlier_source):
+    from edgeres.quantize.tflite.float_layers import quantize_tflite_float, tflite_layer_errors
+
+    source = outlier_source("test_resnet", tmp_path, 32)
+    plain = quantize_tflite_float(source, tmp_path / "plain.tflite", OPTS)
+    before = {e.tensor: e.sqnr_db for e in tflite_layer_errors(source, plain, OPTS, 0)}
+    tensors = list(before)
+    assert len(tensors) == 8  # stem, 2 x (conv1, conv2, shortcut), fc
+    for i in (1, 3, 4, 7):  # a conv1 behind a ReLU, a shortcut, one behind an Add, the fc
+        tensor = tensors[i]
+        path = quantize_tflite_float(source, tmp_path / f"f{i}.tflite", _excluding(tensor))
+        after = {e.tensor: e.sqnr_db for e in tflite_layer_errors(source, path, OPTS, 0)}
+        assert after[tensor] >= before[tensor] - 1.0, (tensor, before[tensor], after[tensor])
+        out = tensors[-1]
+        assert after[out] >= before[out] - 0.5, (tensor, before[out], after[out])
