@@ -105,6 +105,19 @@ def channel_spaces(model: nn.Module) -> list[Space]:
     return _Tracer(dict(model.named_modules())).spaces(graph)
 
 
+def layer_writers(model: nn.Module) -> list[Writer]:
+    """Every (non-grouped) conv and linear layer of ``model`` with the BatchNorm that follows it,
+    in graph order (layers alone when the network cannot be traced)."""
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception:  # noqa: BLE001 - untraceable: no BatchNorm pairing
+        return [Writer(m) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    tracer = _Tracer(dict(model.named_modules()))
+    for node in graph.nodes:
+        tracer.visit(node)
+    return [w for i in sorted(tracer.writers) for w in tracer.writers[i]]
+
+
 class _Tracer:
     """Union-find of channel spaces over an ``fx`` graph."""
 
