@@ -1,13 +1,13 @@
 """Does QAT win back what post-training quantization lost? PTQ against QAT on a case built to hurt PTQ.
 
-The case: a trained network given an *outlier channel* without changing its function. One
-channel of a block's first BatchNorm is scaled by ``--outlier`` (gamma and beta) and the next
-conv's input weights for that channel by ``1/outlier``; ReLU is positively homogeneous, so FP32
-outputs are unchanged (the tool prints the difference). After BN folding, that conv's weights
-hold one channel ``outlier`` times larger than the rest, and the activation between the two
-convs one channel ``outlier`` times wider: with per-tensor weight scales (``--per-tensor``, the
-default here) and per-tensor activation ranges (always), INT8 rounding crushes the other
-channels. This is what real networks with a few dominant channels look like to a quantizer.
+The case: a trained network given *outlier channels* without changing its function. At every
+position where channels can be rescaled (inside each block, between conv1 and conv2, and along
+each stage's residual stream, through the additions), the widest channel's writers (BatchNorm
+gamma and beta, or conv weights and bias) are scaled by ``--outlier`` and its readers' input
+weights by ``1/outlier``; ReLU is positively homogeneous, so FP32 outputs are unchanged (the tool
+prints the difference). With per-tensor activation ranges (always), INT8 rounding crushes the
+other channels of those tensors. This is what real networks with a few dominant channels look
+like to a quantizer; cross-layer equalization (on by default) is what undoes it.
 
 Then: ``edgeres quantize`` (PTQ) of that checkpoint, the same with ``--max-drop 1`` (PTQ that
 keeps its most sensitive layers in float until it passes), and ``edgeres train --qat --init`` of
@@ -36,20 +36,24 @@ from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def add_outlier(src: Path, dst: Path, factor: float) -> float:
-    """Copy checkpoint ``src`` to ``dst`` with an outlier channel; returns max |FP32 change|."""
+    """Copy checkpoint ``src`` to ``dst`` with outlier channels; returns max |FP32 change|.
+
+    In every channel space equalization can rescale (each block's conv1 -> conv2, and each
+    stage's residual stream with all its writers and readers), the widest channel is made
+    ``factor`` times wider and its readers' weights ``factor`` times smaller.
+    """
+    from edgeres.quantize.equalize import channel_spaces
+
     ckpt = load_checkpoint(src)
     model = ckpt.model.eval()
     x = torch.randn(8, *ckpt.info.spec.shape(1)[1:])
     with torch.no_grad():
         before = model(x)
-        block = next(
-            m for name, m in model.named_modules() if hasattr(m, "conv2") and hasattr(m, "conv1")
-        )
-        bn, conv_next = block.conv1[1], block.conv2[0]
-        c = int(bn.weight.abs().argmax())
-        bn.weight[c] *= factor
-        bn.bias[c] *= factor
-        conv_next.weight[:, c] /= factor
+        for space in channel_spaces(model):
+            c = int(torch.stack([w.ranges() for w in space.writers]).amax(0).argmax())
+            s = torch.ones(space.channels)
+            s[c] = 1 / factor
+            space.scale(s)
         change = float((model(x) - before).abs().max())
     save_checkpoint(dst, model, ckpt.info, ckpt.model_args, ckpt.metrics)
     return change

@@ -93,6 +93,7 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
 @_q("eval_limit")
 @_q("by_index")
 @_q("max_drop", metavar="PTS")
+@_q("no_equalize")
 @_q("no_fallback")
 @_q("fallback_layers")
 @_q("out_dir", "--out", type=_OUT_DIR)

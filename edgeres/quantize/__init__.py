@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from edgeres.quantize.options import (
     QuantOptions,
     default_activations,
 )
+from edgeres.quantize.prepare import prepare_network
 from edgeres.quantize.report import QuantReport
 from edgeres.quantize.source import describe_sources, load_source
 
@@ -138,12 +140,17 @@ def _quantize(
     opts = _quant_options(cfg)
     with staging_dir(report_path.parent, "quantize") as tmp:
         source = load_source(
-            model_path, Path(tmp), img_size=cfg.img_size, mean=cfg.mean, std=cfg.std
+            model_path,
+            Path(tmp),
+            img_size=cfg.img_size,
+            mean=cfg.mean,
+            std=cfg.std,
+            prepare=None if cfg.no_equalize else partial(prepare_network, opts=opts),
         )
         report = QuantReport(
             str(model_path),
             source.info.name,
-            dict(opts.to_dict(), method=cfg.method),
+            dict(opts.to_dict(), method=cfg.method, **source.prepared),
             max_drop=cfg.max_drop,
         )
         data = open_eval(
@@ -219,7 +226,14 @@ class _Staged:
         for fmt in failing:
             old = self.report.formats[fmt]
             path, opts, fallback = repair(
-                fmt, self.source, self.paths[fmt], self.options[fmt], self.data, max_drop, limit
+                fmt,
+                self.source,
+                self.paths[fmt],
+                self.options[fmt],
+                self.data,
+                max_drop,
+                limit,
+                start_drop=old.drop_pts,
             )
             if fallback.unsupported:
                 old.fallback = fallback

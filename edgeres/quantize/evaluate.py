@@ -64,9 +64,11 @@ def fp32_predictions(source: QuantSource, images: np.ndarray) -> np.ndarray:
         return _file_predictions(source.fp32_onnx, images, source.info)
     import torch
 
+    model = source.reference if source.reference is not None else source.model
+
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return source.model(torch.from_numpy(x)).numpy()
+            return model(torch.from_numpy(x)).numpy()
 
     return top1(_logits(run, images, source.info.spec.with_layout("NCHW")))
 

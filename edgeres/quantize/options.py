@@ -52,7 +52,10 @@ def _check_gate(max_drop: float | None, fallback_layers: int) -> None:
     if max_drop is not None and not 0 <= max_drop <= 100:  # also false for nan
         raise ParamError("max_drop", f"must be between 0 and 100 accuracy points, got {max_drop:g}")
     if fallback_layers < 1:
-        raise ParamError("fallback_layers", f"must be at least 1, got {fallback_layers}")
+        raise ParamError(
+            "fallback_layers",
+            f"must be at least 1, got {fallback_layers} (turning the fallback off keeps no layer in float)",
+        )
 
 
 def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
@@ -102,6 +105,8 @@ class QuantizeConfig:
             (``--max-drop``). A file that misses it gets its most sensitive layers kept in
             float, one at a time, until it passes; if it still fails, exit 1 and the file is
             deleted.
+        no_equalize: Quantize the network as it is: no cross-layer equalization and no bias
+            correction of a checkpoint's network before rounding (``--no-equalize``).
         no_fallback: Do not keep layers in float: a file that misses --max-drop is deleted
             (``--no-fallback``).
         fallback_layers: At most this many layers kept in float before giving up
@@ -126,6 +131,7 @@ class QuantizeConfig:
     eval_limit: int | None = DEFAULT_EVAL_LIMIT
     by_index: bool = False
     max_drop: float | None = None
+    no_equalize: bool = False
     no_fallback: bool = False
     fallback_layers: int = DEFAULT_FALLBACK_LAYERS
     out_dir: str | Path | None = None
@@ -224,6 +230,9 @@ class QuantSource:
         fp32_onnx: An FP32 ONNX file of it (the source itself, or one exported to a temp folder).
         metrics: Metrics saved in the checkpoint.
         has_metadata: Whether the info came from the file (False: third-party ONNX).
+        prepared: What was done to the network before quantizing (``quantize.prepare``).
+        reference: The network as given, when ``model`` was prepared: the FP32 the INT8 files
+            are compared with.
     """
 
     path: Path
@@ -232,6 +241,8 @@ class QuantSource:
     fp32_onnx: Path | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     has_metadata: bool = True
+    prepared: dict[str, Any] = field(default_factory=dict)
+    reference: Any = None
 
     @property
     def stem(self) -> str:

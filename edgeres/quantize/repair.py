@@ -57,14 +57,18 @@ def repair(
     data: EvalSet,
     max_drop: float,
     limit: int,
+    start_drop: float | None = None,
 ) -> tuple[Path, QuantOptions, Fallback]:
     """Keep the most sensitive layers of ``fmt``'s INT8 file in float, one more at a time, until
     it drops at most ``max_drop`` points or ``limit`` layers are float.
 
+    A layer kept in float must not make the file worse: when a step drops more than the file
+    before it (``start_drop`` for the first, by more than two eval images), the repair stops
+    there, keeps the file before that step and says so in ``Fallback.stopped``.
+
     Returns:
-        The last file tried, the options it was made with, and the steps (``unsupported`` set
-        when this format's quantizer cannot keep layers in float). The gate decides whether the
-        file stays.
+        The file kept, the options it was made with, and the steps (``unsupported`` set when
+        this format's quantizer cannot keep layers in float). The gate decides whether it stays.
     """
     quant = FORMATS[fmt].quantization
     if not quant.float_layers or not quant.layer_errors:
@@ -72,15 +76,16 @@ def repair(
         return path, opts, Fallback(unsupported=reason)
     measure_layers = resolve(quant.layer_errors)
     quantizer = resolve(quant.quantizer)
+    noise = 100 * 2 / max(len(data.labels), 1)
     excluded: list = []
-    first = path
+    first, best = path, (path, opts, start_drop)
     fallback = Fallback(latency_ms_int8=quick_latency_ms(path), size_bytes_int8=path.stat().st_size)
     for _ in progress(range(limit), quiet=opts.quiet, desc=f"float layers {fmt}", unit="layer"):
         # Ranked again on each file: a layer kept in float moves the error to its neighbours.
         done = {e.tensor for e in excluded}
         ranked = [
             r
-            for r in rank_by_loss(measure_layers(source, path, opts, worst=0))
+            for r in rank_by_loss(measure_layers(source, best[0], best[1], worst=0))
             if r[0].tensor not in done
         ]
         if not ranked:
@@ -91,10 +96,19 @@ def repair(
         path = quantizer(source, first.with_name(f"float{len(excluded)}-{first.name}"), opts)
         score = data.score(path)
         fallback.steps.append({"layer": error.layer, "sqnr_lost_db": loss, **score.to_dict()})
+        if best[2] is not None and score.drop_pts > best[2] + noise:
+            fallback.stopped = (
+                f"keeping {error.layer} in float made the drop worse "
+                f"({best[2]:+.2f} -> {score.drop_pts:+.2f} pts); stopped there"
+            )
+            excluded.pop()
+            break
+        best = (path, opts, score.drop_pts)
         if score.drop_pts <= max_drop:
             break
+    path, opts, drop = best
     fallback.layers = [e.layer for e in excluded]
-    fallback.passed = bool(fallback.steps) and fallback.steps[-1]["drop_pts"] <= max_drop
+    fallback.passed = drop is not None and bool(excluded) and drop <= max_drop
     fallback.latency_ms = quick_latency_ms(path) if excluded else fallback.latency_ms_int8
     return path, opts, fallback
 

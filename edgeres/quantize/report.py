@@ -25,6 +25,8 @@ class Fallback:
         latency_ms_int8: Its median latency in a short run on this machine's default engine.
         latency_ms: The same for the last file tried.
         unsupported: Why nothing was tried (the format cannot keep layers in float), or None.
+        stopped: Why the repair stopped before the gate passed or the layers ran out (a step
+            made the drop worse; that step's layer is not kept), or None.
     """
 
     layers: list[str] = field(default_factory=list)
@@ -34,6 +36,7 @@ class Fallback:
     latency_ms_int8: float | None = None
     latency_ms: float | None = None
     unsupported: str | None = None
+    stopped: str | None = None
 
 
 @dataclass
@@ -185,9 +188,9 @@ def _format_lines(r: FormatReport) -> list[str]:
 def _fallback_lines(f: Fallback, size: int) -> list[str]:
     if f.unsupported:
         return [f"    kept in float: nothing ({f.unsupported})"]
-    if not f.layers:
+    if not f.steps:
         return ["    kept in float: nothing (no layer to rank)"]
-    lines = [f"    kept in float: {', '.join(f.layers)}"]
+    lines = [f"    kept in float: {', '.join(f.layers) or 'nothing'}"]
     for s in f.steps:
         lines.append(
             f"      + {s['layer']} (loses {s['sqnr_lost_db']:.1f} dB): drop {s['drop_pts']:+.2f} pts"
@@ -198,6 +201,8 @@ def _fallback_lines(f: Fallback, size: int) -> list[str]:
             f", latency {f.latency_ms_int8:.3f} -> {f.latency_ms:.3f} ms (short run, this machine)"
         )
     lines.append(f"    cost: size {_kb(f.size_bytes_int8)} -> {_kb(size)}{lat}")
+    if f.stopped:
+        lines.append(f"    {f.stopped}")
     if not f.passed:
         lines.append(f"    still over the gate with {len(f.layers)} layers in float")
     return lines

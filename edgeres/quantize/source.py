@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from edgeres.convert.common import export_info
@@ -31,11 +32,14 @@ def load_source(
     mean: tuple[float, float, float] | None = None,
     std: tuple[float, float, float] | None = None,
     opset: int = DEFAULT_OPSET,
+    prepare=None,
 ) -> QuantSource:
     """Open ``path`` for quantization; a checkpoint is exported to FP32 ONNX inside ``work_dir``.
 
     ``img_size``/``mean``/``std`` describe the preprocessing of an ONNX file that carries no
-    edgeres metadata (they override nothing when the metadata exists).
+    edgeres metadata (they override nothing when the metadata exists). ``prepare(model, info)``
+    changes a checkpoint's network before it is exported (``quantize.prepare``) and returns
+    what it did.
 
     Raises:
         ModelFileError: Not a format quantization starts from, or unreadable.
@@ -48,18 +52,33 @@ def load_source(
             f"'{shown(path)}' is a {fmt.name} file; quantize takes {describe_sources()}"
         )
     opener = resolve(fmt.quant_source)
-    return opener(path, work_dir, img_size=img_size, mean=mean, std=std, opset=opset)
+    return opener(
+        path, work_dir, img_size=img_size, mean=mean, std=std, opset=opset, prepare=prepare
+    )
 
 
-def from_checkpoint(path: Path, work_dir: Path, *, opset: int, **_: object) -> QuantSource:
-    """An edgeres checkpoint, with an FP32 ONNX export of it in ``work_dir``."""
+def from_checkpoint(
+    path: Path, work_dir: Path, *, opset: int, prepare=None, **_: object
+) -> QuantSource:
+    """An edgeres checkpoint, with an FP32 ONNX export of it (prepared first) in ``work_dir``."""
     from edgeres.convert.onnx import export_onnx
     from edgeres.formats.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
     info = export_info(ckpt.info, path, model_args=ckpt.model_args)
+    # The network as the user gave it stays the FP32 reference: bias correction moves it.
+    reference = copy.deepcopy(ckpt.model) if prepare is not None else None
+    prepared = prepare(ckpt.model, info) if prepare is not None else {}
     fp32 = export_onnx(ckpt.model, info, work_dir / f"{path.stem}.fp32.onnx", opset=opset)
-    return QuantSource(path=path, info=info, model=ckpt.model, fp32_onnx=fp32, metrics=ckpt.metrics)
+    return QuantSource(
+        path=path,
+        info=info,
+        model=ckpt.model,
+        fp32_onnx=fp32,
+        metrics=ckpt.metrics,
+        prepared=prepared,
+        reference=reference,
+    )
 
 
 def _load_onnx(path: Path):

@@ -113,6 +113,7 @@ def test_gate_fails_on_purpose_and_deletes_the_file(outlier_ckpt, tmp_path):
             "--max-drop",
             "0",
             "--no-fallback",
+            "--no-equalize",
             "--out",
             str(tmp_path),
         ],

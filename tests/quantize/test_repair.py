@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,8 @@ from edgeres.formats import read_metadata
 from edgeres.quantize import quantize
 
 SMALL = {"calib": "shapes", "samples": 32, "eval_data": "shapes", "eval_limit": 64, "quiet": True}
+# The outlier checkpoint tests the fallback: equalization would repair it first.
+SMALL["no_equalize"] = True
 
 
 def _float_nodes(path, tensors):
@@ -63,7 +66,7 @@ def test_float_layers_really_are_float_in_the_graph(repaired):
 
 def test_fallback_that_runs_out_of_layers_exits_1(outlier_ckpt, tmp_path):
     args = ["quantize", str(outlier_ckpt), "--to", "onnx", "--calib", "shapes", "--samples", "32"]
-    args += ["--eval-data", "shapes", "--eval-limit", "64", "--max-drop", "0"]
+    args += ["--eval-data", "shapes", "--eval-limit", "64", "--max-drop", "0", "--no-equalize"]
     res = CliRunner().invoke(main, [*args, "--fallback-layers", "1", "--out", str(tmp_path)])
     assert res.exit_code == 1, res.output
     assert "even with up to 1 layers kept in float" in res.output
@@ -128,3 +131,66 @@ def test_tflite_per_layer_errors_rank_the_pt2e_file(outlier_ckpt, tmp_path):
     assert layers and all(e.op in ("CONV_2D", "FULLY_CONNECTED") for e in layers)
     assert layers == sorted(layers, key=lambda e: e.sqnr_db)
     assert all("." in e.layer or e.layer == "fc" for e in layers), [e.layer for e in layers]
+
+
+class _WorseEachStep:
+    """Eval data whose every file scores worse than the last (real files, scripted scores)."""
+
+    labels = np.zeros(100)
+
+    def __init__(self) -> None:
+        self.drop = 10.0
+
+    def score(self, path):
+        from edgeres.quantize.evaluate import Score
+
+        assert path.is_file()
+        self.drop += 5
+        return Score(0.5, 0.5, self.drop, np.zeros(100))
+
+
+def test_fallback_stops_when_a_float_layer_makes_it_worse(outlier_ckpt, tmp_path):
+    from edgeres.quantize.onnx.static import quantize_onnx
+    from edgeres.quantize.options import QuantOptions
+    from edgeres.quantize.repair import repair
+    from edgeres.quantize.source import load_source
+
+    source = load_source(outlier_ckpt, tmp_path)
+    opts = QuantOptions(calib="shapes", samples=16, quiet=True)
+    plain = quantize_onnx(source, tmp_path / "m.onnx", opts)
+    path, kept, fallback = repair("onnx", source, plain, opts, _WorseEachStep(), 0.5, 8, 10.0)
+    assert path == plain and kept.exclude == () and fallback.layers == []
+    assert len(fallback.steps) == 1 and not fallback.passed
+    assert "made the drop worse (+10.00 -> +15.00 pts); stopped there" in fallback.stopped
+
+
+def test_a_network_without_conv_layers_is_quantized_and_repaired(tmp_path):
+    # An MLP: Gemm layers only. It quantizes, reports, and its layers can be kept in float.
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in [
+        ("w1", rng.normal(0, 0.05, (32, 3 * 8 * 8))), ("b1", np.zeros(32)),
+        ("w2", rng.normal(0, 0.2, (10, 32))), ("b2", np.zeros(10)), ("shape", None)]
+        if a is not None] + [numpy_helper.from_array(np.array([1, -1], np.int64), "shape")]  # fmt: skip
+    nodes = [
+        helper.make_node("Reshape", ["input", "shape"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "w1", "b1"], ["h"], transB=1),
+        helper.make_node("Relu", ["h"], ["hr"]),
+        helper.make_node("Gemm", ["hr", "w2", "b2"], ["logits"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path = tmp_path / "mlp.onnx"
+    onnx.save(model, str(path))
+    result = quantize(path, to=("onnx",), max_drop=0.0, out_dir=tmp_path / "q",
+                      **dict(SMALL, eval_limit=32), by_index=True)  # fmt: skip
+    r = result.report.formats["onnx"]
+    assert r.fallback is None or r.fallback.unsupported is None
+    assert result.report_path.is_file()
+    assert result.passed == (r.drop_pts <= 0)

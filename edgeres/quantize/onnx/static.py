@@ -80,7 +80,8 @@ def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions)
         model_in = preprocess(source.fp32_onnx, Path(tmp) / "pre.onnx")
         proto = _calibrate(source, model_in, Path(tmp) / "int8.onnx", opts)
         if opts.exclude:
-            float_inputs(proto.graph, set(excluded_nodes(model_in, opts.exclude)))
+            fp32_graph = onnx.load(str(model_in), load_external_data=False).graph
+            float_inputs(proto.graph, set(excluded_nodes(model_in, opts.exclude)), fp32_graph)
     # ONNX QDQ keeps float input/output: the io option does not apply.
     info = int8_info(source, "onnx", {k: v for k, v in opts.to_dict().items() if k != "io"})
     # Q/DQ bookkeeping (names, value_info, repeated zero points) is ~10% of a small model's file.
@@ -111,14 +112,19 @@ def excluded_nodes(model_in: Path, tensors: tuple[str, ...]) -> list[str]:
     return names
 
 
-def float_inputs(graph, nodes: set[str]) -> None:
+def float_inputs(graph, nodes: set[str], fp32_graph) -> None:
     """Feed the float nodes ``nodes`` the float tensors behind their QuantizeLinear/DequantizeLinear
     pairs (in place), and drop the pairs nobody reads any more.
 
     ``nodes_to_exclude`` keeps a node's weights float, but a tensor it shares with a quantized
-    node still reaches it through the shared pair: the float layer would see int8 values.
+    node still reaches it through the shared pair: the float layer would see int8 values. The
+    float tensor behind a pair is not always the FP32 graph's: the quantizer removes a ReLU whose
+    range the next QuantizeLinear clips anyway and names its input after it (``Conv -> relu``
+    holds the pre-ReLU value), so that activation is put back in front of the float node.
     """
+    fp32_producer = {o: n for n in fp32_graph.node for o in n.output}
     producer = {o: n for n in graph.node for o in n.output}
+    restored: dict[str, object] = {}  # tensor -> the activation put back behind it
     for node in graph.node:
         if node.name not in nodes:
             continue
@@ -129,9 +135,56 @@ def float_inputs(graph, nodes: set[str]) -> None:
                 if dq is not None and dq.op_type == "DequantizeLinear"
                 else None
             )
-            if q is not None and q.op_type == "QuantizeLinear":
-                node.input[i] = q.input[0]
+            if q is None or q.op_type != "QuantizeLinear":
+                continue
+            tensor = q.input[0]
+            want, have = fp32_producer.get(tensor), producer.get(tensor)
+            folded = want is not None and want.op_type in _FOLDED
+            if folded and have is not None and have.op_type != want.op_type:
+                restored.setdefault(tensor, _activation(want, tensor))
+                tensor = restored[tensor].output[0]
+            node.input[i] = tensor
+    _insert_after(graph, restored, fp32_graph)
     _drop_unread(graph, ("QuantizeLinear", "DequantizeLinear"))
+
+
+# Activations ONNX Runtime's QDQ quantizer removes when the next QuantizeLinear's range covers them.
+_FOLDED = ("Relu", "Clip")
+
+
+def _activation(fp32_node, tensor: str):
+    """A copy of ``fp32_node`` (an activation the quantizer removed) reading ``tensor``."""
+    import onnx
+
+    node = onnx.NodeProto()
+    node.CopyFrom(fp32_node)
+    node.name = f"{fp32_node.name}_float"
+    node.input[0] = tensor
+    del node.output[:]
+    node.output.append(f"{tensor}_float")
+    return node
+
+
+def _insert_after(graph, restored: dict, fp32_graph) -> None:
+    """Put each node of ``restored`` right behind the producer of the tensor it reads (with the
+    initializers it reads, e.g. Clip's bounds), keeping the graph in topological order."""
+    if not restored:
+        return
+    inits = {i.name: i for i in fp32_graph.initializer}
+    have = {i.name for i in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        nodes.append(node)
+        for tensor in node.output:
+            if tensor in restored:
+                new = restored[tensor]
+                nodes.append(new)
+                graph.initializer.extend(
+                    inits[n] for n in new.input[1:] if n in inits and n not in have
+                )
+    # Built from copies: protobuf's extend copies the messages, so nothing above is edited later.
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _drop_unread(graph, ops: tuple[str, ...]) -> None:
