@@ -19,6 +19,7 @@ from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError
 from edgeres.fileio import check_overwrite, staging_dir
 from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
+from edgeres.formats.source_options import SourceOptions
 from edgeres.text import shown
 
 __all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint", "output_path"]
@@ -54,18 +55,19 @@ class ConvertResult:
         }
 
 
-def load_source_checkpoint(path: str | Path):
-    """Load an edgeres checkpoint, refusing any other kind of file with a one-line error."""
+def load_source_checkpoint(path: str | Path, source: SourceOptions | None = None):
+    """Load a PyTorch source (checkpoint, state dict + ``--model``, ``.pt2``) or refuse in one line."""
     path = Path(path)
     fmt = format_for_path(path)
-    if fmt.name != "pytorch":
+    if not fmt.needs_torch:
         raise ModelFileError(
-            f"'{shown(path)}' is a {fmt.name} file; convert takes an edgeres checkpoint (.pt) from "
-            "edgeres train (to quantize an existing ONNX file use edgeres quantize)"
+            f"'{shown(path)}' is a {fmt.name} file; convert takes a PyTorch source: an edgeres "
+            "checkpoint (.pt), a torch.export program (.pt2), or a state dict (.pth, .pt, "
+            ".safetensors) with --model (to quantize an existing ONNX file use edgeres quantize)"
         )
-    from edgeres.formats.checkpoint import load_checkpoint
+    from edgeres.formats.torch_source import load_torch_source
 
-    return load_checkpoint(path)
+    return load_torch_source(path, source)
 
 
 def output_path(checkpoint: Path, fmt: str, out_dir: str | Path | None, suffix: str = "") -> Path:
@@ -90,6 +92,7 @@ def convert(
     force: bool = False,
     verify: bool = True,
     quiet: bool = False,
+    **source: Any,
 ) -> ConvertResult:
     """Export a checkpoint to each format in ``to`` and check every file against it.
 
@@ -102,10 +105,13 @@ def convert(
         force: Replace existing outputs.
         verify: Run the parity check on each file.
         quiet: No progress bar.
+        **source: ``SourceOptions`` fields (``model``, ``labels``, ``img_size``, ``mean``,
+            ``std``, ``channel_order``) describing a file without edgeres metadata.
 
     Raises:
         OutputExistsError: An output exists and ``force`` is false (checked before any work).
-        ModelFileError: Not a checkpoint, or a converter cannot handle an op.
+        ModelFileError: Not a PyTorch source, or a converter cannot handle an op (the other
+            formats are still written; the error names the op after they are).
     """
     from edgeres.progress import progress
 
@@ -113,23 +119,35 @@ def convert(
     targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to or export_formats()}
     for path in targets.values():
         check_overwrite(path, force)
-    ckpt = load_source_checkpoint(checkpoint_path)
+    ckpt = load_source_checkpoint(checkpoint_path, SourceOptions(**source))
     info = export_info(ckpt.info, checkpoint_path, model_args=ckpt.model_args)
     result = ConvertResult(checkpoint=checkpoint_path)
     images = real_images(info) if verify else None
+    failed: list[ModelFileError] = []
     for fmt in progress(list(targets), quiet=quiet, desc="convert", unit="format"):
-        target = targets[fmt]
-        # Export and check in a staging folder: a run killed before the parity check leaves no
-        # unverified file under the final name (and the next run removes the staging folder).
-        with staging_dir(target.parent, "convert") as staging:
-            staged = staging / target.name
-            exporter = resolve(FORMATS[fmt].exporter)
-            start = time.perf_counter()
-            exporter(ckpt.model, info, staged, **_exporter_options(fmt, opset, dynamic_batch))
-            result.seconds[fmt] = time.perf_counter() - start
-            if verify:
-                parity = check_parity(ckpt.model, staged, info, images)
-                result.parity.append(dataclasses.replace(parity, path=str(target)))
-            os.replace(staged, target)
-        result.outputs[fmt] = target
+        try:
+            _convert_one(ckpt.model, info, fmt, targets[fmt], result, images, opset, dynamic_batch)
+        except ModelFileError as e:
+            failed.append(e)  # one format's converter failing leaves the others to be written
+    if failed:
+        written = (
+            f" ({', '.join(map(str, result.outputs.values()))} written)" if result.outputs else ""
+        )
+        raise ModelFileError(f"{failed[0]}{written}")
     return result
+
+
+def _convert_one(model, info, fmt: str, target: Path, result, images, opset, dynamic_batch) -> None:
+    # Export and check in a staging folder: a run killed before the parity check leaves no
+    # unverified file under the final name (and the next run removes the staging folder).
+    with staging_dir(target.parent, "convert") as staging:
+        staged = staging / target.name
+        exporter = resolve(FORMATS[fmt].exporter)
+        start = time.perf_counter()
+        exporter(model, info, staged, **_exporter_options(fmt, opset, dynamic_batch))
+        result.seconds[fmt] = time.perf_counter() - start
+        if images is not None:
+            parity = check_parity(model, staged, info, images)
+            result.parity.append(dataclasses.replace(parity, path=str(target)))
+        os.replace(staged, target)
+    result.outputs[fmt] = target

@@ -126,9 +126,7 @@ def quantize(
     report_path.parent.mkdir(parents=True, exist_ok=True)
     opts = _quant_options(cfg)
     with staging_dir(report_path.parent, "quantize") as tmp:
-        source = load_source(
-            model_path, Path(tmp), img_size=cfg.img_size, mean=cfg.mean, std=cfg.std
-        )
+        source = load_source(model_path, Path(tmp), cfg.source_options())
         report = QuantReport(
             str(model_path),
             source.info.name,
