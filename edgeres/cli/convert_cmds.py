@@ -160,4 +160,37 @@ def _after_fallback(report) -> str:
     return f" even with up to {max(counts)} layers kept in float"
 
 
-COMMANDS = [convert_cmd, quantize_cmd]
+@click.command("inspect")
+@click.argument("model_path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    metavar="NAME|pkg.module:function",
+    help="Architecture of a state dict (pkg.module:function imports and runs your code).",
+)
+@click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one a line.")
+@click.option("--img-size", type=int, help="Input size of a file that does not fix it.")
+@_JSON
+def inspect_cmd(model_path: str, model, labels, img_size, as_json: bool) -> None:
+    """Show what a model file is: format, input spec, classes, parameters, MACs, operators,
+    precision and full-integer check, and where it came from.
+
+    Reads .pt (edgeres checkpoints), .pt2 (torch.export programs), .pth/.safetensors state
+    dicts (with --model; without it, the architecture they look like), .onnx and .tflite.
+
+    \b
+    Example:
+      edgeres inspect runs/r8/model_int8.tflite
+      edgeres inspect resnet18-f37072fd.pth --json
+      edgeres inspect third_party.onnx
+    """
+    from edgeres.formats.source_options import SourceOptions
+    from edgeres.inspection import inspect_file, lines
+
+    report = inspect_file(model_path, SourceOptions(model, labels, img_size))
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo("\n".join(lines(report)))
+
+
+COMMANDS = [convert_cmd, quantize_cmd, inspect_cmd]

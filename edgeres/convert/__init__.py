@@ -92,7 +92,12 @@ def convert(
     force: bool = False,
     verify: bool = True,
     quiet: bool = False,
-    **source: Any,
+    model: str | None = None,
+    labels: str | Path | None = None,
+    img_size: int | None = None,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    channel_order: str | None = None,
 ) -> ConvertResult:
     """Export a checkpoint to each format in ``to`` and check every file against it.
 
@@ -105,8 +110,8 @@ def convert(
         force: Replace existing outputs.
         verify: Run the parity check on each file.
         quiet: No progress bar.
-        **source: ``SourceOptions`` fields (``model``, ``labels``, ``img_size``, ``mean``,
-            ``std``, ``channel_order``) describing a file without edgeres metadata.
+        model, labels, img_size, mean, std, channel_order: What describes a source without
+            edgeres metadata (``SourceOptions``); on an edgeres checkpoint only ``labels``.
 
     Raises:
         OutputExistsError: An output exists and ``force`` is false (checked before any work).
@@ -119,7 +124,8 @@ def convert(
     targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to or export_formats()}
     for path in targets.values():
         check_overwrite(path, force)
-    ckpt = load_source_checkpoint(checkpoint_path, SourceOptions(**source))
+    source = SourceOptions(model, labels, img_size, mean, std, channel_order)
+    ckpt = load_source_checkpoint(checkpoint_path, source)
     info = export_info(ckpt.info, checkpoint_path, model_args=ckpt.model_args)
     result = ConvertResult(checkpoint=checkpoint_path)
     images = real_images(info) if verify else None

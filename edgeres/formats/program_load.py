@@ -41,8 +41,11 @@ _TARGET = re.compile(
     r"torch\.ops\.(aten|prims)\.\w+(\.\w+)?|_operator\.\w+|torch\.sym_\w+|math\.\w+"
 )
 _EXPR_NAMES = {
-    "Symbol", "Integer", "positive", "integer", "True", "False", "FloorDiv", "Mod", "PythonMod",
-    "CleanDiv", "CeilToInt", "ModularIndexing", "Where", "Max", "Min", "IntTrueDiv", "oo",
+    "Symbol", "Integer", "Rational", "Add", "Mul", "Pow", "Max", "Min", "Abs", "oo",
+    "positive", "integer", "nonnegative", "real", "finite", "True", "False",
+    "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "StrictLessThan", "LessThan", "StrictGreaterThan",
+    "GreaterThan", "And", "Or", "Not", "FloorDiv", "Mod", "PythonMod", "CleanDiv", "CeilToInt",
+    "ModularIndexing", "Where", "IntTrueDiv", "FloorToInt", "TruncToInt",
 }  # fmt: skip
 _EXPR_CHARS = re.compile(r"[\w\s'(),=+\-*/<>]*")
 _PY_OPS = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv}
