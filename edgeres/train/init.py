@@ -155,8 +155,7 @@ def freeze_backbone(model: nn.Module) -> int:
 def frozen_bn_eval(model: nn.Module) -> None:
     """Put BatchNorm layers whose weights are frozen back in eval mode (after ``model.train()``)."""
     for m in model.modules():
-        frozen = m.weight is not None and not m.weight.requires_grad
-        if isinstance(m, nn.BatchNorm2d) and frozen:
+        if isinstance(m, nn.BatchNorm2d) and m.weight is not None and not m.weight.requires_grad:
             m.eval()
 
 

@@ -258,3 +258,61 @@ def test_inspect_exported_files_and_checkpoints(artifacts_dir, int8_tflite, int8
     assert onnx8["operators"]["QuantizeLinear"] > 0 and tfl8["operators"]["CONV_2D"] > 0
     assert bare["input"].startswith("none: pass --img-size") and bare["classes"] is None
     assert "source_sha256" in tfl8["provenance"]
+
+
+def _folder(root: Path, classes=("left", "right"), per_class=12) -> Path:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for j in range(per_class):
+            img = rng.integers(0, 60, (SIZE, SIZE, 3), dtype=np.uint8)
+            img[:, (16 * i) : (16 * i + 16)] += 150
+            cv2.imwrite(str(root / name / f"{j}.png"), img)
+    return root
+
+
+def test_train_init_from_state_dicts(plain, tmp_path):
+    from edgeres.train import TrainConfig, train
+    from edgeres.train.checkpoint import load_checkpoint
+
+    data = _folder(tmp_path / "photos")
+    base = dict(model="resnet18", data=str(data), img_size=SIZE, epochs=1, batch_size=8,
+                threads=1, quiet=True)  # fmt: skip
+    frozen = train(TrainConfig(out=tmp_path / "frozen", init=plain["sd_safetensors"],
+                               freeze_backbone=True, **base))  # fmt: skip
+    ckpt = load_checkpoint(frozen.checkpoint)
+    assert ckpt.model_name == "resnet18" and ckpt.info.classes == ("left", "right")
+    assert frozen.metrics["init"]["new_head"] and frozen.metrics["init"]["freeze_backbone"]
+    want = plain["net"].state_dict()
+    got = ckpt.model.state_dict()
+    for key in ("conv1.weight", "layer4.1.bn2.running_var", "layer2.0.downsample.0.weight"):
+        torch.testing.assert_close(got[key], want[key])  # the backbone, BN statistics included
+    assert got["fc.weight"].shape == (2, 64)
+    full = train(TrainConfig(out=tmp_path / "full", init=plain["sd_pth"], **base))
+    moved = load_checkpoint(full.checkpoint).model.state_dict()["conv1.weight"]
+    assert not torch.equal(moved, want["conv1.weight"])
+
+
+def test_train_init_refusals(plain, tmp_path):
+    data = _folder(tmp_path / "photos")
+    args = ("train", "--data", data, "--img-size", SIZE, "--epochs", 1, "--out")
+    one_line_error(cli(*args, tmp_path / "a", "--init", plain["sd_pth"]), "--model")
+    one_line_error(cli(*args, tmp_path / "b", "--init", plain["sd_pth"], "--model", "resnet34"),
+                   "does not fit model resnet34")  # fmt: skip
+    one_line_error(cli(*args, tmp_path / "c", "--init", plain["m_pt2"], "--model", "resnet18"),
+                   "cannot be trained")  # fmt: skip
+    one_line_error(
+        cli(*args, tmp_path / "d", "--freeze-backbone"), "--freeze-backbone needs --init"
+    )
+
+
+def test_finetune_schedule_is_shorter_by_default():
+    from edgeres.train.schedule import plan_schedule
+
+    scratch = plan_schedule(500, 10, 64, "auto")
+    tune = plan_schedule(500, 10, 64, "auto", finetune=True)
+    assert tune.total_steps < scratch.total_steps and tune.finetune
+    assert "fine-tuning" in tune.describe()
+    assert plan_schedule(500, 10, 64, 7, finetune=True).epochs == 7  # the user's epochs stand
