@@ -18,8 +18,9 @@ from edgeres.cli.fields import field_option
 from edgeres.convert.options import ConvertConfig
 from edgeres.errors import GateFailed
 from edgeres.quantize.options import ACTIVATIONS, IO_TYPES, METHOD_CHOICES, QuantizeConfig
+from edgeres.spec import CHANNEL_ORDERS
 
-_MODEL_ARG = click.argument("model", type=click.Path(dir_okay=False))
+_MODEL_ARG = click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 _OUT_DIR = click.Path(file_okay=False)
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
@@ -46,11 +47,20 @@ def _q(name: str, *decls: str, **attrs):
 @_c("dynamic_batch")
 @_c("force")
 @_c("verify", "--no-verify", help="Skip the parity check against the checkpoint.")
+@_c("model", metavar="NAME|pkg.module:function")
+@_c("labels", type=click.Path(dir_okay=False))
+@_c("img_size")
+@_c("mean")
+@_c("std")
+@_c("channel_order", type=click.Choice(CHANNEL_ORDERS, case_sensitive=False))
 @_JSON
-def convert_cmd(model: str, as_json: bool, **kw) -> None:
-    """Convert a checkpoint to FP32 ONNX and TFLite (NHWC input), checked against it.
+def convert_cmd(model_path: str, as_json: bool, **kw) -> None:
+    """Convert a PyTorch model to FP32 ONNX and TFLite (NHWC input), checked against it.
 
-    Writes <stem>.onnx and <stem>.tflite with the input spec and class names embedded, then runs
+    MODEL is an edgeres checkpoint (.pt), a torch.export program (.pt2: input size from its
+    input shape), or a state dict (.pth, .pt, .safetensors) with --model naming its
+    architecture. --model pkg.module:function imports and runs that function of yours (asked
+    for explicitly; nothing in a file chooses code to run). Writes <stem>.onnx and <stem>.tflite with the input spec and class names embedded, then runs
     the checkpoint and each file on random and real inputs: logits must agree within 1e-4 and
     top-1 must be identical, else the command exits 1.
 
@@ -58,11 +68,14 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
     Example:
       edgeres convert runs/r8/model.pt --to onnx,tflite
       edgeres convert runs/r8/model.pt --to onnx --dynamic-batch --out export/
+      edgeres convert model.pt2 --labels classes.txt --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
+      edgeres convert resnet18-f37072fd.pth --model resnet18 --labels imagenet.txt
+      edgeres convert w.pth --model my_pkg.models:build --img-size 96
     """
     from edgeres.convert import convert
 
     with library_prints_to_stderr(as_json):
-        result = convert(model, **ConvertConfig(**kw, quiet=as_json).kwargs())
+        result = convert(model_path, **ConvertConfig(**kw, quiet=as_json).kwargs())
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -101,9 +114,15 @@ def convert_cmd(model: str, as_json: bool, **kw) -> None:
 @_q("img_size")
 @_q("mean")
 @_q("std")
+@_q("model", metavar="NAME|pkg.module:function")
+@_q("labels", type=click.Path(dir_okay=False))
+@_q("channel_order", type=click.Choice(CHANNEL_ORDERS, case_sensitive=False))
 @_JSON
-def quantize_cmd(model: str, as_json: bool, **kw) -> None:
-    """Quantize a checkpoint (or an FP32 ONNX file) to calibrated INT8 ONNX and TFLite.
+def quantize_cmd(model_path: str, as_json: bool, **kw) -> None:
+    """Quantize a PyTorch model (or an FP32 ONNX file) to calibrated INT8 ONNX and TFLite.
+
+    MODEL is as for convert (.pt, .pt2, or a state dict with --model; pkg.module:function runs
+    your code, asked for explicitly) or an FP32 ONNX file (ONNX output only).
 
     ONNX: ONNX Runtime static quantization (QDQ, per-channel int8 weights, uint8 activations on
     x86 / int8 on ARM per the device profile). TFLite: PT2E, full integer with int8 input and
@@ -117,13 +136,14 @@ def quantize_cmd(model: str, as_json: bool, **kw) -> None:
       edgeres quantize runs/r8/model.pt --calib shapes --to onnx,tflite --max-drop 0.5
       edgeres quantize runs/r8/model.onnx --method auto --max-drop 1 --eval-data shapes
       edgeres quantize third_party.onnx --to onnx --calib images/ --img-size 96 \\
-          --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
+          --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --labels classes.txt
+      edgeres quantize model.pt2 --calib photos/ --labels classes.txt --eval-data photos/
     """
     from edgeres.quantize import quantize
 
     config = QuantizeConfig(**kw, quiet=as_json)
     with library_prints_to_stderr(as_json):
-        result = quantize(model, config)
+        result = quantize(model_path, config)
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -148,4 +168,37 @@ def _after_fallback(report) -> str:
     return f" even with up to {max(counts)} layers kept in float"
 
 
-COMMANDS = [convert_cmd, quantize_cmd]
+@click.command("inspect")
+@click.argument("model_path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    metavar="NAME|pkg.module:function",
+    help="Architecture of a state dict (pkg.module:function imports and runs your code).",
+)
+@click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one a line.")
+@click.option("--img-size", type=int, help="Input size of a file that does not fix it.")
+@_JSON
+def inspect_cmd(model_path: str, model, labels, img_size, as_json: bool) -> None:
+    """Show what a model file is: format, input spec, classes, parameters, MACs, operators,
+    precision and full-integer check, and where it came from.
+
+    Reads .pt (edgeres checkpoints), .pt2 (torch.export programs), .pth/.safetensors state
+    dicts (with --model; without it, the architecture they look like), .onnx and .tflite.
+
+    \b
+    Example:
+      edgeres inspect runs/r8/model_int8.tflite
+      edgeres inspect resnet18-f37072fd.pth --json
+      edgeres inspect third_party.onnx
+    """
+    from edgeres.formats.source_options import SourceOptions
+    from edgeres.inspection import inspect_file, lines
+
+    report = inspect_file(model_path, SourceOptions(model, labels, img_size))
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo("\n".join(lines(report)))
+
+
+COMMANDS = [convert_cmd, quantize_cmd, inspect_cmd]

@@ -42,13 +42,16 @@ _MODEL_HELP = f"{field_help(TrainConfig, 'model')} One of: {', '.join(MODEL_NAME
 @_opt("epochs")
 @_opt("augment")
 @_opt("init")
+@_opt("freeze_backbone")
 @_opt("qat")
 @_opt("per_tensor")
 @_opt("img_size")
 @_opt("batch_size")
 @_opt("lr")
 @_opt("weight_decay")
-@click.option("--width", type=float, default=None, help="Width multiplier (resnet18s).")
+@click.option(
+    "--width", type=float, default=None, help="Width multiplier (resnet18s, resnet18/34/50)."
+)
 @_opt("seed")
 @_opt("device", type=click.Choice(DEVICES))
 @_opt("threads")
@@ -65,6 +68,8 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
       edgeres train --model resnet8 --data shapes --out runs/r8
       edgeres train --data digits/ --augment crop --out runs/digits
       edgeres train --init runs/r8/model.pt --data photos/ --out runs/photos
+      edgeres train --model resnet18 --init resnet18-f37072fd.pth --data photos/ --img-size 224 \
+          --out runs/r18 [--freeze-backbone]
       edgeres train --qat --init runs/r8/model.pt --epochs 3 --out runs/r8-qat
       edgeres train --model resnet18s --width 0.5 --img-size 96 --data photos/ --out runs/r18
       torchrun --nproc-per-node 2 -m edgeres train --model resnet8 --out runs/ddp

@@ -18,6 +18,7 @@ from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError
 from edgeres.fileio import check_overwrite, publish, staging_dir
 from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
+from edgeres.formats.source_options import SourceOptions
 from edgeres.text import shown
 
 __all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint", "output_path"]
@@ -53,18 +54,19 @@ class ConvertResult:
         }
 
 
-def load_source_checkpoint(path: str | Path):
-    """Load an edgeres checkpoint, refusing any other kind of file with a one-line error."""
+def load_source_checkpoint(path: str | Path, source: SourceOptions | None = None):
+    """Load a PyTorch source (checkpoint, state dict + ``--model``, ``.pt2``) or refuse in one line."""
     path = Path(path)
     fmt = format_for_path(path)
-    if fmt.name != "pytorch":
+    if not fmt.needs_torch:
         raise ModelFileError(
-            f"'{shown(path)}' is a {fmt.name} file; convert takes an edgeres checkpoint (.pt) from "
-            "edgeres train (to quantize an existing ONNX file use edgeres quantize)"
+            f"'{shown(path)}' is a {fmt.name} file; convert takes a PyTorch source: an edgeres "
+            "checkpoint (.pt), a torch.export program (.pt2), or a state dict (.pth, .pt, "
+            ".safetensors) with --model (to quantize an existing ONNX file use edgeres quantize)"
         )
-    from edgeres.formats.checkpoint import load_checkpoint
+    from edgeres.formats.torch_source import load_torch_source
 
-    ckpt = load_checkpoint(path)
+    ckpt = load_torch_source(path, source)
     check_finite_weights(ckpt.model, path)
     return ckpt
 
@@ -108,6 +110,12 @@ def convert(
     force: bool = False,
     verify: bool = True,
     quiet: bool = False,
+    model: str | None = None,
+    labels: str | Path | None = None,
+    img_size: int | None = None,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    channel_order: str | None = None,
 ) -> ConvertResult:
     """Export a checkpoint to each format in ``to`` and check every file against it.
 
@@ -120,6 +128,8 @@ def convert(
         force: Replace existing outputs.
         verify: Run the parity check on each file.
         quiet: No progress bar.
+        model, labels, img_size, mean, std, channel_order: What describes a source without
+            edgeres metadata (``SourceOptions``); on an edgeres checkpoint only ``labels``.
 
     A file that fails the parity check (NaN logits included) is not written; ``result.passed``
     is then False (the CLI exits 1 with the report).
@@ -127,8 +137,9 @@ def convert(
     Raises:
         OutputExistsError: An output exists and ``force`` is false (checked before any work, and
             again when each file is published: another command may have written it meanwhile).
-        ModelFileError: Not a checkpoint, NaN or infinite weights (nothing is converted), or a
-            converter cannot handle an op.
+        ModelFileError: Not a PyTorch source, NaN or infinite weights (nothing is converted), or a
+            converter cannot handle an op (the other formats are still written; the error names
+            the op after they are).
     """
     from edgeres.progress import progress
 
@@ -136,25 +147,41 @@ def convert(
     targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to or export_formats()}
     for path in targets.values():
         check_overwrite(path, force)
-    ckpt = load_source_checkpoint(checkpoint_path)
+    source = SourceOptions(model, labels, img_size, mean, std, channel_order)
+    ckpt = load_source_checkpoint(checkpoint_path, source)
     info = export_info(ckpt.info, checkpoint_path, model_args=ckpt.model_args)
     result = ConvertResult(checkpoint=checkpoint_path)
     images = real_images(info) if verify else None
+    failed: list[ModelFileError] = []
     for fmt in progress(list(targets), quiet=quiet, desc="convert", unit="format"):
-        target = targets[fmt]
-        # Export and check in a staging folder: a run killed before the parity check leaves no
-        # unverified file under the final name (and the next run removes the staging folder).
-        with staging_dir(target.parent, "convert") as staging:
-            staged = staging / target.name
-            exporter = resolve(FORMATS[fmt].exporter)
-            start = time.perf_counter()
-            exporter(ckpt.model, info, staged, **_exporter_options(fmt, opset, dynamic_batch))
-            result.seconds[fmt] = time.perf_counter() - start
-            if verify:
-                parity = check_parity(ckpt.model, staged, info, images)
-                result.parity.append(dataclasses.replace(parity, path=str(target)))
-                if not parity.passed:
-                    continue  # never under the final name; the staging folder goes with it
-            publish(staged, target, overwrite=force)
-        result.outputs[fmt] = target
+        try:
+            _convert_one(
+                ckpt.model, info, fmt, targets[fmt], result, images, (opset, dynamic_batch, force)
+            )
+        except ModelFileError as e:
+            failed.append(e)  # one format's converter failing leaves the others to be written
+    if failed:
+        written = (
+            f" ({', '.join(map(str, result.outputs.values()))} written)" if result.outputs else ""
+        )
+        raise ModelFileError(f"{failed[0]}{written}")
     return result
+
+
+def _convert_one(model, info, fmt: str, target: Path, result, images, options) -> None:
+    opset, dynamic_batch, force = options
+    # Export and check in a staging folder: a run killed before the parity check leaves no
+    # unverified file under the final name (and the next run removes the staging folder).
+    with staging_dir(target.parent, "convert") as staging:
+        staged = staging / target.name
+        exporter = resolve(FORMATS[fmt].exporter)
+        start = time.perf_counter()
+        exporter(model, info, staged, **_exporter_options(fmt, opset, dynamic_batch))
+        result.seconds[fmt] = time.perf_counter() - start
+        if images is not None:
+            parity = check_parity(model, staged, info, images)
+            result.parity.append(dataclasses.replace(parity, path=str(target)))
+            if not parity.passed:
+                return  # never under the final name; the staging folder goes with it
+        publish(staged, target, overwrite=force)
+    result.outputs[fmt] = target

@@ -11,6 +11,7 @@ from typing import Any
 
 from edgeres.formats import export_formats, parse_format_list
 from edgeres.formats.onnx import DEFAULT_OPSET
+from edgeres.formats.source_options import SourceOptions, rgb
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,13 @@ class ConvertConfig:
         verify: Check each file against the checkpoint: logits within 1e-4 and the same top-1
             (``--no-verify`` turns it off).
         quiet: No progress bar (``--json``).
+        model: Architecture of a state dict: a zoo name (resnet18...) or pkg.module:function,
+            which imports and runs that function of yours to build the network (``--model``).
+        labels: Class names, one a line in output order, embedded in the files (``--labels``).
+        img_size: Input size of a source that does not fix it (``--img-size``).
+        mean: RGB mean after scaling to [0,1], e.g. 0.485,0.456,0.406 (``--mean``).
+        std: RGB std, e.g. 0.229,0.224,0.225 (``--std``).
+        channel_order: Channel order the model was trained on, RGB or BGR (``--channel-order``).
     """
 
     to: tuple[str, ...] | str | None = None
@@ -37,8 +45,19 @@ class ConvertConfig:
     force: bool = False
     verify: bool = True
     quiet: bool = False
+    model: str | None = None
+    labels: str | Path | None = None
+    img_size: int | None = None
+    mean: tuple[float, float, float] | str | None = None
+    std: tuple[float, float, float] | str | None = None
+    channel_order: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", rgb(self.mean, "mean"))
+        object.__setattr__(self, "std", rgb(self.std, "std"))
+        SourceOptions(
+            self.model, self.labels, self.img_size, self.mean, self.std, self.channel_order
+        )
         # The table is read now, not when this module was imported: a format registered
         # later is written too.
         to = export_formats() if self.to is None else self.to

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeres.errors import ModelFileError, UsageError, unknown_name
-from edgeres.formats import onnx, pytorch, tflite
+from edgeres.formats import onnx, program, pytorch, tflite, weights
 from edgeres.formats.base import (
     METADATA_KEY,
     Engine,
@@ -49,7 +49,9 @@ __all__ = [
     "resolve",
 ]
 
-FORMATS: dict[str, Format] = {f.name: f for f in (pytorch.FORMAT, onnx.FORMAT, tflite.FORMAT)}
+FORMATS: dict[str, Format] = {
+    f.name: f for f in (pytorch.FORMAT, program.FORMAT, weights.FORMAT, onnx.FORMAT, tflite.FORMAT)
+}
 
 
 def register(fmt: Format) -> None:

@@ -10,6 +10,7 @@ training room. Importing this module imports torch: only the PyTorch format's us
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,31 +86,68 @@ def check_model_size(path: Path, model_name: str, model_args: dict[str, Any]) ->
         )
 
 
-def read_payload(path: Path) -> dict[str, Any]:
+SAVE_HINT = (
+    "save the weights instead: torch.save(model.state_dict(), 'model.pth') and pass --model "
+    "(a zoo name or pkg.module:function), or torch.export.save(torch.export.export(model, "
+    "(x,)), 'model.pt2')"
+)
+
+
+def torchscript_entries(names: list[str]) -> bool:
+    """Whether a zip's entry names are a TorchScript archive (``torch.jit.save``)."""
+    return any(n.endswith("/constants.pkl") or "/code/__torch__" in n for n in names)
+
+
+def read_pickle(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` of a ``torch.save`` file, every failure one line.
+
+    Raises:
+        ModelFileError: Missing, not a zip, TorchScript, a pickle that would run code (a whole
+            pickled model), truncated or corrupted.
+    """
     if not path.is_file():
-        raise ModelFileError(f"checkpoint '{shown(path)}' does not exist")
+        raise ModelFileError(f"'{shown(path)}' does not exist")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
             f"'{shown(path)}' is not a PyTorch checkpoint (not a torch.save zip archive); "
             "it may be truncated or another kind of file"
         )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
+    if torchscript_entries(names):
+        raise ModelFileError(
+            f"'{shown(path)}' is a TorchScript file (torch.jit.save), which holds code edgeres "
+            f"does not run; {SAVE_HINT}"
+        )
     check_archive_sizes(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
-        first = lines[0].split("error:")[-1].strip() if lines else type(e).__name__
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        name = f"it names {found[1][:80]}" if found else type(e).__name__
         raise ModelFileError(
-            f"refused to load '{shown(path)}': its pickle would import or run code, which edgeres never "
-            f"executes ({first[:160]}); re-save the weights with edgeres train"
+            f"refused to load '{shown(path)}': its pickle would import or run code, which edgeres "
+            f"never executes ({name}: a whole model saved with torch.save(model)?); {SAVE_HINT}"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({msg[:160]})") from None
+
+
+def is_checkpoint(payload: Any) -> bool:
+    """Whether a loaded payload is an edgeres checkpoint (not a plain state dict)."""
+    return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
+
+
+def read_payload(path: Path) -> dict[str, Any]:
+    payload = read_pickle(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(
-            f"'{shown(path)}' is a PyTorch file but not an edgeres checkpoint "
-            "(no 'format: edgeres-checkpoint' entry); train it with edgeres train"
+            f"'{shown(path)}' is a PyTorch file but not an edgeres checkpoint (no 'format: "
+            "edgeres-checkpoint' entry); a state dict needs --model NAME|pkg.module:function"
         )
     if payload.get("version", 0) > CHECKPOINT_VERSION:
         raise ModelFileError(

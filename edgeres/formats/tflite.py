@@ -195,7 +195,7 @@ FORMAT = Format(
     exporter="edgeres.convert.tflite:export_tflite",
     quantization=Quantization(
         quantizer="edgeres.quantize.tflite.pt2e:quantize_tflite",
-        sources=("pytorch",),
+        sources=("pytorch", "pt2", "safetensors"),
         checker="edgeres.quantize.checks:check_tflite",
         layer_errors="edgeres.quantize.tflite.float_layers:tflite_layer_errors",
         # PT2E cannot keep one layer in float (litert-torch re-quantizes it); with layers to

@@ -12,7 +12,9 @@ from typing import Any
 
 # The registry's names, spelled out so that `edgeres train --help` needs no torch;
 # tests/models/test_models.py checks them against list_models().
-MODEL_NAMES = ("resnet8", "resnet20", "resnet18s", "test_resnet")
+MODEL_NAMES = (
+    "resnet8", "resnet20", "resnet18s", "resnet18", "resnet34", "resnet50", "test_resnet",
+)  # fmt: skip
 
 _LAZY = {
     "ModelConfig": "registry",
@@ -30,4 +32,5 @@ def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'edgeres.models' has no attribute '{name}'")
     importlib.import_module("edgeres.models.resnet")  # registers the models
+    importlib.import_module("edgeres.models.torchvision_layout")
     return getattr(importlib.import_module(f"edgeres.models.{_LAZY[name]}"), name)

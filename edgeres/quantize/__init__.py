@@ -142,9 +142,7 @@ def _quantize(
         source = load_source(
             model_path,
             Path(tmp),
-            img_size=cfg.img_size,
-            mean=cfg.mean,
-            std=cfg.std,
+            cfg.source_options(),
             prepare=None if cfg.no_equalize else partial(prepare_network, opts=opts),
         )
         report = QuantReport(

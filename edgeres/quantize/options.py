@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from edgeres.errors import ParamError, UsageError, check_number
+from edgeres.errors import ParamError, UsageError
 from edgeres.formats import FORMATS, parse_format_list
+from edgeres.formats.source_options import SourceOptions, rgb
 from edgeres.profiles.model import INT8_ACTIVATIONS
 from edgeres.spec import ModelInfo
 
@@ -58,24 +59,6 @@ def _check_gate(max_drop: float | None, fallback_layers: int) -> None:
         )
 
 
-def _rgb(value: Any, flag: str) -> tuple[float, float, float] | None:
-    """``"0.485,0.456,0.406"`` (or three numbers) as a tuple; the error names the flag."""
-    if value is None:
-        return None
-    try:
-        parts = value.split(",") if isinstance(value, str) else list(value)
-        values = tuple(float(v) for v in parts)
-    except (TypeError, ValueError):
-        values = ()
-    if len(values) != 3:
-        raise ParamError(flag, f"needs three comma-separated numbers (R,G,B), got '{value}'")
-    for v in values:
-        check_number(v, flag)
-    if flag == "std" and min(values) <= 0:
-        raise ParamError("std", f"values must be > 0 (they divide the pixels), got '{value}'")
-    return values  # type: ignore[return-value]
-
-
 @dataclass(frozen=True)
 class QuantizeConfig:
     """How to quantize and check a model: ``quantize(path, config)``.
@@ -117,6 +100,10 @@ class QuantizeConfig:
         mean: Its RGB mean after scaling to [0,1], e.g. 0.485,0.456,0.406 (``--mean``).
         std: Its RGB std, e.g. 0.229,0.224,0.225 (``--std``).
         quiet: No progress bars (``--json``).
+        model: Architecture of a state dict: a zoo name (resnet18...) or pkg.module:function,
+            which imports and runs that function of yours to build the network (``--model``).
+        labels: Class names, one a line in output order, embedded in the files (``--labels``).
+        channel_order: Channel order the model was trained on, RGB or BGR (``--channel-order``).
     """
 
     calib: str | Path | None = None
@@ -140,19 +127,29 @@ class QuantizeConfig:
     mean: tuple[float, float, float] | str | None = None
     std: tuple[float, float, float] | str | None = None
     quiet: bool = False
+    model: str | None = None
+    labels: str | Path | None = None
+    channel_order: str | None = None
 
     def __post_init__(self) -> None:
         if self.to is not None:
             text = self.to if isinstance(self.to, str) else ",".join(self.to)
             object.__setattr__(self, "to", parse_format_list(text))
-        object.__setattr__(self, "mean", _rgb(self.mean, "mean"))
-        object.__setattr__(self, "std", _rgb(self.std, "std"))
+        object.__setattr__(self, "mean", rgb(self.mean, "mean"))
+        object.__setattr__(self, "std", rgb(self.std, "std"))
         _check_quantizer_options(
             self.samples, self.method, self.activations, self.io, METHOD_CHOICES
         )
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ParamError("eval_limit", f"must be at least 1, got {self.eval_limit}")
         _check_gate(self.max_drop, self.fallback_layers)
+        self.source_options()
+
+    def source_options(self) -> SourceOptions:
+        """What describes a source without edgeres metadata (``--model``, ``--labels``...)."""
+        return SourceOptions(
+            self.model, self.labels, self.img_size, self.mean, self.std, self.channel_order
+        )
 
     def kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments of ``edgeres.quantize.quantize``."""

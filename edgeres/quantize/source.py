@@ -1,4 +1,4 @@
-"""Open the FP32 model to quantize: an edgeres checkpoint or any FP32 ONNX file."""
+"""Open the FP32 model to quantize: any PyTorch source (checkpoint, state dict, .pt2) or FP32 ONNX."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from edgeres.convert.common import export_info
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
 from edgeres.formats.onnx import DEFAULT_OPSET
+from edgeres.formats.source_options import SourceOptions
 from edgeres.quantize.options import QuantSource
-from edgeres.spec import DEFAULT_MEAN, DEFAULT_STD, InputSpec, ModelInfo
+from edgeres.spec import ModelInfo
 from edgeres.text import shown
 
 
@@ -27,19 +28,17 @@ def describe_sources() -> str:
 def load_source(
     path: str | Path,
     work_dir: Path,
+    source: SourceOptions | None = None,
     *,
-    img_size: int | None = None,
-    mean: tuple[float, float, float] | None = None,
-    std: tuple[float, float, float] | None = None,
     opset: int = DEFAULT_OPSET,
     prepare=None,
 ) -> QuantSource:
-    """Open ``path`` for quantization; a checkpoint is exported to FP32 ONNX inside ``work_dir``.
+    """Open ``path`` for quantization; a PyTorch source is exported to FP32 ONNX in ``work_dir``.
 
-    ``img_size``/``mean``/``std`` describe the preprocessing of an ONNX file that carries no
-    edgeres metadata (they override nothing when the metadata exists). ``prepare(model, info)``
-    changes a checkpoint's network before it is exported (``quantize.prepare``) and returns
-    what it did.
+    ``source`` (``--model``, ``--labels``, ``--img-size/--mean/--std``) describes a file that
+    carries no edgeres metadata; on an edgeres file only ``--labels`` applies.
+    ``prepare(model, info)`` changes a PyTorch network before it is exported
+    (``quantize.prepare``) and returns what it did.
 
     Raises:
         ModelFileError: Not a format quantization starts from, or unreadable.
@@ -52,30 +51,31 @@ def load_source(
             f"'{shown(path)}' is a {fmt.name} file; quantize takes {describe_sources()}"
         )
     opener = resolve(fmt.quant_source)
-    return opener(
-        path, work_dir, img_size=img_size, mean=mean, std=std, opset=opset, prepare=prepare
-    )
+    return opener(path, work_dir, source=source or SourceOptions(), opset=opset, prepare=prepare)
 
 
 def from_checkpoint(
-    path: Path, work_dir: Path, *, opset: int, prepare=None, **_: object
+    path: Path, work_dir: Path, *, opset: int, source: SourceOptions, prepare=None
 ) -> QuantSource:
-    """An edgeres checkpoint, with an FP32 ONNX export of it (prepared first) in ``work_dir``."""
+    """A PyTorch source (checkpoint, state dict + --model, .pt2), prepared first, exported to
+    FP32 ONNX in ``work_dir``."""
     from edgeres.convert.onnx import export_onnx
-    from edgeres.formats.checkpoint import load_checkpoint
+    from edgeres.formats.torch_source import load_torch_source
 
-    ckpt = load_checkpoint(path)
+    ckpt = load_torch_source(path, source)
     info = export_info(ckpt.info, path, model_args=ckpt.model_args)
     # The network as the user gave it stays the FP32 reference: bias correction moves it.
     reference = copy.deepcopy(ckpt.model) if prepare is not None else None
     prepared = prepare(ckpt.model, info) if prepare is not None else {}
     fp32 = export_onnx(ckpt.model, info, work_dir / f"{path.stem}.fp32.onnx", opset=opset)
+    own = "source_kind" not in ckpt.info.extra  # an edgeres checkpoint, not a file from elsewhere
     return QuantSource(
         path=path,
         info=info,
         model=ckpt.model,
         fp32_onnx=fp32,
         metrics=ckpt.metrics,
+        has_metadata=own,
         prepared=prepared,
         reference=reference,
     )
@@ -98,7 +98,7 @@ def _load_onnx(path: Path):
     return proto
 
 
-def from_onnx(path: Path, work_dir: Path, *, img_size, mean, std, **_: object) -> QuantSource:
+def from_onnx(path: Path, work_dir: Path, *, source: SourceOptions, **_: object) -> QuantSource:
     """An FP32 ONNX file: edgeres' own (its metadata) or a third party's (described by flags)."""
     from edgeres.formats.onnx import read_onnx_metadata
 
@@ -110,16 +110,16 @@ def from_onnx(path: Path, work_dir: Path, *, img_size, mean, std, **_: object) -
             raise ModelFileError(
                 f"'{shown(path)}' is already {info.precision}; quantize its FP32 source instead"
             )
-        return QuantSource(path=path, info=info, fp32_onnx=path)
+        return QuantSource(path=path, info=source.applied(info), fp32_onnx=path)
     return QuantSource(
         path=path,
-        info=_third_party_info(path, proto, img_size, mean, std),
+        info=_third_party_info(path, proto, source),
         fp32_onnx=path,
         has_metadata=False,
     )
 
 
-def _third_party_info(path: Path, proto, img_size, mean, std) -> ModelInfo:
+def _third_party_info(path: Path, proto, source: SourceOptions) -> ModelInfo:
     """Describe an ONNX file without edgeres metadata from its input shape and the flags."""
     dims = [
         d.dim_value if d.HasField("dim_value") else None
@@ -131,6 +131,7 @@ def _third_party_info(path: Path, proto, img_size, mean, std) -> ModelInfo:
         )
     layout = "NHWC" if dims[3] == 3 and dims[1] != 3 else "NCHW"
     h, w = (dims[1], dims[2]) if layout == "NHWC" else (dims[2], dims[3])
+    img_size = source.img_size
     if img_size is not None:
         if h and w and (h, w) != (img_size, img_size):
             raise UsageError(
@@ -147,6 +148,6 @@ def _third_party_info(path: Path, proto, img_size, mean, std) -> ModelInfo:
         raise ModelFileError(
             f"'{shown(path)}' output has no fixed class dimension; edgeres quantizes classifiers"
         )
-    spec = InputSpec(h, w, layout=layout, mean=mean or DEFAULT_MEAN, std=std or DEFAULT_STD)
-    classes = tuple(str(i) for i in range(n_classes))
+    spec = source.spec(h, w, layout=layout)
+    classes = source.class_names(n_classes)
     return ModelInfo(name=path.stem, classes=classes, spec=spec, extra={"third_party": True})

@@ -1,4 +1,5 @@
-"""PyTorch backend for edgeres checkpoints (``.pt``); torch is imported only when one is loaded."""
+"""PyTorch backend for edgeres checkpoints (``.pt``) and torch.export programs (``.pt2``); torch is
+imported only when one is loaded."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class TorchBackend(Backend):
         except ImportError:
             err = missing_dependency("torch", "train", "running .pt checkpoints")
             raise EngineUnavailable(str(err)) from None
-        from edgeres.formats.checkpoint import load_checkpoint
+        from edgeres.formats.torch_source import load_torch_source
 
         self.path = Path(path)
         if threads is not None:
@@ -49,7 +50,7 @@ class TorchBackend(Backend):
             raise UsageError(
                 f"device '{device}' asked for, but PyTorch sees no CUDA GPU here; use device='cpu'"
             )
-        ckpt = load_checkpoint(self.path)
+        ckpt = load_torch_source(self.path)
         self._torch = torch
         self.device = torch.device(device)
         self.model = ckpt.model.to(self.device).eval()

@@ -34,11 +34,18 @@ class TrainConfig:
             (``--data``).
         out: Run folder to write: model.pt, metrics.json, history.csv, curves.png (``--out``).
         epochs: Passes over the training split, or auto: at least 1,500 optimizer steps and 15
-            epochs, at most 300 epochs (QAT: 300 steps, 2 to 30 epochs) (``--epochs``).
+            epochs, at most 300 epochs (--init: 500 steps, 5 to 100 epochs; QAT: 300 steps, 2 to
+            30 epochs) (``--epochs``).
         augment: Train-time augmentation, comma-separated: crop (random shifts), flip (mirror
             images), or none; leave flip out for digits, text and arrows (``--augment``).
-        init: Start from this checkpoint's weights (fine-tuning); a data set with other classes
-            gets a new classifier head, and the plan says so (``--init``).
+        init: Start from these weights (fine-tuning): an edgeres checkpoint, or a state dict
+            (.pth, .pt, .safetensors: torchvision's or timm's ResNet files with --model
+            resnet18/34/50); a data set with other classes gets a new classifier head, and the
+            plan says so. Fine-tuning defaults: lr 0.01 and a shorter auto schedule (500 steps,
+            5 to 100 epochs) (``--init``).
+        freeze_backbone: With --init: train the classifier head only, every other weight and
+            the BatchNorm statistics kept as loaded; for folders of a few images a class
+            (``--freeze-backbone``).
         qat: Quantization-aware fine-tuning of the --init checkpoint (fake-quantized, PT2E),
             then write model_int8.onnx, model_int8.tflite and their report (``--qat``).
         per_tensor: With --qat: one weight scale per tensor, as quantize --per-tensor
@@ -68,6 +75,7 @@ class TrainConfig:
     epochs: str | int = AUTO
     augment: str = "crop,flip"
     init: Path | None = None
+    freeze_backbone: bool = False
     qat: bool = False
     per_tensor: bool = False
     img_size: int | None = None
@@ -105,6 +113,11 @@ class TrainConfig:
                 "",
             ),
             (not self.per_tensor or self.qat, "--per-tensor applies to --qat only", ""),
+            (
+                not self.freeze_backbone or (self.init is not None and not self.qat),
+                "--freeze-backbone needs --init (pretrained weights) and no --qat",
+                "",
+            ),
             (not (self.qat and self.resume), "--resume cannot continue a --qat run", ""),
             (self.weight_decay >= 0, "--weight-decay must be zero or positive", self.weight_decay),
             (

@@ -1,6 +1,10 @@
 """``--init``: start training from an earlier checkpoint's weights (fine-tuning).
 
-The checkpoint decides the architecture and the input size. A data set with the checkpoint's
+``--init`` takes an edgeres checkpoint, or a plain state dict (``.pth``/``.pt`` from
+``torch.save(model.state_dict())``, timm's ``.safetensors``) with ``--model`` naming a zoo
+architecture whose names match it (``resnet18/34/50`` for torchvision's and timm's ImageNet
+files); its keys and shapes are checked strictly. ``--freeze-backbone`` trains the head only.
+An edgeres checkpoint decides the architecture and the input size. A data set with the checkpoint's
 classes (same names, same order) keeps every weight; one with other classes gets a fresh
 classifier head (the last ``nn.Linear``) and the plan says so: this is the usual fine-tuning case
 and needs no flag. ``--qat`` refuses other classes: it adapts a trained network to INT8, it does
@@ -16,8 +20,12 @@ from typing import Any
 from torch import nn
 
 from edgeres.errors import UsageError
-from edgeres.formats.checkpoint import Checkpoint, load_checkpoint
+from edgeres.formats import format_for_path
+from edgeres.formats.checkpoint import Checkpoint, is_checkpoint, load_checkpoint, read_pickle
+from edgeres.formats.source_options import SourceOptions
+from edgeres.formats.torch_source import load_torch_source
 from edgeres.models import create_model
+from edgeres.models.user import is_user_ref
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class InitFacts:
     model: str
     new_head: bool
     old_classes: tuple[str, ...]
+    frozen: bool = False
 
     def describe(self) -> str:
         head = (
@@ -42,19 +51,39 @@ class InitFacts:
             if self.new_head
             else "all weights kept"
         )
-        return f"starting from {self.path}: {head}"
+        frozen = "; backbone frozen, training the head only" if self.frozen else ""
+        return f"starting from {self.path}: {head}{frozen}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "model": self.model, "new_head": self.new_head}
+        return {
+            "path": self.path,
+            "model": self.model,
+            "new_head": self.new_head,
+            "freeze_backbone": self.frozen,
+        }
 
 
 def read_init(path: Path, model: str | None, img_size: int | None) -> Checkpoint:
-    """Load the ``--init`` checkpoint and check it against ``--model`` and ``--img-size``.
+    """Load the ``--init`` weights and check them against ``--model`` and ``--img-size``.
 
     Raises:
-        ModelFileError: Unreadable or not an edgeres checkpoint.
-        UsageError: Another architecture or input size than asked for.
+        ModelFileError: Unreadable, unsafe, or a state dict that does not fit ``--model``.
+        UsageError: Another architecture or input size than asked for; a state dict without
+            ``--model``; a ``.pt2`` program (a graph, not trainable weights).
     """
+    fmt = format_for_path(path)
+    if fmt.name == "pt2":
+        raise UsageError(
+            f"--init '{path}' is a torch.export program, which cannot be trained; pass its "
+            "state dict (torch.save(model.state_dict(), 'w.pth')) with --model"
+        )
+    if fmt.name != "pytorch" or not is_checkpoint(read_pickle(path)):
+        if model is None or is_user_ref(model):
+            raise UsageError(
+                f"--init '{path}' is a state dict (weights only); name its zoo architecture "
+                "with --model (resnet18, resnet34, resnet50 for torchvision/timm files)"
+            )
+        return load_torch_source(path, SourceOptions(model=model, img_size=img_size))
     ckpt = load_checkpoint(path)
     if model is not None and model != ckpt.model_name:
         raise UsageError(
@@ -71,7 +100,12 @@ def read_init(path: Path, model: str | None, img_size: int | None) -> Checkpoint
 
 
 def init_model(
-    ckpt: Checkpoint, path: Path, classes: tuple[str, ...], model_args: dict[str, Any], qat: bool
+    ckpt: Checkpoint,
+    path: Path,
+    classes: tuple[str, ...],
+    model_args: dict[str, Any],
+    qat: bool,
+    freeze: bool = False,
 ) -> tuple[nn.Module, dict[str, Any], InitFacts]:
     """A network for ``classes`` holding the checkpoint's weights; a new head if classes differ.
 
@@ -98,8 +132,31 @@ def init_model(
         missing, unexpected = [], ["(shapes differ)"]
     if unexpected or (missing and not new_head):
         raise UsageError(f"--init '{path}': its weights do not fit {ckpt.model_name} {args}")
-    facts = InitFacts(str(path), ckpt.model_name, new_head, old)
+    if freeze:
+        freeze_backbone(model)
+    facts = InitFacts(str(path), ckpt.model_name, new_head, old, freeze)
     return model, args, facts
+
+
+def freeze_backbone(model: nn.Module) -> int:
+    """Train the classifier head only: every other parameter frozen; returns the trainable count.
+
+    The backbone's BatchNorm layers are kept in eval mode while training (``frozen_bn_eval``),
+    so their running statistics stay the pretrained ones.
+    """
+    head = _head_name(model) + "."
+    trainable = 0
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(head))
+        trainable += p.numel() if p.requires_grad else 0
+    return trainable
+
+
+def frozen_bn_eval(model: nn.Module) -> None:
+    """Put BatchNorm layers whose weights are frozen back in eval mode (after ``model.train()``)."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d) and m.weight is not None and not m.weight.requires_grad:
+            m.eval()
 
 
 def _head_name(model: nn.Module) -> str:

@@ -26,6 +26,7 @@ from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
 from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext, init_distributed, shutdown_distributed
 from edgeres.train.history import plot_curves, write_history, write_metrics
+from edgeres.train.init import frozen_bn_eval
 from edgeres.train.setup import Run, plan_text, start_run, to_tensor
 
 
@@ -90,6 +91,8 @@ def _diverged(cfg: TrainConfig, epoch: int, step: int, loss: float, lr: float) -
 
 def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, plan) -> dict[str, float]:
     model.train()
+    if cfg.freeze_backbone:
+        frozen_bn_eval(model)
     rng = np.random.default_rng([cfg.seed, epoch])
     perm = rng.permutation(len(data))[ctx.rank :: ctx.world_size]
     per_proc = max(1, cfg.batch_size // ctx.world_size)

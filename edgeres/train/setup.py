@@ -87,7 +87,7 @@ def start_run(cfg: TrainConfig, ctx: DistContext) -> Run:
         model = qat_model(model, spec, cfg, train_set, device)
     plan = plan_schedule(
         len(train_set), len(train_set.classes), cfg.batch_size, cfg.epochs,
-        qat=cfg.qat, world_size=ctx.world_size,
+        qat=cfg.qat, world_size=ctx.world_size, finetune=cfg.init is not None,
     )  # fmt: skip
     opt, sched = _optimizer(model, cfg, plan.total_steps)
     state = _resume_state(cfg, model, opt, sched) if cfg.resume else {}
@@ -173,8 +173,9 @@ def _model_info(cfg: TrainConfig, model: nn.Module, spec: InputSpec, classes) ->
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    params = [p for p in model.parameters() if p.requires_grad]  # --freeze-backbone: the head
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -214,7 +215,7 @@ def build_model(cfg: TrainConfig, ckpt, classes) -> tuple[nn.Module, dict[str, A
     if ckpt is None:
         model_args = {"num_classes": len(classes), **cfg.model_args}
         return create_model(cfg.model, **model_args), model_args, None
-    return init_model(ckpt, cfg.init, tuple(classes), cfg.model_args, cfg.qat)
+    return init_model(ckpt, cfg.init, tuple(classes), cfg.model_args, cfg.qat, cfg.freeze_backbone)
 
 
 def qat_model(model: nn.Module, spec: InputSpec, cfg: TrainConfig, data: ImageSet, device):

@@ -1,0 +1,200 @@
+"""Loading a ``torch.export`` program (``.pt2``) without letting the file run code.
+
+``torch.export.load`` is not safe on its own (its docstring says so): it unpickles sample inputs
+and odd-strided tensors with ``weights_only=False`` when the safe load fails, unpickles
+"opaque" and TorchBind constants, and parses shape expressions with ``sympy.sympify`` (an
+``eval``). So the archive is read into memory once and screened first: every entry must be one
+torch.export writes for a plain model (no custom or opaque objects, no compiled AOTInductor or
+ExecuTorch payloads); every pickle in it must load with ``torch.load(weights_only=True)`` (so
+torch's own safe attempt succeeds and its unsafe fallback never runs); every operator the graph
+names must be an ATen/prims operator or a Python arithmetic one; every shape expression may use
+only symbol names, integers and arithmetic. Only then does ``torch.export.load`` read the same
+bytes. After loading, the graph's call targets are checked again as objects.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import operator
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeres.errors import ModelFileError, UsageError
+from edgeres.formats.checkpoint import SAVE_HINT
+from edgeres.text import shown
+
+MAX_PROGRAM_BYTES = 2 * 1024**3
+# What torch.export.save writes for a plain nn.Module (under one top-level folder).
+_ENTRIES = re.compile(
+    r"(archive_format|archive_version|byteorder|version|\.data/version|\.data/serialization_id"
+    r"|models/\w+\.json|data/weights/(weight_\d+|\w+_weights_config\.json)"
+    r"|data/constants/(tensor_\d+|\w+_constants_config\.json)|data/sample_inputs/\w+\.pt"
+    r"|extra/[\w.-]+)"
+)
+_TARGET = re.compile(
+    r"torch\.ops\.(aten|prims)\.\w+(\.\w+)?|_operator\.\w+|torch\.sym_\w+|math\.\w+"
+)
+_EXPR_NAMES = {
+    "Symbol", "Integer", "Rational", "Add", "Mul", "Pow", "Max", "Min", "Abs", "oo",
+    "positive", "integer", "nonnegative", "real", "finite", "True", "False",
+    "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "StrictLessThan", "LessThan", "StrictGreaterThan",
+    "GreaterThan", "And", "Or", "Not", "FloorDiv", "Mod", "PythonMod", "CleanDiv", "CeilToInt",
+    "ModularIndexing", "Where", "IntTrueDiv", "FloorToInt", "TruncToInt",
+}  # fmt: skip
+_EXPR_CHARS = re.compile(r"[\w\s'(),=+\-*/<>]*")
+_PY_OPS = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv}
+
+
+def _refuse(path: Path, why: str) -> ModelFileError:
+    return ModelFileError(f"refused to load '{shown(path)}': {why}; {SAVE_HINT}")
+
+
+def _check_pickle(path: Path, name: str, data: bytes) -> None:
+    try:
+        torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any failure: torch.export.load would retry unsafely
+        raise _refuse(path, f"its entry '{shown(name)}' is a pickle that would run code") from None
+
+
+def _check_graph_json(path: Path, text: str) -> None:
+    for target in re.findall(r'"target":\s*"([^"]*)"', text):
+        if not _TARGET.fullmatch(target):
+            raise _refuse(path, f"its graph calls '{shown(target)[:80]}', not an ATen operator")
+    for expr in re.findall(r'"expr_str":\s*"([^"]*)"', text):
+        names = set(re.findall(r"[A-Za-z_]\w*", expr)) - _EXPR_NAMES
+        bad = [n for n in names if not re.fullmatch(r"[su]\d+", n)]
+        if bad or "__" in expr or not _EXPR_CHARS.fullmatch(expr):
+            raise _refuse(path, f"its shape expression '{shown(expr)[:60]}' is not arithmetic")
+
+
+def screen_archive(path: Path, data: bytes) -> None:
+    """Refuse a ``.pt2`` that holds anything a plain exported model does not (see module doc).
+
+    Raises:
+        ModelFileError: Not a zip, an unknown entry, an unsafe pickle, operator or expression.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as e:
+        raise ModelFileError(f"'{shown(path)}' is not a readable .pt2 archive ({e})") from None
+    if sum(e.file_size for e in entries) > MAX_PROGRAM_BYTES:
+        raise ModelFileError(f"'{shown(path)}' declares over {MAX_PROGRAM_BYTES} bytes of content")
+    bodies = {e.filename.partition("/")[2]: archive.read(e) for e in entries if not e.is_dir()}
+    for inner in bodies:
+        if not _ENTRIES.fullmatch(inner):
+            raise _refuse(path, f"it holds '{shown(inner)[:80]}', which a plain "
+                          "torch.export.save of a model does not write")  # fmt: skip
+    pickled = [n for n in bodies if n.endswith(".pt")]
+    for name, body in bodies.items():
+        if name.endswith("_config.json"):
+            folder = name.rpartition("/")[0]
+            config = json.loads(body.decode("utf-8", "replace")).get("config", {})
+            pickled += [
+                f"{folder}/{m['path_name']}" for m in config.values() if m.get("use_pickle")
+            ]
+        elif name.startswith("models/"):
+            _check_graph_json(path, body.decode("utf-8", "replace"))
+    for name in pickled:
+        if name not in bodies:
+            raise ModelFileError(f"'{shown(path)}' is incomplete: '{shown(name)}' is missing")
+        _check_pickle(path, name, bodies[name])
+    if not any(n.startswith("models/") for n in bodies):
+        raise ModelFileError(f"'{shown(path)}' holds no exported program (no models/*.json)")
+
+
+def _check_targets(path: Path, program: Any) -> None:
+    for node in program.graph.nodes:
+        if node.op != "call_function":
+            continue
+        t = node.target
+        ok = isinstance(t, torch._ops.OpOverload) and t.namespace in ("aten", "prims")
+        if not (ok or t in _PY_OPS or getattr(t, "__module__", "") == "torch"):
+            raise _refuse(path, f"its graph calls {shown(str(t))[:80]}, not an ATen operator")
+
+
+def read_program(path: str | Path) -> Any:
+    """The ``ExportedProgram`` in a ``.pt2``, screened first (see the module docstring).
+
+    Raises:
+        ModelFileError: Missing, too large, unreadable, or holding anything that could run code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"'{shown(path)}' does not exist")
+    if path.stat().st_size > MAX_PROGRAM_BYTES:
+        raise ModelFileError(f"'{shown(path)}' is over {MAX_PROGRAM_BYTES} bytes")
+    data = path.read_bytes()
+    screen_archive(path, data)
+    try:
+        program = torch.export.load(io.BytesIO(data))
+    except Exception as e:  # noqa: BLE001 - deserialization raises many types
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ModelFileError(f"'{shown(path)}' is not a loadable .pt2 program ({first})") from None
+    _check_targets(path, program)
+    return program
+
+
+class ProgramModule(nn.Module):
+    """An exported program as an ``nn.Module`` for edgeres' exporters, parity and calibration.
+
+    A program exported at batch 1 is run image by image for larger batches. ``train()`` only
+    sets a flag: an exported graph has its train/eval behaviour baked in (and refuses the call).
+    """
+
+    def __init__(self, program: Any, batch: int | None) -> None:
+        super().__init__()
+        self.program = program.module()
+        self.batch = batch
+
+    def train(self, mode: bool = True) -> ProgramModule:
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.batch is None or x.shape[0] == self.batch:
+            return self.program(x)
+        return torch.cat([self.program(x[i : i + 1]) for i in range(x.shape[0])])
+
+
+def input_shape(program: Any) -> list[int | None]:
+    """The program's one image input shape, ``None`` where a dimension is free (dynamic)."""
+    names = program.graph_signature.user_inputs
+    if len(names) != 1:
+        raise UsageError(f"the program takes {len(names)} inputs; edgeres reads one image input")
+    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == names[0])
+    val = node.meta.get("val")
+    if val is None or not hasattr(val, "shape"):
+        raise UsageError("the program's input is not a tensor")
+    return [d if isinstance(d, int) else None for d in val.shape]
+
+
+def program_macs(program: Any) -> int | None:
+    """Conv and linear MACs per image from the graph's shapes (None when a shape is free)."""
+    total = 0
+    for node in program.graph.nodes:
+        name = str(node.target)
+        if node.op != "call_function" or not any(k in name for k in ("conv", "linear", "addmm")):
+            continue
+        out, weight = (
+            node.meta.get("val"),
+            node.args[1].meta.get("val") if len(node.args) > 1 else None,
+        )
+        if out is None or weight is None:
+            continue
+        dims = [*out.shape[1:], *weight.shape[1:]]
+        if not all(isinstance(d, int) for d in dims):
+            return None
+        if "addmm" in name:  # addmm(bias, x, w.T): weight is args[2]
+            continue
+        n = 1
+        for d in dims:
+            n *= d
+        total += n
+    return total
