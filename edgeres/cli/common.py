@@ -39,3 +39,15 @@ def max_image_pixels_option(f):  # noqa: ANN001, ANN201 - a click decorator
         help="Largest image (width x height) to decode; larger files are refused from their "
         "header, before decoding (default 67108864 = 8192x8192).",
     )(f)
+
+
+def workers_option(f):  # noqa: ANN001, ANN201 - a click decorator
+    """``--workers N``: processes that decode and resize the data (0: in this process)."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="Processes that decode and resize images while the model runs (0: in this "
+        "process; default: min(4, cores - 1); more than the cores is capped).",
+    )(f)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from edgeres.cli.common import echo_json, log, max_image_pixels_option
+from edgeres.cli.common import echo_json, log, max_image_pixels_option, workers_option
 from edgeres.cli.remote_opts import pop_remote, remote_options, show_remote
 from edgeres.errors import DataError, UsageError
 from edgeres.formats import engine_names
@@ -155,6 +155,7 @@ def predict_cmd(
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N images.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@workers_option
 @click.option(
     "--report",
     "report_dir",
@@ -190,6 +191,7 @@ def eval_cmd(
     split: str,
     limit: int | None,
     batch_size: int,
+    workers: int | None,
     report_dir: Path | None,
     compare: Path | None,
     profile: str | None,
@@ -215,13 +217,16 @@ def eval_cmd(
     if remote := pop_remote(remote_flags):
         flags = ["--split", split, "--batch-size", str(batch_size), *(["--by-index"] * by_index)]
         flags += ["--limit", str(limit)] if limit else []
+        flags += ["--workers", str(workers)] if workers is not None else []
         _eval_remote(
             remote, model, data, flags + _engine_flags(profile, threads, strict, engine), as_json
         )
         return
     _check_report_flags(report_dir, compare)
     with _load(model, profile, strict, threads, engine) as backend:
-        imageset, result = _score(backend, data, split, limit, batch_size, by_index, as_json)
+        imageset, result = _score(
+            backend, data, split, limit, (batch_size, workers), by_index, as_json
+        )
         providers, engine = list(backend.providers), backend.engine
         names = tuple(imageset.classes) or tuple(backend.info.classes)
     report = None
@@ -234,14 +239,15 @@ def eval_cmd(
     _show_eval(model, data, split, result, engine, providers, report, as_json)
 
 
-def _score(backend, data, split, limit, batch_size, by_index, quiet):
-    """The data at the model's size and the model's accuracy on it (classes matched by name)."""
+def _score(backend, data, split, limit, batching, by_index, quiet):
+    """The data at the model's size, streamed, and the model's accuracy on it (classes matched
+    by name); ``batching`` is ``(batch size, workers)``."""
     from edgeres import runtime
-    from edgeres.data import load_split
+    from edgeres.data import stream_split
 
     spec = backend.spec
-    size = spec.height if spec.height == spec.width else (spec.height, spec.width)
-    imageset = load_split(data, split, size, limit=limit, quiet=quiet)
+    batch_size, workers = batching
+    imageset = stream_split(data, split, spec.size, limit=limit, workers=workers)
     result = runtime.evaluate(
         backend, imageset, batch_size=batch_size, quiet=quiet, by_index=by_index
     )

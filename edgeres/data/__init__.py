@@ -18,15 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.data import shapes
-from edgeres.data.common import PROGRESS_DELAY_S, as_hw
+from edgeres.data.common import as_hw
 from edgeres.data.sources import CifarSource, FolderSource, ShapesSource, Source
+from edgeres.data.stream import StreamSet, read_all, resolve_workers
 from edgeres.errors import DataError, UsageError, unknown_name
-from edgeres.progress import progress
 from edgeres.text import shown
 
 SPLITS = ("train", "test")
 SOURCE_FORMS = ("shapes", "cifar10:DIR", "DIR (image folder)")
-_GEN_BATCH = 1000
 
 
 @dataclass
@@ -139,17 +138,7 @@ def load_split(
         DataError: Missing, empty, class-less or unreadable data.
     """
     src = open_split(source, split, size, seed=seed, limit=limit)
-    images = np.empty((len(src), *src.size, 3), dtype=np.uint8)
-    ok = np.ones(len(src), dtype=bool)
-    bar = progress(
-        total=len(src), quiet=quiet, desc=f"reading {split} images", unit="img",
-        delay=PROGRESS_DELAY_S,
-    )  # fmt: skip
-    with bar:
-        for start in range(0, len(src), _GEN_BATCH):
-            index = np.arange(start, min(start + _GEN_BATCH, len(src)))
-            images[index], ok[index] = src.read_batch(index)
-            bar.update(len(index))
+    images, ok = read_all(src, quiet=quiet, desc=f"reading {split} images")
     skipped = int((~ok).sum())
     if not ok.any():
         raise DataError(
@@ -159,6 +148,21 @@ def load_split(
     if skipped:
         images = images[ok]
     return ImageSet(images, src.labels[ok], src.classes, src.name, skipped)
+
+
+def stream_split(
+    source: str | Path,
+    split: str,
+    size: int | tuple[int, int],
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    workers: int | None = None,
+) -> StreamSet:
+    """``open_split`` as a ``StreamSet``: an ``ImageSet`` whose images are read when used, by
+    ``workers`` processes (``None``: a default for the cores; capped at the cores)."""
+    src = open_split(source, split, size, seed=seed, limit=limit)
+    return StreamSet(src, resolve_workers(workers))
 
 
 def _looks_like_path(text: str) -> bool:
@@ -176,4 +180,5 @@ def describe_source(source: str | Path) -> str:
     return f"image folder '{text}'"
 
 
-__all__ = ["ImageSet", "SPLITS", "Source", "describe_source", "load_split", "open_split"]
+__all__ = ["ImageSet", "SPLITS", "Source", "describe_source", "StreamSet",
+    "load_split", "open_split", "stream_split"]
