@@ -180,5 +180,13 @@ def describe_source(source: str | Path) -> str:
     return f"image folder '{text}'"
 
 
-__all__ = ["ImageSet", "SPLITS", "Source", "describe_source", "StreamSet",
-    "load_split", "open_split", "stream_split"]
+__all__ = [
+    "ImageSet",
+    "SPLITS",
+    "Source",
+    "describe_source",
+    "StreamSet",
+    "load_split",
+    "open_split",
+    "stream_split",
+]

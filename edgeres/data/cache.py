@@ -67,7 +67,9 @@ def _open(npy: Path, manifest: Path, key: str, src: Source) -> ArraySource | Non
         valid = np.ones(len(src), dtype=bool)
         valid[np.asarray(doc.get("unreadable", []), dtype=np.int64)] = False
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
-        log.warning("note: the cache '%s' is unusable (%s); rebuilding it", shown(npy), shown(str(e)))
+        log.warning(
+            "note: the cache '%s' is unusable (%s); rebuilding it", shown(npy), shown(str(e))
+        )
         return None
     return ArraySource(src.name, images, src.labels, src.classes, valid)
 
@@ -132,7 +134,9 @@ def cached(src: Source, folder: str | Path, *, workers: int = 0, quiet: bool = F
     found = _open(npy, manifest, key, src)
     if found is not None:
         return found
-    manifest.unlink(missing_ok=True)  # an unusable one: never trusted again, even if the build fails
+    manifest.unlink(
+        missing_ok=True
+    )  # an unusable one: never trusted again, even if the build fails
     try:
         _build(src, npy, manifest, key, workers, quiet)
     except (OSError, DiskFullError) as e:

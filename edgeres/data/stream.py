@@ -212,11 +212,15 @@ class StreamSet:
     def note_bad(self, index: np.ndarray) -> None:
         self.bad.update(int(i) for i in index)
 
-    def batches(self, batch_size: int, *, quiet: bool = True, desc: str = "reading") -> Iterator[Batch]:
+    def batches(
+        self, batch_size: int, *, quiet: bool = True, desc: str = "reading"
+    ) -> Iterator[Batch]:
         """Every image in order, ``batch_size`` at a time; a bar in images/s unless ``quiet``."""
         bar = progress(total=len(self), quiet=quiet, desc=desc, unit="img", delay=1.0)
         with bar:
-            for batch in read_batches(self.src, batch_indices(len(self), batch_size), workers=self.workers):
+            for batch in read_batches(
+                self.src, batch_indices(len(self), batch_size), workers=self.workers
+            ):
                 self.note_bad(batch.index[~batch.ok])
                 bar.update(len(batch.index))
                 yield batch

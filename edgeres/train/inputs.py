@@ -25,7 +25,7 @@ from edgeres.spec import InputSpec
 from edgeres.text import shown
 from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext
-from edgeres.train.loader import iterate, to_device
+from edgeres.train.loader import iterate, to_device, worker_errors
 
 IN_MEMORY_BYTES = 64 << 20
 MEMORY, NONE = "memory", "none"
@@ -112,15 +112,16 @@ def evaluate_source(
     mine = np.arange(ctx.rank, len(src), ctx.world_size)
     batches = [mine[b] for b in batch_indices(len(mine), EVAL_BATCH)]
     loss_sum = correct = seen = skipped = 0.0
-    for images, labels, bad in iterate(src, batches, device, workers):
-        skipped += bad
-        if not len(labels):
-            continue
-        logits = model(to_device(images, spec, device)).float()
-        y = labels.to(device)
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(labels)
+    with worker_errors():
+        for images, labels, bad in iterate(src, batches, device, workers):
+            skipped += bad
+            if not len(labels):
+                continue
+            logits = model(to_device(images, spec, device)).float()
+            y = labels.to(device)
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(labels)
     loss_sum, correct, seen, skipped = ctx.all_sum([loss_sum, correct, seen, skipped])
     if seen == 0:
         raise DataError(f"none of the {len(src)} images of '{shown(src.name)}' could be read")

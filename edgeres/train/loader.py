@@ -11,7 +11,7 @@ the uint8 batch, a quarter of the bytes of a float one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,8 +64,10 @@ class _Batches(torch.utils.data.Dataset):
             rng = np.random.default_rng([*self.key, k])
             images = augment(images, rng, crop="crop" in self.augs, flip="flip" in self.augs)
         labels = self.src.labels[index]
-        return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels), int(
-            (~ok).sum()
+        return (
+            torch.from_numpy(np.ascontiguousarray(images)),
+            torch.from_numpy(labels),
+            int((~ok).sum()),
         )
 
 
@@ -92,8 +94,24 @@ def iterate(
     """
     ds = _Batches(src, batches, augs, key)
     dl = torch.utils.data.DataLoader(ds, batch_size=None, **loader_options(device, workers))
+    it = iter(dl)
     try:
-        yield from dl
+        with worker_errors():
+            yield from it
+    finally:
+        # Stop the workers now: while they are watched, a later SIGCHLD would raise again.
+        stop = getattr(it, "_shutdown_workers", None)
+        if stop is not None:
+            stop()
+
+
+@contextmanager
+def worker_errors() -> Iterator[None]:
+    """A dead DataLoader worker as one ``DataError``. torch raises it from its SIGCHLD handler,
+    which may run anywhere in the training process: the loops that consume batches wrap
+    themselves in this too."""
+    try:
+        yield
     except RuntimeError as e:
         if "DataLoader worker" not in str(e):
             raise

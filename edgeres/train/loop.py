@@ -25,7 +25,7 @@ from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext, init_distributed, shutdown_distributed
 from edgeres.train.history import plot_curves, write_history, write_metrics
 from edgeres.train.inputs import evaluate_source
-from edgeres.train.loader import iterate, shard, step_batches, to_device
+from edgeres.train.loader import iterate, shard, step_batches, to_device, worker_errors
 from edgeres.train.setup import Run, plan_text, start_run
 
 
@@ -105,7 +105,7 @@ def _train_epoch(run: Run, epoch: int) -> dict[str, float]:
     )
     key = (cfg.seed, epoch, ctx.rank)
     data = iterate(run.train_set, batches, run.device, run.workers, cfg.augmentations, key)
-    with bar:
+    with bar, worker_errors():
         for step, (images, labels, bad) in enumerate(data):
             skipped += bad
             x, y = to_device(images, run.spec, run.device), labels.to(run.device)
