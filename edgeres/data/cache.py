@@ -134,10 +134,8 @@ def cached(src: Source, folder: str | Path, *, workers: int = 0, quiet: bool = F
     found = _open(npy, manifest, key, src)
     if found is not None:
         return found
-    manifest.unlink(
-        missing_ok=True
-    )  # an unusable one: never trusted again, even if the build fails
     try:
+        manifest.unlink(missing_ok=True)  # an unusable one: never trusted, even if this fails
         _build(src, npy, manifest, key, workers, quiet)
     except (OSError, DiskFullError) as e:
         full = isinstance(e, DiskFullError) or e.errno in (errno.ENOSPC, errno.EDQUOT)

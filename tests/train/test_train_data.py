@@ -88,6 +88,22 @@ def test_amp_on_cpu_trains_in_bf16(tmp_path, monkeypatch):
     assert 0 <= m["test_accuracy"] <= 1
 
 
+def test_streamed_cached_and_in_memory_training_are_the_same_run(tmp_path):
+    base = dict(model="test_resnet", epochs=1, limit=96, eval_limit=32, batch_size=32)
+    base.update(quiet=True, threads=1)
+    runs = {
+        name: train(TrainConfig(out=tmp_path / name, **base, **kw)).metrics
+        for name, kw in [
+            ("memory", {"cache": "memory"}),
+            ("streamed", {"cache": "none", "workers": 1}),
+            ("cached", {"cache": str(tmp_path / "c"), "workers": 0}),
+        ]
+    }
+    assert len({m["test_accuracy"] for m in runs.values()}) == 1
+    assert len({m["val_accuracy"] for m in runs.values()}) == 1
+    assert len(list((tmp_path / "c").glob("*.npy"))) == 2  # the train and the test split
+
+
 def test_a_killed_worker_is_one_clear_error(tmp_path):
     src = open_split("shapes", "train", 32, limit=400)
 
