@@ -13,7 +13,7 @@ import click
 
 from edgeres.cli.common import echo_json, log, max_image_pixels_option, workers_option
 from edgeres.cli.remote_opts import pop_remote, remote_options, show_remote
-from edgeres.errors import DataError, UsageError
+from edgeres.errors import UsageError
 from edgeres.formats import engine_names
 from edgeres.text import shown
 
@@ -42,20 +42,6 @@ def _load(
         options["strict"] = True
     with _warnings_as_logs():
         return runtime.load(model, profile=profile, **options)
-
-
-def _read_image(path: Path) -> Any:
-    from edgeres.data.common import read_image
-
-    if not path.is_file():
-        raise DataError(f"image '{shown(path)}' does not exist")
-    image = read_image(path)
-    if image is None:
-        raise DataError(
-            f"'{shown(path)}' is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF...); "
-            "check the file or convert it"
-        )
-    return image
 
 
 _MODEL_ARG = click.argument("model", type=click.Path(path_type=Path))
@@ -87,6 +73,16 @@ _STRICT_OPT = click.option(
     show_default=True,
     help="Classes to show per image.",
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write one row per image to this .csv or .jsonl as each batch is done (under "
+    ".NAME.partial until the last image; then renamed).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing --out file.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@workers_option
 @_PROFILE_OPT
 @_THREADS_OPT
 @ENGINE_OPT
@@ -97,6 +93,10 @@ def predict_cmd(
     model: Path,
     images: tuple[Path, ...],
     topk: int,
+    out: Path | None,
+    force: bool,
+    batch_size: int,
+    workers: int | None,
     profile: str | None,
     threads: int | None,
     engine: str | None,
@@ -104,12 +104,16 @@ def predict_cmd(
     as_json: bool,
     **remote_flags: Any,
 ) -> None:
-    """Classify images with any model file (.pt, .onnx, .tflite).
+    """Classify images or folders of images with any model file (.pt, .onnx, .tflite).
+
+    Images are read in batches by worker processes; with --out each batch's rows are written
+    as it is done, so a folder of any size runs in bounded memory.
 
     \b
     Example:
       edgeres predict runs/r8/model_int8.tflite cat.jpg dog.png --topk 3
       edgeres predict runs/r8/model.onnx photos/*.jpg --profile raspberry-pi-5 --json
+      edgeres predict runs/r8/model_int8.onnx photos/ --out preds.csv --workers 3
       edgeres predict runs/r8/model_int8.tflite cat.jpg --remote pi@pi5.local
     """
     remote = pop_remote(remote_flags)
@@ -120,28 +124,64 @@ def predict_cmd(
         flags = ["--topk", str(topk), *_engine_flags(profile, threads, strict, engine)]
         show_remote(remote_predict(remote, model, images, flags), as_json, predict_text)
         return
-    frames = [_read_image(p) for p in images]
+    from edgeres.data.stream import resolve_workers
+    from edgeres.fileio import check_overwrite
+    from edgeres.runtime.predict import PredictStats, list_images
+
+    if out is not None:
+        check_overwrite(out, force)
+    files, named = list_images(images)
+    stats = PredictStats(out=None if out is None else str(out))
+    batching = (batch_size, resolve_workers(workers))
     with _load(model, profile, strict, threads, engine) as backend:
-        preds = [backend.predict(f, topk=topk)[0] for f in frames]
+        _predict_rows(backend, files, named, topk, batching, out, stats, as_json)
         providers, engine = list(backend.providers), backend.engine
     if as_json:
+        doc = {"model": str(model), "engine": engine, "providers": providers}
         echo_json(
-            {
-                "model": str(model),
-                "engine": engine,
-                "providers": providers,
-                "results": [
-                    {"image": str(p), **pred.to_dict()}
-                    for p, pred in zip(images, preds, strict=True)
-                ],
-            }
+            {**doc, **stats.to_dict(), "results": stats.results}
+            if out is None
+            else {**doc, **stats.to_dict()}
         )
-        return
-    for path, pred in zip(images, preds, strict=True):
-        ranked = ", ".join(
-            f"{lab} {s:.1%}" for lab, s in zip(pred.labels, pred.scores, strict=True)
+    elif out is not None:
+        skipped = f", {stats.skipped} unreadable skipped" if stats.skipped else ""
+        click.echo(
+            f"wrote {stats.images} predictions to {shown(out)}{skipped}, "
+            f"{stats.images_per_second:.0f} images/s on {', '.join(providers)}"
         )
-        click.echo(f"{path}: {ranked}")
+
+
+def _predict_rows(backend, files, named, topk, batching, out, stats, as_json) -> None:
+    """Score every batch; rows go to ``out`` as they come, else to stdout (or the JSON doc)."""
+    from edgeres.progress import progress
+    from edgeres.runtime.predict import PredictionWriter, predict_batches
+
+    writer = PredictionWriter(out, topk) if out is not None else None
+    bar = progress(total=len(files), quiet=as_json or out is None, desc="predict", unit="img")
+    batch_size, workers = batching
+    try:
+        with bar:
+            for rows in predict_batches(
+                backend, files, named, topk=topk, batch_size=batch_size, workers=workers,
+                stats=stats,
+            ):  # fmt: skip
+                bar.update(len(rows))
+                if writer is not None:
+                    writer.write(rows)
+                elif as_json:
+                    stats.results += [{"image": image, **p.to_dict()} for image, p in rows]
+                else:
+                    for image, p in rows:
+                        ranked = ", ".join(
+                            f"{lab} {s:.1%}" for lab, s in zip(p.labels, p.scores, strict=True)
+                        )
+                        click.echo(f"{image}: {ranked}")
+    except BaseException:
+        if writer is not None:
+            writer.file.close()  # the partial file keeps the rows written so far
+        raise
+    if writer is not None:
+        writer.close()
 
 
 @click.command("eval")

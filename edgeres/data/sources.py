@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.data import shapes
-from edgeres.data.common import read_image_or_warn, resizer
+from edgeres.data.common import ImageTooLarge, read_image, read_image_or_warn, resizer
 
 
 class Source:
@@ -88,18 +88,29 @@ class ShapesSource(Source):
 
 
 class FolderSource(Source):
-    """Image files listed once; each decoded and resized when read."""
+    """Image files listed once; each decoded and resized when read.
 
-    def __init__(self, name: str, files: list[Path], labels, classes, size) -> None:
+    ``silent`` marks files whose failure the caller reports itself (no skip warning).
+    """
+
+    def __init__(self, name: str, files: list[Path], labels, classes, size, silent=None) -> None:
         # One numpy string array, not a list of Path objects: forked workers touching a list's
         # reference counts would copy it page by page into every worker.
         self.files = np.array([str(f) for f in files])
         self.labels = np.asarray(labels, dtype=np.int64)
         self.classes, self.size, self.name = tuple(classes), size, name
         self._spec = resizer(size)
+        self.silent = None if silent is None else np.asarray(silent, dtype=bool)
 
     def read(self, i: int) -> np.ndarray | None:
-        image = read_image_or_warn(Path(str(self.files[i])))
+        path = Path(str(self.files[i]))
+        if self.silent is not None and self.silent[i]:
+            try:
+                image = read_image(path)
+            except ImageTooLarge:
+                image = None
+        else:
+            image = read_image_or_warn(path)
         return None if image is None else self._spec.resize_image(image)
 
     def identity(self) -> dict[str, Any]:

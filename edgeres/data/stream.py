@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edgeres.data.common import log
+from edgeres.data.common import log, max_image_pixels, set_max_image_pixels
 from edgeres.data.sources import Source
 from edgeres.errors import DataError, UsageError
 from edgeres.progress import progress
@@ -76,8 +76,9 @@ class Batch:
         return self.images[self.ok], labels[self.index[self.ok]]
 
 
-def _init_worker(source: Source) -> None:
+def _init_worker(source: Source, max_pixels: int) -> None:
     cv2.setNumThreads(1)  # the workers are the parallelism; one OpenCV thread each
+    set_max_image_pixels(max_pixels)  # --max-image-pixels, which a fresh process has not seen
     _WORKER["source"] = source
 
 
@@ -86,8 +87,10 @@ def _read_in_worker(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pool_context():
+    # forkserver: the workers fork from a clean process, not from this one's engine threads
+    # (ONNX Runtime, XNNPACK), whose locks a fork could copy in a held state.
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def _worker_died() -> DataError:
@@ -117,7 +120,10 @@ def read_batches(
             yield Batch(index, *source.read_batch(index))
         return
     pool = ProcessPoolExecutor(
-        workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(source,)
+        workers,
+        mp_context=_pool_context(),
+        initializer=_init_worker,
+        initargs=(source, max_image_pixels()),
     )
     pending: deque[tuple[np.ndarray, Future]] = deque()
     todo = iter(batches)
