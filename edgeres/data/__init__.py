@@ -20,7 +20,7 @@ import numpy as np
 from edgeres.data import shapes
 from edgeres.data.common import as_hw
 from edgeres.data.sources import CifarSource, FolderSource, ShapesSource, Source
-from edgeres.data.stream import StreamSet, read_all, resolve_workers
+from edgeres.data.stream import StreamSet, fits_in_memory, read_all, resolve_workers
 from edgeres.errors import DataError, UsageError, unknown_name
 from edgeres.text import shown
 
@@ -163,6 +163,29 @@ def stream_split(
     ``workers`` processes (``None``: a default for the cores; capped at the cores)."""
     src = open_split(source, split, size, seed=seed, limit=limit)
     return StreamSet(src, resolve_workers(workers))
+
+
+def open_eval_set(
+    source: str | Path,
+    split: str,
+    size: int | tuple[int, int],
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    workers: int | None = None,
+    quiet: bool = False,
+) -> ImageSet | StreamSet:
+    """A split scored more than once: in memory when it fits in ``IN_MEMORY_BYTES`` decoded,
+    else a ``StreamSet`` read again on every pass (memory bounded by the batch)."""
+    src = open_split(source, split, size, seed=seed, limit=limit)
+    if not fits_in_memory(src):
+        return StreamSet(src, resolve_workers(workers))
+    images, ok = read_all(src, quiet=quiet, desc=f"reading {split} images")
+    if not ok.any():
+        raise DataError(
+            f"none of the {len(src)} {split} images in '{shown(src.name)}' could be read"
+        )
+    return ImageSet(images[ok], src.labels[ok], src.classes, src.name, int((~ok).sum()))
 
 
 def _looks_like_path(text: str) -> bool:

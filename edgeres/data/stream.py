@@ -28,6 +28,9 @@ from edgeres.errors import DataError, UsageError
 from edgeres.progress import progress
 
 PREFETCH = 2  # batches in flight per worker
+# Splits up to this size (decoded, at the size asked) may be held in memory by readers that
+# pass over them many times (training epochs, quantization's repair loop); larger ones stream.
+IN_MEMORY_BYTES = 64 << 20
 _WORKER: dict[str, Source] = {}
 
 
@@ -37,6 +40,11 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS, Windows
         return os.cpu_count() or 1
+
+
+def fits_in_memory(source: Source) -> bool:
+    """Whether ``source`` decoded is at most ``IN_MEMORY_BYTES``."""
+    return len(source) * source.size[0] * source.size[1] * 3 <= IN_MEMORY_BYTES
 
 
 def resolve_workers(workers: int | None, flag: str = "--workers") -> int:

@@ -4,7 +4,7 @@ scored in shards (every rank a disjoint part, counted once over all ranks).
 ``--cache`` decides where the training images live: ``memory`` decodes each split once into RAM,
 a folder keeps a pre-resized memory-mapped copy there (``edgeres.data.cache``), ``none`` decodes
 every epoch in the workers. By default a split that fits in ``IN_MEMORY_BYTES`` at the training
-size is held in memory (the built-in shapes at 32 px: 61 MB), anything larger streams.
+size (64 MB) is held in memory (the built-in shapes at 32 px: 61 MB), anything larger streams.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from torch import nn
 from edgeres.data import open_split
 from edgeres.data.common import log
 from edgeres.data.sources import ArraySource, Source, SubsetSource
-from edgeres.data.stream import available_cores, batch_indices, read_all, resolve_workers
+from edgeres.data.stream import (
+    available_cores,
+    batch_indices,
+    fits_in_memory,
+    read_all,
+    resolve_workers,
+)
 from edgeres.errors import DataError, UsageError
 from edgeres.spec import InputSpec
 from edgeres.text import shown
@@ -27,7 +33,6 @@ from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext
 from edgeres.train.loader import iterate, to_device, worker_errors
 
-IN_MEMORY_BYTES = 64 << 20
 MEMORY, NONE = "memory", "none"
 EVAL_BATCH = 256
 
@@ -44,8 +49,7 @@ def _hold(src: Source, cfg: TrainConfig, ctx: DistContext, workers: int, quiet: 
     """``src`` in memory, from its cache, or as it is (streamed), as ``--cache`` asks."""
     mode = cfg.cache
     if mode is None:
-        fits = len(src) * src.size[0] * src.size[1] * 3 <= IN_MEMORY_BYTES
-        mode = MEMORY if fits else NONE
+        mode = MEMORY if fits_in_memory(src) else NONE
     if mode == NONE:
         return src
     if mode == MEMORY:

@@ -143,3 +143,20 @@ def test_memory_is_bounded_by_the_batch_not_the_folder(tmp_path):
     assert n == 2400  # the train split: 80% of each class
     whole = n * 224 * 224 * 3 / 2**20  # 345 MB
     assert grew_mb < 60, f"peak RSS grew {grew_mb} MB streaming (the whole set: {whole:.0f})"
+
+
+def test_a_big_eval_set_streams_and_its_lazy_images_slice_like_arrays(tmp_path, monkeypatch):
+    from edgeres.data import open_eval_set, stream
+
+    folder = _folder(tmp_path / "f")
+    held = open_eval_set(str(folder), "train", 16)
+    assert isinstance(held.images, np.ndarray)  # small: in memory
+    monkeypatch.setattr(stream, "IN_MEMORY_BYTES", 1000)
+    streamed = open_eval_set(str(folder), "train", 16, workers=0)
+    assert not isinstance(streamed.images, np.ndarray)
+    assert np.array_equal(streamed.images[3:9], held.images[3:9])
+    assert np.array_equal(streamed.images[5], held.images[5])
+    assert streamed.images.shape == held.images.shape
+    sorted(folder.rglob("*.png"))[2].write_bytes(b"broken")
+    streamed.images[0:4]
+    assert streamed.bad == {2} and streamed.skipped == 1
