@@ -30,6 +30,7 @@ TYPED_IN_THE_CLI = {
     ("eval", "split"),
     ("eval", "batch_size"),
     ("predict", "topk"),
+    ("predict", "batch_size"),
 }
 
 
