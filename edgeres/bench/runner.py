@@ -331,12 +331,12 @@ def _input_batch(backend: Any, seed: int) -> np.ndarray:
 def _accuracy(backend: Any, job: Job, datasets: dict) -> tuple[float | None, int | None]:
     if not job.data:
         return None, None
-    from edgeres.data import load_split
+    from edgeres.data import open_eval_set
     from edgeres.runtime import evaluate
 
     size = (backend.spec.height, backend.spec.width)
-    if size not in datasets:
-        datasets[size] = load_split(
+    if size not in datasets:  # one set per size, scored by every model of that size
+        datasets[size] = open_eval_set(
             job.data, "test", size, seed=job.seed, limit=job.limit, quiet=True
         )
     result = evaluate(backend, datasets[size], quiet=True, by_index=job.by_index)

@@ -27,7 +27,7 @@ from edgeres.cli.remote_opts import (
     remote_options,
     show_remote,
 )
-from edgeres.errors import DataError, UsageError
+from edgeres.errors import UsageError
 from edgeres.runtime.options import EvalConfig, PredictConfig, RuntimeOptions
 from edgeres.text import shown
 
@@ -49,20 +49,6 @@ def _load(model: Path, options: RuntimeOptions) -> Any:
 
     with _warnings_as_logs():
         return runtime.load(model, **options.load_options())
-
-
-def _read_image(path: Path) -> Any:
-    from edgeres.data.common import read_image
-
-    if not path.is_file():
-        raise DataError(f"image '{shown(path)}' does not exist")
-    image = read_image(path)
-    if image is None:
-        raise DataError(
-            f"'{shown(path)}' is not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF...); "
-            "check the file or convert it"
-        )
-    return image
 
 
 _MODEL_ARG = click.argument("model", type=click.Path(path_type=Path))
@@ -96,17 +82,25 @@ _NOT_CONFIG = {"as_json", *REMOTE_NAMES}
 @_MODEL_ARG
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_p("topk", type=click.IntRange(min=1))
+@_p("out", type=click.Path(dir_okay=False, path_type=Path))
+@_p("force")
+@_p("batch_size", type=click.IntRange(min=1))
+@_p("workers", type=click.IntRange(min=0), metavar="N")
 @runtime_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @remote_options
 @click.pass_context
 def predict_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
-    """Classify images with any model file (.pt, .onnx, .tflite).
+    """Classify images or folders of images with any model file (.pt, .onnx, .tflite).
+
+    Images are read in batches by worker processes; with --out each batch's rows are written
+    as it is done, so a folder of any size runs in bounded memory.
 
     \b
     Example:
       edgeres predict runs/r8/model_int8.tflite cat.jpg dog.png --topk 3
       edgeres predict runs/r8/model.onnx photos/*.jpg --profile raspberry-pi-5 --json
+      edgeres predict runs/r8/model_int8.onnx photos/ --out preds.csv --workers 3
       edgeres predict runs/r8/model_int8.tflite cat.jpg --remote pi@pi5.local
     """
     remote = pop_remote(flags)
@@ -115,31 +109,69 @@ def predict_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
         from edgeres.remote.commands import remote_predict
         from edgeres.remote.tables import predict_text
 
-        words = device_flags(ctx, config, skip={"profile"})
+        refuse_local_only(ctx, PREDICT_LOCAL_ONLY, "the rows come back to this machine; "
+                          "use --json > FILE for them")  # fmt: skip
+        words = device_flags(ctx, config, skip={"profile", *PREDICT_LOCAL_ONLY})
         show_remote(remote_predict(remote, config, words), as_json, predict_text)
         return
-    frames = [_read_image(p) for p in config.images]
+    from edgeres.fileio import check_overwrite
+    from edgeres.runtime.predict import PredictStats, list_images
+
+    if config.out is not None:
+        check_overwrite(config.out, config.force)
+    files, named = list_images(config.images)
+    stats = PredictStats(out=None if config.out is None else str(config.out))
     with _load(config.model, config.runtime) as backend:
-        preds = [backend.predict(f, topk=config.topk)[0] for f in frames]
+        _predict_rows(backend, files, named, config, stats, as_json)
         providers, engine = list(backend.providers), backend.engine
     if as_json:
+        doc = {"model": str(config.model), "engine": engine, "providers": providers}
         echo_json(
-            {
-                "model": str(config.model),
-                "engine": engine,
-                "providers": providers,
-                "results": [
-                    {"image": str(p), **pred.to_dict()}
-                    for p, pred in zip(config.images, preds, strict=True)
-                ],
-            }
+            {**doc, **stats.to_dict(), "results": stats.results}
+            if config.out is None
+            else {**doc, **stats.to_dict()}
         )
-        return
-    for path, pred in zip(config.images, preds, strict=True):
-        ranked = ", ".join(
-            f"{lab} {s:.1%}" for lab, s in zip(pred.labels, pred.scores, strict=True)
+    elif config.out is not None:
+        skipped = f", {stats.skipped} unreadable skipped" if stats.skipped else ""
+        click.echo(
+            f"wrote {stats.images} predictions to {shown(config.out)}{skipped}, "
+            f"{stats.images_per_second:.0f} images/s on {', '.join(providers)}"
         )
-        click.echo(shown(f"{path}: {ranked}"))  # class names come from the model file
+
+
+def _predict_rows(backend, files, named, config: PredictConfig, stats, as_json: bool) -> None:
+    """Score every batch; rows go to ``--out`` as they come, else to stdout (or the JSON doc)."""
+    from edgeres.data.stream import resolve_workers
+    from edgeres.progress import progress
+    from edgeres.runtime.predict import PredictionWriter, predict_batches
+
+    out, topk = config.out, config.topk
+    writer = PredictionWriter(out, topk) if out is not None else None
+    bar = progress(total=len(files), quiet=as_json or out is None, desc="predict", unit="img")
+    batch_size, workers = config.batch_size, resolve_workers(config.workers)
+    try:
+        with bar:
+            for rows in predict_batches(
+                backend, files, named, topk=topk, batch_size=batch_size, workers=workers,
+                stats=stats,
+            ):  # fmt: skip
+                bar.update(len(rows))
+                if writer is not None:
+                    writer.write(rows)
+                elif as_json:
+                    stats.results += [{"image": image, **p.to_dict()} for image, p in rows]
+                else:
+                    for image, p in rows:
+                        ranked = ", ".join(
+                            f"{lab} {s:.1%}" for lab, s in zip(p.labels, p.scores, strict=True)
+                        )
+                        click.echo(shown(f"{image}: {ranked}"))  # names from the model file
+    except BaseException:
+        if writer is not None:
+            writer.file.close()  # the partial file keeps the rows written so far
+        raise
+    if writer is not None:
+        writer.close()
 
 
 @click.command("eval")
@@ -149,6 +181,7 @@ def predict_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
 @_e("split")
 @_e("limit", type=click.IntRange(min=1))
 @_e("batch_size", type=click.IntRange(min=1))
+@_e("workers", type=click.IntRange(min=0), metavar="N")
 @_e("report_dir", "--report", type=click.Path(file_okay=False, path_type=Path))
 @_e("compare", type=click.Path(dir_okay=False, path_type=Path))
 @runtime_options
@@ -190,11 +223,12 @@ def eval_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
 def _score(backend: Any, config: EvalConfig, quiet: bool) -> tuple[Any, Any]:
     """The data at the model's size and the model's accuracy on it (classes matched by name)."""
     from edgeres import runtime
-    from edgeres.data import load_split
+    from edgeres.data import stream_split
 
     spec = backend.spec
-    size = spec.height if spec.height == spec.width else (spec.height, spec.width)
-    imageset = load_split(config.data, config.split, size, limit=config.limit, quiet=quiet)
+    imageset = stream_split(
+        config.data, config.split, spec.size, limit=config.limit, workers=config.workers
+    )
     result = runtime.evaluate(
         backend, imageset, batch_size=config.batch_size, quiet=quiet, by_index=config.by_index
     )
@@ -255,6 +289,7 @@ def _show_report(report) -> None:
 
 # eval's flags that act on this machine only: refused with --remote rather than dropped.
 EVAL_LOCAL_ONLY = ("report_dir", "compare")
+PREDICT_LOCAL_ONLY = ("out", "force")
 
 
 def _eval_remote(ctx: click.Context, remote: Any, config: EvalConfig, as_json: bool) -> None:

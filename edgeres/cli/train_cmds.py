@@ -55,6 +55,9 @@ _MODEL_HELP = f"{field_help(TrainConfig, 'model')} One of: {', '.join(MODEL_NAME
 @_opt("seed")
 @_opt("device", type=click.Choice(DEVICES))
 @_opt("threads")
+@_opt("workers")
+@_opt("cache")
+@_opt("amp")
 @_opt("limit")
 @_opt("eval_limit")
 @_opt("resume")
@@ -72,7 +75,10 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
           --out runs/r18 [--freeze-backbone]
       edgeres train --qat --init runs/r8/model.pt --epochs 3 --out runs/r8-qat
       edgeres train --model resnet18s --width 0.5 --img-size 96 --data photos/ --out runs/r18
+      edgeres train --data photos/ --img-size 96 --cache ~/.cache/edgeres --workers 3 --out runs/p
       torchrun --nproc-per-node 2 -m edgeres train --model resnet8 --out runs/ddp
+      torchrun --nnodes 2 --node-rank 0 --nproc-per-node 1 --rdzv-endpoint 10.0.0.1:29500 \\
+          -m edgeres train --data photos/ --out runs/2node   (the same with --node-rank 1)
     """
     cfg = TrainConfig(**kw, model_args={} if width is None else {"width": width}, quiet=as_json)
     train_pkg = _import_train()

@@ -1,8 +1,9 @@
-"""Data sets as numpy arrays (no torch): the synthetic shapes, image folders and CIFAR-10.
+"""Data sets (no torch): the synthetic shapes, image folders and CIFAR-10, read by index.
 
-``load_split(source, split, size)`` returns an ``ImageSet`` of BGR uint8 images at ``size``, the
-form every part of edgeres takes (training wraps the arrays in tensors itself; the runtime
-preprocesses them with the model's ``InputSpec``). Sources:
+``open_split(source, split, size)`` lists a split as a ``Source`` (``edgeres.data.sources``) that
+decodes one image when asked, so memory does not grow with the data set; ``edgeres.data.stream``
+reads it in batches with worker processes, and ``edgeres.data.cache`` keeps a pre-resized copy.
+``load_split`` reads a small split whole into an ``ImageSet`` of BGR uint8 images. Sources:
 
 * ``"shapes"``: the embedded synthetic data set (``edgeres.data.shapes``), made from the seed;
 * ``"cifar10:DIR"``: CIFAR-10's binary or python batches (``edgeres.data.cifar``);
@@ -17,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.data import shapes
-from edgeres.data.common import PROGRESS_DELAY_S, as_hw
-from edgeres.errors import UsageError, unknown_name
-from edgeres.progress import progress
+from edgeres.data.common import as_hw
+from edgeres.data.sources import CifarSource, FolderSource, ShapesSource, Source
+from edgeres.data.stream import StreamSet, fits_in_memory, read_all, resolve_workers
+from edgeres.errors import DataError, UsageError, unknown_name
+from edgeres.text import shown
 
 SPLITS = ("train", "test")
 SOURCE_FORMS = ("shapes", "cifar10:DIR", "DIR (image folder)")
-_GEN_BATCH = 1000
 
 
 @dataclass
@@ -62,21 +64,50 @@ def _check_args(source: str, split: str, limit: int | None) -> None:
         raise UsageError(f"no data source given (valid: {', '.join(SOURCE_FORMS)})")
 
 
-def _load_shapes(split: str, size: tuple[int, int], seed: int, limit: int | None, quiet: bool):
-    count = shapes.SPLIT_SIZES[split] if limit is None else limit
-    images = np.empty((count, *size, 3), dtype=np.uint8)
-    labels = np.empty(count, dtype=np.int64)
-    bar = progress(
-        total=count, quiet=quiet, desc=f"generating shapes {split}", unit="img",
-        delay=PROGRESS_DELAY_S,
-    )  # fmt: skip
-    with bar:
-        for start in range(0, count, _GEN_BATCH):
-            n = min(_GEN_BATCH, count - start)
-            x, y = shapes.generate(n, size, split=split, seed=seed, start=start)
-            images[start : start + n], labels[start : start + n] = x, y
-            bar.update(n)
-    return ImageSet(images, labels, shapes.CLASSES, "shapes")
+def open_split(
+    source: str | Path,
+    split: str,
+    size: int | tuple[int, int],
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+) -> Source:
+    """One split of a data set as a ``Source`` read by index: listed now, decoded when read.
+
+    Takes the arguments of ``load_split`` and selects the same images in the same order.
+
+    Raises:
+        UsageError: Unknown split or source form.
+        DataError: Missing, empty or class-less data.
+    """
+    _check_args(str(source), split, limit)
+    hw = as_hw(size)
+    text = str(source)
+    if text == "shapes":
+        shapes.image_size(hw)
+        return ShapesSource(split, hw, seed, shapes.SPLIT_SIZES[split] if limit is None else limit)
+    if text.startswith("cifar10:"):
+        from edgeres.data.cifar import open_cifar10
+
+        folder = text.split(":", 1)[1]
+        if not folder:
+            raise UsageError("cifar10: needs the folder of the batches, e.g. cifar10:data/cifar-10")
+        records, labels, classes, files = open_cifar10(folder, split, limit=limit)
+        return CifarSource(text, records, labels, classes, hw, files)
+    if ":" in text and not Path(text).exists() and not _looks_like_path(text):
+        name = text.split(":", 1)[0]
+        raise unknown_name("data source", name, ("shapes", "cifar10"))
+    if not any(sep in text for sep in "/\\.") and not Path(text).exists():
+        # A bare word that is no folder: most likely a mistyped data set name.
+        raise unknown_name("data source", text, ("shapes", "cifar10:DIR", "an image folder"))
+    from edgeres.data.folders import list_split
+
+    found = list_split(text, split, seed=seed)
+    files, labels = found.files, found.labels
+    if limit is not None and limit < len(files):
+        keep = np.sort(np.random.default_rng([seed, 0x11A1]).permutation(len(files))[:limit])
+        files, labels = [files[i] for i in keep], [labels[i] for i in keep]
+    return FolderSource(text, files, labels, found.classes, hw)
 
 
 def load_split(
@@ -88,7 +119,9 @@ def load_split(
     limit: int | None = None,
     quiet: bool = False,
 ) -> ImageSet:
-    """Load one split of a data set as BGR uint8 images at ``size``.
+    """Load one split of a data set in memory as BGR uint8 images at ``size``.
+
+    For small sets (tests, calibration, parity checks); ``open_split`` streams any size.
 
     Args:
         source: ``"shapes"``, ``"cifar10:DIR"`` or an image folder path.
@@ -104,31 +137,55 @@ def load_split(
         UsageError: Unknown split or source form.
         DataError: Missing, empty, class-less or unreadable data.
     """
-    _check_args(str(source), split, limit)
-    hw = as_hw(size)
-    text = str(source)
-    if text == "shapes":
-        return _load_shapes(split, hw, seed, limit, quiet)
-    if text.startswith("cifar10:"):
-        from edgeres.data.cifar import load_cifar10
+    src = open_split(source, split, size, seed=seed, limit=limit)
+    images, ok = read_all(src, quiet=quiet, desc=f"reading {split} images")
+    skipped = int((~ok).sum())
+    if not ok.any():
+        raise DataError(
+            f"none of the {len(src)} {split} image files in '{shown(src.name)}' could be read "
+            f"({skipped} skipped as corrupt); check the files"
+        )
+    if skipped:
+        images = images[ok]
+    return ImageSet(images, src.labels[ok], src.classes, src.name, skipped)
 
-        folder = text.split(":", 1)[1]
-        if not folder:
-            raise UsageError("cifar10: needs the folder of the batches, e.g. cifar10:data/cifar-10")
-        images, labels, classes = load_cifar10(folder, split, hw, limit=limit)
-        return ImageSet(images, labels, classes, text)
-    if ":" in text and not Path(text).exists() and not _looks_like_path(text):
-        name = text.split(":", 1)[0]
-        raise unknown_name("data source", name, ("shapes", "cifar10"))
-    if not any(sep in text for sep in "/\\.") and not Path(text).exists():
-        # A bare word that is no folder: most likely a mistyped data set name.
-        raise unknown_name("data source", text, ("shapes", "cifar10:DIR", "an image folder"))
-    from edgeres.data.folders import load_folder
 
-    images, labels, classes, skipped = load_folder(
-        text, split, hw, seed=seed, limit=limit, quiet=quiet
-    )
-    return ImageSet(images, labels, classes, text, skipped)
+def stream_split(
+    source: str | Path,
+    split: str,
+    size: int | tuple[int, int],
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    workers: int | None = None,
+) -> StreamSet:
+    """``open_split`` as a ``StreamSet``: an ``ImageSet`` whose images are read when used, by
+    ``workers`` processes (``None``: a default for the cores; capped at the cores)."""
+    src = open_split(source, split, size, seed=seed, limit=limit)
+    return StreamSet(src, resolve_workers(workers))
+
+
+def open_eval_set(
+    source: str | Path,
+    split: str,
+    size: int | tuple[int, int],
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    workers: int | None = None,
+    quiet: bool = False,
+) -> ImageSet | StreamSet:
+    """A split scored more than once: in memory when it fits in ``IN_MEMORY_BYTES`` decoded,
+    else a ``StreamSet`` read again on every pass (memory bounded by the batch)."""
+    src = open_split(source, split, size, seed=seed, limit=limit)
+    if not fits_in_memory(src):
+        return StreamSet(src, resolve_workers(workers))
+    images, ok = read_all(src, quiet=quiet, desc=f"reading {split} images")
+    if not ok.any():
+        raise DataError(
+            f"none of the {len(src)} {split} images in '{shown(src.name)}' could be read"
+        )
+    return ImageSet(images[ok], src.labels[ok], src.classes, src.name, int((~ok).sum()))
 
 
 def _looks_like_path(text: str) -> bool:
@@ -146,4 +203,13 @@ def describe_source(source: str | Path) -> str:
     return f"image folder '{text}'"
 
 
-__all__ = ["ImageSet", "SPLITS", "describe_source", "load_split"]
+__all__ = [
+    "ImageSet",
+    "SPLITS",
+    "Source",
+    "describe_source",
+    "StreamSet",
+    "load_split",
+    "open_split",
+    "stream_split",
+]

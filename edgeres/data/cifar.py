@@ -116,14 +116,15 @@ def _batch_names(split: str, kind: str, folder: Path) -> list[Path]:
 
 
 def _read_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    raw = np.fromfile(str(path), dtype=np.uint8)
-    if raw.size == 0 or raw.size % RECORD:
+    # A memory map: the records are read when an image is, not all at once.
+    size = path.stat().st_size
+    if size == 0 or size % RECORD:
         raise DataError(
-            f"'{shown(path)}' is not a CIFAR-10 binary batch: {raw.size} bytes is not a whole number "
+            f"'{shown(path)}' is not a CIFAR-10 binary batch: {size} bytes is not a whole number "
             f"of {RECORD}-byte records (truncated download?)"
         )
-    rec = raw.reshape(-1, RECORD)
-    return rec[:, 1:], rec[:, 0].astype(np.int64)
+    rec = np.memmap(str(path), dtype=np.uint8, mode="r").reshape(-1, RECORD)
+    return rec[:, 1:], np.asarray(rec[:, 0], dtype=np.int64)
 
 
 def _read_py(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -161,6 +162,37 @@ def _class_names(folder: Path, kind: str) -> tuple[str, ...]:
         if names and len(names) == 10:
             return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
     return CIFAR10_CLASSES
+
+
+class Records:
+    """The image records of several batches read as one sequence, without concatenating them."""
+
+    def __init__(self, parts: list[np.ndarray], limit: int | None = None) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+        self.count = int(self.starts[-1]) if limit is None else min(limit, int(self.starts[-1]))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        k = int(np.searchsorted(self.starts, i, side="right")) - 1
+        return self.parts[k][i - self.starts[k]]
+
+
+def open_cifar10(
+    root: str | Path, split: str, *, limit: int | None = None
+) -> tuple[Records, np.ndarray, tuple[str, ...], list[Path]]:
+    """The records, labels, classes and batch files of a CIFAR-10 split; nothing decoded."""
+    folder, kind = find_cifar_dir(root)
+    read = _read_bin if kind == "bin" else _read_py
+    files = _batch_names(split, kind, folder)
+    parts = [read(p) for p in files]
+    records = Records([d for d, _ in parts], limit)
+    labels = np.concatenate([lab for _, lab in parts])[: len(records)]
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DataError(f"CIFAR-10 labels in '{shown(folder)}' must be 0-9, found {labels.max()}")
+    return records, labels, _class_names(folder, kind), files
 
 
 def load_cifar10(

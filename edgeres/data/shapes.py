@@ -13,6 +13,7 @@ onto itself; rotation is uniform, so no class may be a rotation of another (henc
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 
@@ -234,7 +235,8 @@ def _add_noise(images: np.ndarray, keys: np.ndarray, sigma: np.ndarray) -> np.nd
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def _as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
+def image_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``(height, width)`` of a shapes image; refuses sizes under 8 pixels."""
     h, w = (size, size) if isinstance(size, (int, np.integer)) else size
     if int(h) < 8 or int(w) < 8:
         raise UsageError(f"shapes images need at least 8x8 pixels, got {h}x{w}")
@@ -264,7 +266,7 @@ def generate(
     if seed < 0 or start < 0 or count < 0:
         raise UsageError(f"seed, start and count must be >= 0 (got {seed}, {start}, {count})")
     sid = _split_id(split)
-    h, w = _as_hw(size)
+    h, w = image_size(size)
     images = np.empty((count, h, w, 3), dtype=np.uint8)
     labels = np.empty(count, dtype=np.int64)
     pos = 0
@@ -298,3 +300,39 @@ def iter_batches(
     """Yield ``(images, labels)`` batches of the first ``count`` images of a split (streaming)."""
     for start in range(0, count, batch_size):
         yield generate(min(batch_size, count - start), size, split=split, seed=seed, start=start)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_params(seed: int, split_id: int, chunk: int) -> dict[str, np.ndarray]:
+    # A worker reading neighbouring indices draws each chunk's parameters once, not per image.
+    return _chunk_params(seed, split_id, chunk)
+
+
+def render_one(index: int, size: int | tuple[int, int], *, split: str = "train", seed: int = 0):
+    """Image ``index`` of a split alone, equal to ``generate(1, size, start=index)[0][0]``.
+
+    What the streaming data layer reads by index: any image is made without the ones before it.
+    """
+    sid = _split_id(split)
+    h, w = image_size(size)
+    chunk, i = divmod(int(index), CHUNK)
+    p = _cached_params(seed, sid, chunk)
+    image = _render(p, i, h, w)[None]
+    salt = _mix32(np.array([seed * 3 + sid + _MAGIC], dtype=np.uint64).astype(np.uint32))
+    key = (np.array([index], dtype=np.uint64) ^ salt).astype(np.uint32)
+    return _add_noise(image, key, p["noise"][i : i + 1])[0]
+
+
+def split_labels(count: int, *, split: str = "train", seed: int = 0) -> np.ndarray:
+    """The labels of images ``0 .. count`` of a split, without drawing the scenes.
+
+    The label permutation is each chunk's first draw, so this equals ``generate``'s labels.
+    """
+    sid = _split_id(split)
+    out = [
+        np.random.default_rng([_MAGIC, seed, sid, chunk]).permutation(
+            np.arange(CHUNK) % len(CLASSES)
+        )
+        for chunk in range(-(-count // CHUNK))
+    ]
+    return np.concatenate(out)[:count].astype(np.int64) if out else np.empty(0, np.int64)

@@ -37,10 +37,11 @@ def default_eval_data(source: QuantSource) -> str | None:
 
 
 def load_eval(name: str, source: QuantSource, limit: int | None, quiet: bool):
-    """The eval ``ImageSet`` (test split) at the model's input size."""
-    from edgeres.data import load_split
+    """The eval set (test split) at the model's input size: in memory when small, else read
+    in batches on every pass (``edgeres.data.open_eval_set``)."""
+    from edgeres.data import open_eval_set
 
-    return load_split(name, "test", source.info.spec.size, seed=0, limit=limit, quiet=quiet)
+    return open_eval_set(name, "test", source.info.spec.size, seed=0, limit=limit, quiet=quiet)
 
 
 def _logits(run, images: np.ndarray, spec) -> np.ndarray:
@@ -130,11 +131,14 @@ class EvalSet:
         labels = runtime.model_labels(data.labels, data.classes, source.info.classes, by_index)
         self.labels = np.asarray(labels)
         self.fp32 = fp32_predictions(source, data.images)
-        self.fp32_accuracy = float(np.mean(self.fp32 == self.labels))
+        # Streamed images found unreadable on the first pass are left out of every score.
+        self.keep = np.ones(len(self.labels), dtype=bool)
+        self.keep[sorted(getattr(data, "bad", ()))] = False
+        self.fp32_accuracy = float(np.mean((self.fp32 == self.labels)[self.keep]))
 
     def score(self, path: Path) -> Score:
         preds = _file_predictions(path, self.images)
-        accuracy = float(np.mean(preds == self.labels))
+        accuracy = float(np.mean((preds == self.labels)[self.keep]))
         drop = round(100 * (self.fp32_accuracy - accuracy), 3)
         return Score(accuracy, agreement(preds, self.fp32), drop, preds)
 
@@ -154,7 +158,7 @@ def open_eval(
             raise UsageError("--max-drop needs eval data; pass --eval-data shapes|DIR|cifar10:DIR")
         return None
     data = EvalSet(eval_data, source, limit, quiet, by_index)
-    report.eval_data, report.eval_samples = eval_data, int(len(data.labels))
+    report.eval_data, report.eval_samples = eval_data, int(data.keep.sum())
     report.fp32_accuracy = data.fp32_accuracy
     return data
 

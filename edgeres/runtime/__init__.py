@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.errors import EngineUnavailable, MissingDependencyError, UsageError, unknown_name
+from edgeres.errors import (
+    DataError,
+    EngineUnavailable,
+    MissingDependencyError,
+    UsageError,
+    unknown_name,
+)
 from edgeres.formats import Engine, Format, engine_names, format_for_path
 from edgeres.progress import progress
 from edgeres.runtime.base import Backend, Prediction, softmax, topk_predictions
@@ -202,6 +208,20 @@ class EvalResult:
         }
 
 
+def _eval_batches(imageset: Any, batch_size: int, quiet: bool, desc: str):
+    """``(index, images)`` batches: a ``StreamSet`` reads with its workers, arrays are sliced."""
+    if hasattr(imageset, "batches"):
+        for batch in imageset.batches(batch_size, quiet=quiet, desc=desc):
+            yield batch.index, batch.images
+        return
+    images = np.asarray(imageset.images)
+    bar = progress(total=len(images), quiet=quiet, desc=desc, unit="img")
+    with bar:
+        for i in range(0, len(images), batch_size):
+            yield np.arange(i, min(i + batch_size, len(images))), images[i : i + batch_size]
+            bar.update(min(batch_size, len(images) - i))
+
+
 def evaluate(
     backend: Backend,
     imageset: Any,
@@ -209,32 +229,37 @@ def evaluate(
     quiet: bool = False,
     by_index: bool = False,
 ) -> EvalResult:
-    """Top-1 accuracy of ``backend`` on an ``ImageSet`` (uint8 BGR images already at size).
+    """Top-1 accuracy of ``backend`` on an ``ImageSet`` (uint8 BGR images already at size), or a
+    ``StreamSet`` read batch by batch (memory bounded by the batch, not the set).
 
     The images go through ``backend.spec.normalize``: the same preprocessing as training.
     Batch-1 files run image by image inside the backend. Classes are matched by name with the
-    file's metadata (``DataError`` when they differ) unless ``by_index``.
+    file's metadata (``DataError`` when they differ) unless ``by_index``. Images that turned out
+    unreadable while streaming (``imageset.bad``) are left out of the score.
     """
-    images = np.asarray(imageset.images)
     labels = model_labels(
         imageset.labels, tuple(getattr(imageset, "classes", ())), backend.info.classes, by_index
     )
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
-    if len(images) == 0:
+    shape = imageset.images.shape
+    if shape[0] == 0:
         raise UsageError("the image set is empty; nothing to evaluate")
     spec = backend.spec
-    if images.shape[1:3] != spec.size:
+    if tuple(shape[1:3]) != spec.size:
         raise UsageError(
-            f"images are {images.shape[1]}x{images.shape[2]} but the model takes "
+            f"images are {shape[1]}x{shape[2]} but the model takes "
             f"{spec.height}x{spec.width}; load the data at the model's size"
         )
-    preds = np.empty(len(images), dtype=np.int64)
+    preds = np.empty(shape[0], dtype=np.int64)
     start = time.perf_counter()
-    steps = range(0, len(images), batch_size)
-    for i in progress(steps, quiet=quiet, desc=f"eval {backend.path.name}", unit="batch"):
-        logits = backend.infer(spec.normalize(images[i : i + batch_size]))
-        preds[i : i + len(logits)] = logits.argmax(axis=-1)
+    for index, images in _eval_batches(imageset, batch_size, quiet, f"eval {backend.path.name}"):
+        preds[index] = backend.infer(spec.normalize(images)).argmax(axis=-1)
     seconds = time.perf_counter() - start
-    correct = int((preds == labels).sum())
-    return EvalResult(correct / len(images), correct, len(images), preds, seconds)
+    keep = np.ones(len(preds), dtype=bool)
+    keep[sorted(getattr(imageset, "bad", ()))] = False
+    correct = int((preds == labels)[keep].sum())
+    total = int(keep.sum())
+    if total == 0:
+        raise DataError("none of the images could be read; check the files")
+    return EvalResult(correct / total, correct, total, preds, seconds)

@@ -15,6 +15,7 @@ from edgeres.errors import UsageError, check_number
 from edgeres.runtime.base import DEFAULT_TOPK
 
 EVAL_BATCH = 64
+PREDICT_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,24 @@ class PredictConfig:
 
     Attributes:
         model: The model file.
-        images: Image files.
+        images: Image files, or folders of them.
         topk: Classes to show per image (``--topk``).
+        out: Write one row per image to this .csv or .jsonl as each batch is done (under
+            .NAME.partial until the last image; then renamed) (``--out``).
+        force: Replace an existing --out file (``--force``).
+        batch_size: Images per inference call (``--batch-size``).
+        workers: Processes that decode and resize images while the model runs (0: in this
+            process; default: min(4, cores - 1); more than the cores is capped) (``--workers``).
         runtime: Profile, engine, threads, strict.
     """
 
     model: Path
     images: tuple[Path, ...]
     topk: int = DEFAULT_TOPK
+    out: Path | None = None
+    force: bool = False
+    batch_size: int = PREDICT_BATCH
+    workers: int | None = None
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
 
     def __post_init__(self) -> None:
@@ -73,6 +84,10 @@ class PredictConfig:
         if not self.images:
             raise UsageError("predict needs at least one image")
         check_number(self.topk, "topk", 1)
+        check_number(self.batch_size, "batch_size", 1)
+        check_number(self.workers, "workers", 0)
+        if self.out is not None:
+            object.__setattr__(self, "out", Path(self.out))
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,8 @@ class EvalConfig:
         split: Which split of the data to score (``--split``).
         limit: Use at most N images (``--limit``).
         batch_size: Images per inference call (``--batch-size``).
+        workers: Processes that decode and resize images while the model runs (0: in this
+            process; default: min(4, cores - 1); more than the cores is capped) (``--workers``).
         report_dir: Write per-class precision/recall/F1, the most confused pairs and a
             confusion matrix PNG into this folder (``--report``).
         compare: With --report: a reference model file (e.g. the FP32 one); the report shows the
@@ -100,6 +117,7 @@ class EvalConfig:
     split: str = "test"
     limit: int | None = None
     batch_size: int = EVAL_BATCH
+    workers: int | None = None
     report_dir: Path | None = None
     compare: Path | None = None
     by_index: bool = False
@@ -112,6 +130,7 @@ class EvalConfig:
                 object.__setattr__(self, name, Path(value))
         check_number(self.limit, "limit", 1)
         check_number(self.batch_size, "batch_size", 1)
+        check_number(self.workers, "workers", 0)
         if self.compare is not None and self.report_dir is None:
             raise UsageError(
                 "a model to compare with needs a report folder: the disagreements go into the report"

@@ -65,6 +65,15 @@ class TrainConfig:
         val_fraction: Share of the training split held out to pick the best epoch, so the
             reported test accuracy is not chosen on the test split itself.
         threads: torch threads per process (``--threads``); by default the cores.
+        workers: Data worker processes per training process that decode, resize and augment
+            batches while the network trains (``--workers``); by default 0 for data held in
+            memory, else min(4, cores per process - 1); more than the cores is capped.
+        cache: Where the training images live (``--cache``): a folder for a pre-resized,
+            memory-mapped cache built once and reused by later epochs and runs; memory (decode
+            once into RAM); none (decode every epoch, streaming); by default memory when the
+            split fits in 64 MB at the training size, else none.
+        amp: Mixed precision (``--amp``): bf16 autocast on CPUs and recent GPUs, fp16 with a
+            loss scaler on older GPUs.
         model_args: Extra architecture options, e.g. ``{"width": 0.5}`` (``--width``).
         quiet: No progress bars (``--json``).
     """
@@ -90,6 +99,9 @@ class TrainConfig:
     eval_limit: int | None = None
     val_fraction: float = 0.05
     threads: int | None = None
+    workers: int | None = None
+    cache: str | None = None
+    amp: bool = False
     model_args: dict[str, Any] = field(default_factory=dict)
     quiet: bool = False
 
@@ -137,6 +149,12 @@ class TrainConfig:
                 "--threads must be at least 1",
                 self.threads,
             ),
+            (
+                self.workers is None or self.workers >= 0,
+                "--workers must be 0 (read in the training process) or more",
+                self.workers,
+            ),
+            (not (self.qat and self.amp), "--amp cannot be combined with --qat", ""),
             (self.device in DEVICES, f"--device must be {' or '.join(DEVICES)}", self.device),
             (not (self.resume and self.force), "--resume and --force cannot be combined", ""),
         ]

@@ -1,4 +1,5 @@
-"""The training loop: in-memory uint8 images, numpy augmentation, one-cycle SGD, best epoch kept."""
+"""The training loop: batches from the data workers, one-cycle SGD (mixed precision if asked),
+each rank its shard, best epoch kept."""
 
 from __future__ import annotations
 
@@ -13,21 +14,21 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from edgeres import __version__
-from edgeres.data import ImageSet
-from edgeres.data.augment import augment
+from edgeres.data.common import log
+from edgeres.data.stream import StreamSet
 from edgeres.errors import UsageError
 from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.progress import progress
-from edgeres.spec import InputSpec
 from edgeres.train.checkpoint import load_checkpoint, save_checkpoint
 from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext, init_distributed, shutdown_distributed
 from edgeres.train.history import plot_curves, write_history, write_metrics
 from edgeres.train.init import frozen_bn_eval
-from edgeres.train.setup import Run, plan_text, start_run, to_tensor
+from edgeres.train.inputs import evaluate_source
+from edgeres.train.loader import iterate, shard, step_batches, to_device, worker_errors
+from edgeres.train.setup import Run, plan_text, start_run
 
 
 @dataclass
@@ -59,23 +60,6 @@ def train(cfg: TrainConfig, on_plan: Callable[[str], None] | None = None) -> Tra
         shutdown_distributed(ctx)
 
 
-@torch.no_grad()
-def evaluate_arrays(
-    model: nn.Module, data: ImageSet, spec: InputSpec, device: torch.device, batch: int = 500
-) -> tuple[float, float]:
-    """Mean loss and top-1 accuracy of ``model`` on an in-memory image set."""
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    for i in range(0, len(data), batch):
-        x = to_tensor(data.images[i : i + batch], spec, device)
-        y = torch.from_numpy(data.labels[i : i + batch]).to(device)
-        logits = model(x)
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-    n = max(1, len(data))
-    return loss_sum / n, correct / n
-
-
 def _diverged(cfg: TrainConfig, epoch: int, step: int, loss: float, lr: float) -> UsageError:
     best = cfg.out / "model.pt"
     kept = (
@@ -89,42 +73,60 @@ def _diverged(cfg: TrainConfig, epoch: int, step: int, loss: float, lr: float) -
     )
 
 
-def _train_epoch(model, opt, sched, data, spec, device, cfg, epoch, ctx, plan) -> dict[str, float]:
-    model.train()
-    if cfg.freeze_backbone:
-        frozen_bn_eval(model)
-    rng = np.random.default_rng([cfg.seed, epoch])
-    perm = rng.permutation(len(data))[ctx.rank :: ctx.world_size]
-    per_proc = max(1, cfg.batch_size // ctx.world_size)
-    loss_sum = correct = seen = 0.0
-    busy, steps, augs = 0.0, plan.steps_per_epoch, cfg.augmentations
-    bar = progress(
-        range(steps), quiet=cfg.quiet or not ctx.is_main, desc=f"epoch {epoch + 1}/{plan.epochs}"
-    )
-    for step in bar:
-        t0 = time.perf_counter()
-        idx = np.sort(perm[step * per_proc : (step + 1) * per_proc])
-        batch = augment(data.images[idx], rng, crop="crop" in augs, flip="flip" in augs)
-        x = to_tensor(batch, spec, device)
-        y = torch.from_numpy(data.labels[idx]).to(device)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):  # before the step: the weights stay the last good ones
-            raise _diverged(cfg, epoch, step, loss.item(), sched.get_last_lr()[0])
-        opt.zero_grad(set_to_none=True)
+def _step(run: Run, x, y, epoch: int, step: int):
+    """One optimizer step (mixed precision if asked); the logits and the loss."""
+    with run.amp.autocast(run.device):
+        logits = run.net(x)
+        loss = F.cross_entropy(logits.float(), y)
+    if not torch.isfinite(loss):  # before the step: the weights stay the last good ones
+        raise _diverged(run.cfg, epoch, step, loss.item(), run.sched.get_last_lr()[0])
+    run.opt.zero_grad(set_to_none=True)
+    scaler = run.amp.scaler
+    if scaler is not None:  # fp16 on a GPU: scale the loss so small gradients survive
+        scaler.scale(loss).backward()
+        scaler.step(run.opt)
+        scaler.update()
+    else:
         loss.backward()
-        opt.step()
-        sched.step()
-        busy += time.perf_counter() - t0
-        loss_sum += loss.item() * len(idx)
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(idx)
-        if step % 10 == 0 or step == steps - 1:
-            ips = seen * ctx.world_size / max(busy, 1e-9)
-            bar.set_postfix(
-                loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{ips:.0f}"
-            )
-    loss_sum, correct, seen, busy = ctx.all_sum([loss_sum, correct, seen, busy])
+        run.opt.step()
+    run.sched.step()
+    return logits, loss
+
+
+def _train_epoch(run: Run, epoch: int) -> dict[str, float]:
+    """One epoch over this rank's shard, batches read and augmented by the data workers."""
+    cfg, ctx, plan = run.cfg, run.ctx, run.plan
+    run.net.train()
+    if cfg.freeze_backbone:
+        frozen_bn_eval(run.net)
+    mine = shard(len(run.train_set), ctx.world_size, ctx.rank, cfg.seed, epoch)
+    per_proc = max(1, cfg.batch_size // ctx.world_size)
+    batches = step_batches(mine, per_proc, plan.steps_per_epoch)
+    loss_sum = correct = seen = skipped = 0.0
+    busy, steps, t0 = 0.0, plan.steps_per_epoch, time.perf_counter()
+    bar = progress(
+        total=steps, quiet=cfg.quiet or not ctx.is_main, desc=f"epoch {epoch + 1}/{plan.epochs}"
+    )
+    key = (cfg.seed, epoch, ctx.rank)
+    data = iterate(run.train_set, batches, run.device, run.workers, cfg.augmentations, key)
+    with bar, worker_errors():
+        for step, (images, labels, bad) in enumerate(data):
+            skipped += bad
+            x, y = to_device(images, run.spec, run.device), labels.to(run.device)
+            logits, loss = _step(run, x, y, epoch, step)
+            loss_sum += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            busy = time.perf_counter() - t0  # data included: what the loop really achieves
+            bar.update(1)
+            if step % 10 == 0 or step == steps - 1:
+                ips = seen * ctx.world_size / max(busy, 1e-9)
+                bar.set_postfix(
+                    loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{ips:.0f}"
+                )
+    loss_sum, correct, seen, busy, skipped = ctx.all_sum([loss_sum, correct, seen, busy, skipped])
+    if skipped and ctx.is_main:
+        log.warning("warning: %d unreadable training images skipped this epoch", int(skipped))
     return {
         "train_loss": loss_sum / max(seen, 1),
         "train_accuracy": correct / max(seen, 1),
@@ -148,7 +150,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, on_plan=None) -> TrainResult:
             from edgeres.train.qat_export import export_qat
 
             ckpt = run.cfg.out / "model.pt"
-            report = export_qat(run.model, run.best_qat_state, ckpt, run.cfg, run.train_set.images)
+            images = StreamSet(run.train_set).images  # read when calibration asks
+            report = export_qat(run.model, run.best_qat_state, ckpt, run.cfg, images)
     ctx.barrier()
     return TrainResult(cfg.out, cfg.out / "model.pt", metrics, report)
 
@@ -156,28 +159,17 @@ def _train(cfg: TrainConfig, ctx: DistContext, on_plan=None) -> TrainResult:
 def _epoch(run: Run, epoch: int) -> None:
     """Train one epoch; on the main process score it, keep it if best, and save the state."""
     cfg, t0 = run.cfg, time.perf_counter()
-    stats = _train_epoch(
-        run.net,
-        run.opt,
-        run.sched,
-        run.train_set,
-        run.spec,
-        run.device,
-        cfg,
-        epoch,
-        run.ctx,
-        run.plan,
-    )
-    if not run.ctx.is_main:
-        return
-    val_loss, val_acc = evaluate_arrays(run.model, run.eval_set, run.spec, run.device)
+    stats = _train_epoch(run, epoch)
+    val_loss, val_acc = _score(run, run.eval_set)
     # The last step of an epoch has no next loss to show it: check the weights' loss on the
     # validation images before saving them.
     if not math.isfinite(val_loss):
         raise _diverged(
             cfg, epoch, run.plan.steps_per_epoch - 1, val_loss, run.sched.get_last_lr()[0]
         )
-    _, test_acc = evaluate_arrays(run.model, run.test_set, run.spec, run.device)
+    _, test_acc = _score(run, run.test_set)
+    if not run.ctx.is_main:
+        return
     run.seconds += time.perf_counter() - t0
     run.history.append(
         {
@@ -200,6 +192,12 @@ def _epoch(run: Run, epoch: int) -> None:
         float_model = run.float_model()
         save_checkpoint(cfg.out / "model.pt", float_model, run.info, run.model_args, metrics)
     _save_last(run)
+
+
+def _score(run: Run, src) -> tuple[float, float]:
+    """Loss and accuracy over ``src``, each rank scoring its share (one count per image)."""
+    with run.amp.autocast(run.device):
+        return evaluate_source(run.model, src, run.spec, run.device, run.ctx, run.workers)
 
 
 def _save_last(run: Run) -> None:

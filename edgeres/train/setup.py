@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from edgeres import __version__
-from edgeres.data import ImageSet, load_split
+from edgeres.data.sources import Source
 from edgeres.errors import OutputExistsError, UsageError
 from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.models import count_macs, count_params, create_model, model_config
@@ -26,6 +26,8 @@ from edgeres.train.checkpoint import load_checkpoint
 from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext
 from edgeres.train.init import InitFacts, init_model, read_init
+from edgeres.train.inputs import load_data, sample
+from edgeres.train.loader import Amp, amp_plan
 from edgeres.train.schedule import Schedule, plan_schedule
 
 RUN_FILES = ("model.pt", RESUME_CHECKPOINT, "metrics.json", "history.csv")
@@ -49,9 +51,11 @@ class Run:
     opt: Any
     sched: Any
     plan: Schedule
-    train_set: ImageSet
-    eval_set: ImageSet  # picks the best epoch: the held-out share, else the test split
-    test_set: ImageSet
+    train_set: Source
+    eval_set: Source  # picks the best epoch: the held-out share, else the test split
+    test_set: Source
+    workers: int  # data worker processes of this rank
+    amp: Amp
     history: list[dict[str, Any]]
     best: dict[str, Any]
     seconds: float
@@ -76,7 +80,8 @@ def start_run(cfg: TrainConfig, ctx: DistContext) -> Run:
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
     mcfg = model_config(cfg.model)
     size = cfg.img_size or (ckpt.info.spec.height if ckpt is not None else mcfg.img_size)
-    train_set, val_set, test_set = _load_data(cfg, size, cfg.quiet or not ctx.is_main)
+    splits = load_data(cfg, size, ctx)
+    train_set, val_set, test_set = splits.train, splits.val, splits.test
     spec = (
         ckpt.info.spec if ckpt is not None else InputSpec(size, size, mean=mcfg.mean, std=mcfg.std)
     )
@@ -110,6 +115,8 @@ def start_run(cfg: TrainConfig, ctx: DistContext) -> Run:
         train_set=train_set,
         eval_set=val_set if val_set is not None else test_set,
         test_set=test_set,
+        workers=splits.workers,
+        amp=amp_plan(cfg.amp, device),
         history=list(state.get("history", [])),
         best=dict(state.get("best", {"val_accuracy": -1.0, "epoch": 0})),
         seconds=float(state.get("seconds", 0.0)),
@@ -138,27 +145,6 @@ def _check_out_dir(cfg: TrainConfig) -> None:
             f"'{cfg.out}' already holds a run ({', '.join(existing)}); "
             "pass --resume to continue it, --force to replace it, or choose another --out"
         )
-
-
-def _load_data(cfg: TrainConfig, size: int, quiet: bool):
-    train_set = load_split(cfg.data, "train", size, limit=cfg.limit, quiet=quiet)
-    test_set = load_split(cfg.data, "test", size, limit=cfg.eval_limit, quiet=quiet)
-    if tuple(test_set.classes) != tuple(train_set.classes):
-        raise UsageError(
-            f"train and test splits of '{cfg.data}' have different classes "
-            f"({len(train_set.classes)} vs {len(test_set.classes)}); every split needs the same class folders"
-        )
-    train_set, val_set = _split_val(train_set, cfg.val_fraction, cfg.seed)
-    return train_set, val_set, test_set
-
-
-def _split_val(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet | None]:
-    n_val = int(len(data) * fraction)
-    if n_val < 10:
-        return data, None
-    perm = np.random.default_rng([seed, 7]).permutation(len(data))
-    pick = lambda idx: ImageSet(data.images[idx], data.labels[idx], data.classes, data.source)  # noqa: E731
-    return pick(np.sort(perm[n_val:])), pick(np.sort(perm[:n_val]))
 
 
 def _model_info(cfg: TrainConfig, model: nn.Module, spec: InputSpec, classes) -> ModelInfo:
@@ -218,7 +204,7 @@ def build_model(cfg: TrainConfig, ckpt, classes) -> tuple[nn.Module, dict[str, A
     return init_model(ckpt, cfg.init, tuple(classes), cfg.model_args, cfg.qat, cfg.freeze_backbone)
 
 
-def qat_model(model: nn.Module, spec: InputSpec, cfg: TrainConfig, data: ImageSet, device):
+def qat_model(model: nn.Module, spec: InputSpec, cfg: TrainConfig, data: Source, device):
     """The fake-quantized network, its ranges first set from a few training batches."""
     from edgeres.train.qat import QATNet
 
@@ -226,7 +212,7 @@ def qat_model(model: nn.Module, spec: InputSpec, cfg: TrainConfig, data: ImageSe
     rng = np.random.default_rng([cfg.seed, 11])
     idx = rng.permutation(len(data))[: 4 * min(cfg.batch_size, 64)]
     qat.observe(
-        to_tensor(data.images[np.sort(chunk)], spec, device) for chunk in np.array_split(idx, 4)
+        to_tensor(sample(data, np.sort(chunk)), spec, device) for chunk in np.array_split(idx, 4)
     )
     return qat
 
@@ -248,12 +234,14 @@ def seconds_per_step(run) -> float | None:
     n = min(len(run.train_set), max(1, run.cfg.batch_size // run.ctx.world_size))
     model = run.model if run.cfg.qat else copy.deepcopy(run.model)
     saved = copy.deepcopy(model.state_dict()) if run.cfg.qat else None
-    x = to_tensor(run.train_set.images[:n], run.spec, run.device)
+    x = to_tensor(sample(run.train_set, np.arange(n)), run.spec, run.device)
     model.train()
     times = []
     for _ in range(2):
         t0 = time.perf_counter()
-        model(x).float().logsumexp(1).mean().backward()
+        with run.amp.autocast(run.device):
+            out = model(x)
+        out.float().logsumexp(1).mean().backward()
         times.append(time.perf_counter() - t0)
     model.zero_grad(set_to_none=True)
     if saved is not None:

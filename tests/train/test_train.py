@@ -58,7 +58,7 @@ def test_existing_run_is_refused_then_resume_continues(tmp_path, monkeypatch):
     real_epoch = loop._train_epoch
 
     def interrupted(*args, **kw):
-        if args[7] == 1:  # the second epoch: Ctrl-C
+        if args[1] == 1:  # the second epoch: Ctrl-C
             raise KeyboardInterrupt
         return real_epoch(*args, **kw)
 
@@ -148,9 +148,9 @@ def test_a_later_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
 
     def poisoned(*args, **kw):
         stats = real_epoch(*args, **kw)
-        if args[7] == 1:  # the second epoch ends on NaN weights, as a step that blew up would
+        if args[1] == 1:  # the second epoch ends on NaN weights, as a step that blew up would
             with torch.no_grad():
-                next(p for p in args[0].parameters() if p.ndim > 1).fill_(float("nan"))
+                next(p for p in args[0].model.parameters() if p.ndim > 1).fill_(float("nan"))
         return stats
 
     monkeypatch.setattr(loop, "_train_epoch", poisoned)

@@ -1,0 +1,85 @@
+"""``predict DIR --out`` and ``eval`` stream in batches: rows written as they come, the same
+results with and without workers, unreadable folder files skipped and counted."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeres import runtime
+from edgeres.cli import main
+from edgeres.data import load_split
+from edgeres.data.shapes import generate
+from edgeres.runtime.predict import PredictionWriter
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture
+def photos(tmp_path):
+    images, _ = generate(23, 32, split="test", seed=9)
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(root / ("sub" if i % 3 else "") / f"{i:02d}.png"), image)
+    (root / "sub" / "broken.jpg").write_bytes(b"no image here")
+    return root
+
+
+def test_predict_out_writes_every_readable_image(tiny_ckpt, photos, tmp_path):
+    out = tmp_path / "preds.csv"
+    res = _run("predict", tiny_ckpt, photos, "--out", out, "--batch-size", "5", "--topk", "2")
+    assert res.exit_code == 0, res.output
+    assert "wrote 23 predictions" in res.stdout and "1 unreadable skipped" in res.stdout
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 23 and set(rows[0]) == {"image", "label1", "score1", "label2", "score2"}
+    assert not list(tmp_path.glob(".*partial"))
+    doc = json.loads(_run("predict", tiny_ckpt, photos, "--workers", "0", "--json").stdout)
+    assert [r["topk"][0]["label"] for r in doc["results"]] == [r["label1"] for r in rows]
+    assert doc["skipped"] == 1 and doc["images"] == 23
+    res = _run("predict", tiny_ckpt, photos, "--out", out)
+    assert res.exit_code == 2 and "--force" in res.output
+    jsonl = tmp_path / "preds.jsonl"
+    res = _run("predict", tiny_ckpt, photos, "--out", jsonl, "--workers", "2", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["images_per_second"] > 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["topk"][0]["label"] for r in lines] == [r["label1"] for r in rows]
+
+
+def test_a_stopped_predict_keeps_its_rows_in_the_partial_file_only(
+    tiny_ckpt, photos, tmp_path, monkeypatch
+):
+    calls = []
+    real = PredictionWriter.write
+
+    def stop_on_second(self, rows):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(len(rows))
+        real(self, rows)
+
+    monkeypatch.setattr(PredictionWriter, "write", stop_on_second)
+    out = tmp_path / "preds.jsonl"
+    _run("predict", tiny_ckpt, photos, "--out", out, "--batch-size", "4", "--workers", "0")
+    assert not out.exists()
+    partial = tmp_path / ".preds.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == calls[0] == 4
+
+
+def test_eval_streams_with_workers_to_the_in_memory_score(tiny_ckpt):
+    results = []
+    for workers in ("0", "2"):
+        res = _run("eval", tiny_ckpt, "--data", "shapes", "--limit", "150", "--workers", workers,
+                   "--batch-size", "32", "--json")  # fmt: skip
+        assert res.exit_code == 0, res.output
+        results.append(json.loads(res.stdout))
+    with runtime.load(tiny_ckpt) as backend:
+        held = runtime.evaluate(backend, load_split("shapes", "test", 32, limit=150), quiet=True)
+    assert results[0]["correct"] == results[1]["correct"] == held.correct
+    assert results[0]["total"] == 150 and results[0]["images_per_second"] > 0
+    assert np.isclose(results[0]["accuracy"], held.accuracy)
