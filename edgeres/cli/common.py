@@ -106,15 +106,3 @@ def pop_runtime(flags: dict[str, Any]) -> Any:
     from edgeres.runtime.options import RuntimeOptions
 
     return RuntimeOptions(**{name: flags.pop(name) for name in RUNTIME_FIELDS})
-
-
-def workers_option(f):  # noqa: ANN001, ANN201 - a click decorator
-    """``--workers N``: processes that decode and resize the data (0: in this process)."""
-    return click.option(
-        "--workers",
-        type=click.IntRange(min=0),
-        default=None,
-        metavar="N",
-        help="Processes that decode and resize images while the model runs (0: in this "
-        "process; default: min(4, cores - 1); more than the cores is capped).",
-    )(f)
