@@ -8,6 +8,7 @@ becomes ``"$HOME"/``). ``EDGERES_SSH_CONFIG`` names an ssh config file to use in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -131,6 +132,9 @@ class Transport:
         finally:
             if proc.poll() is None:  # an exception here (a bug, a signal): never leave ssh behind
                 stop_process(proc, STOP_GRACE_S)
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
         for reader in readers:
             reader.join(timeout=10)
         if reply.overflow:
