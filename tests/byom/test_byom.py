@@ -159,8 +159,11 @@ def test_pt2_that_would_run_code_is_refused_before_loading(plain, tmp_path):
         lambda n, b: b if n else ("m/data/constants/opaque_obj_0", evil))  # fmt: skip
     target = _rewrite_pt2(plain["m_pt2"], tmp_path / "c.pt2", lambda n, b: b.replace(
         b'"torch.ops.aten.relu.default"', b'"torch.os.system"') if n else None)  # fmt: skip
+    hidden = _rewrite_pt2(plain["m_pt2"], tmp_path / "e.pt2", lambda n, b: b.replace(
+        b'"target": "torch.ops.aten.relu.default"', b'"t\\u0061rget": "torch.os.system"')
+        if n else None)  # fmt: skip
     for path, words in ((sample, "pickle that would run code"), (opaque, "opaque_obj_0"),
-                        (target, "torch.os.system")):  # fmt: skip
+                        (target, "torch.os.system"), (hidden, "torch.os.system")):  # fmt: skip
         one_line_error(cli("convert", path, "--out", tmp_path / "o"), "refused", words)
     assert not marker.exists()
     with pytest.raises(ModelFileError, match="shape expression"):
