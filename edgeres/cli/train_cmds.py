@@ -71,8 +71,8 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
       edgeres train --model resnet8 --data shapes --out runs/r8
       edgeres train --data digits/ --augment crop --out runs/digits
       edgeres train --init runs/r8/model.pt --data photos/ --out runs/photos
-      edgeres train --model resnet18 --init resnet18-f37072fd.pth --data photos/ --img-size 224 \
-          --out runs/r18 [--freeze-backbone]
+      edgeres train --model resnet18 --init resnet18-f37072fd.pth --data photos/ --out runs/r18
+      edgeres train --model resnet18 --init model.safetensors --freeze-backbone --data few/ --out r
       edgeres train --qat --init runs/r8/model.pt --epochs 3 --out runs/r8-qat
       edgeres train --model resnet18s --width 0.5 --img-size 96 --data photos/ --out runs/r18
       edgeres train --data photos/ --img-size 96 --cache ~/.cache/edgeres --workers 3 --out runs/p

@@ -164,7 +164,7 @@ def convert(
         written = (
             f" ({', '.join(map(str, result.outputs.values()))} written)" if result.outputs else ""
         )
-        raise ModelFileError(f"{failed[0]}{written}")
+        raise ModelFileError("; and ".join(str(e) for e in failed) + written)
     return result
 
 

@@ -62,15 +62,35 @@ def _check_pickle(path: Path, name: str, data: bytes) -> None:
         raise _refuse(path, f"its entry '{shown(name)}' is a pickle that would run code") from None
 
 
-def _check_graph_json(path: Path, text: str) -> None:
-    for target in re.findall(r'"target":\s*"([^"]*)"', text):
+def _strings(tree: Any, key: str) -> list[str]:
+    """Every value under ``key`` anywhere in decoded JSON (escapes decoded: nothing hides)."""
+    found, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found += [v if isinstance(v, str) else repr(v) for k, v in node.items() if k == key]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _check_graph_json(path: Path, tree: Any) -> None:
+    for target in _strings(tree, "target"):
         if not _TARGET.fullmatch(target):
             raise _refuse(path, f"its graph calls '{shown(target)[:80]}', not an ATen operator")
-    for expr in re.findall(r'"expr_str":\s*"([^"]*)"', text):
+    for expr in _strings(tree, "expr_str"):
         names = set(re.findall(r"[A-Za-z_]\w*", expr)) - _EXPR_NAMES
         bad = [n for n in names if not re.fullmatch(r"[su]\d+", n)]
         if bad or "__" in expr or not _EXPR_CHARS.fullmatch(expr):
             raise _refuse(path, f"its shape expression '{shown(expr)[:60]}' is not arithmetic")
+
+
+def _json(path: Path, name: str, body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise ModelFileError(f"'{shown(path)}' entry '{shown(name)}' is not valid JSON") from None
 
 
 def screen_archive(path: Path, data: bytes) -> None:
@@ -86,7 +106,10 @@ def screen_archive(path: Path, data: bytes) -> None:
         raise ModelFileError(f"'{shown(path)}' is not a readable .pt2 archive ({e})") from None
     if sum(e.file_size for e in entries) > MAX_PROGRAM_BYTES:
         raise ModelFileError(f"'{shown(path)}' declares over {MAX_PROGRAM_BYTES} bytes of content")
-    bodies = {e.filename.partition("/")[2]: archive.read(e) for e in entries if not e.is_dir()}
+    try:
+        bodies = {e.filename.partition("/")[2]: archive.read(e) for e in entries if not e.is_dir()}
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
     for inner in bodies:
         if not _ENTRIES.fullmatch(inner):
             raise _refuse(path, f"it holds '{shown(inner)[:80]}', which a plain "
@@ -95,12 +118,15 @@ def screen_archive(path: Path, data: bytes) -> None:
     for name, body in bodies.items():
         if name.endswith("_config.json"):
             folder = name.rpartition("/")[0]
-            config = json.loads(body.decode("utf-8", "replace")).get("config", {})
+            config = _json(path, name, body)
+            config = config.get("config", {}) if isinstance(config, dict) else {}
             pickled += [
-                f"{folder}/{m['path_name']}" for m in config.values() if m.get("use_pickle")
+                f"{folder}/{m.get('path_name')}"
+                for m in config.values()
+                if isinstance(m, dict) and m.get("use_pickle")
             ]
         elif name.startswith("models/"):
-            _check_graph_json(path, body.decode("utf-8", "replace"))
+            _check_graph_json(path, _json(path, name, body))
     for name in pickled:
         if name not in bodies:
             raise ModelFileError(f"'{shown(path)}' is incomplete: '{shown(name)}' is missing")
@@ -115,7 +141,8 @@ def _check_targets(path: Path, program: Any) -> None:
             continue
         t = node.target
         ok = isinstance(t, torch._ops.OpOverload) and t.namespace in ("aten", "prims")
-        if not (ok or t in _PY_OPS or getattr(t, "__module__", "") == "torch"):
+        sym = getattr(t, "__name__", "").startswith("sym_") and t is getattr(torch, t.__name__, 0)
+        if not (ok or t in _PY_OPS or sym):
             raise _refuse(path, f"its graph calls {shown(str(t))[:80]}, not an ATen operator")
 
 

@@ -159,8 +159,11 @@ def test_pt2_that_would_run_code_is_refused_before_loading(plain, tmp_path):
         lambda n, b: b if n else ("m/data/constants/opaque_obj_0", evil))  # fmt: skip
     target = _rewrite_pt2(plain["m_pt2"], tmp_path / "c.pt2", lambda n, b: b.replace(
         b'"torch.ops.aten.relu.default"', b'"torch.os.system"') if n else None)  # fmt: skip
+    hidden = _rewrite_pt2(plain["m_pt2"], tmp_path / "e.pt2", lambda n, b: b.replace(
+        b'"target": "torch.ops.aten.relu.default"', b'"t\\u0061rget": "torch.os.system"')
+        if n else None)  # fmt: skip
     for path, words in ((sample, "pickle that would run code"), (opaque, "opaque_obj_0"),
-                        (target, "torch.os.system")):  # fmt: skip
+                        (target, "torch.os.system"), (hidden, "torch.os.system")):  # fmt: skip
         one_line_error(cli("convert", path, "--out", tmp_path / "o"), "refused", words)
     assert not marker.exists()
     with pytest.raises(ModelFileError, match="shape expression"):
@@ -195,14 +198,18 @@ def test_pt2_with_a_free_image_size_is_fixed_or_refused(tmp_path):
 
 @pytest.mark.slow
 def test_pt2_converts_quantizes_and_predicts_with_label_names(plain, tmp_path):
+    import shutil
+
     out = tmp_path / "out"
-    res = cli("convert", plain["m_pt2"], "--labels", plain["labels_txt"], "--out", out,
+    out.mkdir()
+    program = Path(shutil.copy(plain["m_pt2"], out / "m.pt2"))  # FP32 files beside it: reused
+    res = cli("convert", program, "--labels", plain["labels_txt"],
               "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--json")  # fmt: skip
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
     assert report["passed"] and {p["format"] for p in report["parity"]} == {"onnx", "tflite"}
-    res = cli("quantize", plain["m_pt2"], "--labels", plain["labels_txt"], "--out", out,
-              "--samples", 8, "--calib", "shapes", "--json")  # fmt: skip
+    res = cli("quantize", program, "--labels", plain["labels_txt"], "--samples", 8,
+              "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--json")  # fmt: skip
     assert res.exit_code == 0, res.output
     q = json.loads(res.output)
     assert set(q["outputs"]) == {"onnx", "tflite"}
@@ -316,3 +323,21 @@ def test_finetune_schedule_is_shorter_by_default():
     assert tune.total_steps < scratch.total_steps and tune.finetune
     assert "fine-tuning" in tune.describe()
     assert plan_schedule(500, 10, 64, 7, finetune=True).epochs == 7  # the user's epochs stand
+
+
+def test_third_party_onnx_gets_names_and_preprocessing_embedded(third_party, tmp_path):
+    from edgeres.formats import read_metadata
+
+    names = [f"class {i}" for i in range(10)]
+    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
+    res = cli("quantize", third_party["onnx"], "--to", "onnx", "--calib", "shapes", "--samples", 8,
+              "--labels", tmp_path / "names.txt", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25",
+              "--channel-order", "bgr", "--out", tmp_path, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    info = read_metadata(tmp_path / "third_onnx_int8.onnx")
+    assert list(info.classes) == names and info.precision == "int8"
+    assert info.spec.mean == (0.5, 0.5, 0.5) and info.spec.channel_order == "BGR"
+    (tmp_path / "nine.txt").write_text("\n".join(names[:9]))
+    res = cli("quantize", third_party["onnx"], "--to", "onnx", "--labels", tmp_path / "nine.txt",
+              "--out", tmp_path / "o")  # fmt: skip
+    one_line_error(res, "has 9 names", "10 outputs")
