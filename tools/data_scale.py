@@ -3,11 +3,12 @@
 Writes folders of 256x256 JPEGs (10 shapes classes, one sub-folder each) of the sizes asked,
 then, for each:
 
-* ``memory``: peak RSS of ``edgeres train`` (resnet18s at 96 px, ``--steps`` optimizer steps,
-  streamed: the folder is larger than the in-memory threshold from 10k up) and of
-  ``edgeres eval`` (resnet18s FP32 ONNX at 224 px, the held-out 20%). Two figures each: the
-  main process's peak (its VmHWM, sampled) and the peak of the whole process tree
-  (main + data workers, sampled from /proc every 0.1 s). Load does not change these.
+* ``memory``: peak memory of ``edgeres train`` (resnet18s at 96 px, ``--steps`` optimizer
+  steps, default ``--cache``: 1k images fit the 64 MB in-memory threshold, 10k and up stream)
+  and of ``edgeres eval`` (resnet18s FP32 ONNX at 224 px, the held-out 20%, or
+  ``--eval-limit`` of it). Two figures each: the main process's peak (its VmHWM, sampled) and
+  the peak PSS of the whole process tree (main + data workers, shared pages counted once;
+  sampled from /proc every 0.1 s). Load does not change these.
 * ``speed``: training images/s fed by the streaming loader (``--cache none``), the disk cache
   (``--cache DIR``) and tensors in memory (``--cache memory``) at 32, 96 and 224 px; eval
   images/s against the engine's own batch throughput; and the split of 2 cores between data
@@ -80,10 +81,21 @@ def make_folder(root: Path, count: int) -> Path:
     return folder
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes: shared pages (torch's libraries in a forked
+    DataLoader worker) counted once over the processes sharing them, not once per process."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _tree_rss(pid: int) -> int:
-    """RSS in bytes of ``pid`` and its descendants (Linux /proc)."""
+    """PSS in bytes of ``pid`` and its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -91,13 +103,12 @@ def _tree_rss(pid: int) -> int:
             stat = Path(f"/proc/{entry}/stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, ValueError, IndexError):
             continue
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        total += rss.get(p, 0)
+        total += _pss(p)
         todo += children.get(p, [])
     return total
 
