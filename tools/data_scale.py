@@ -3,11 +3,12 @@
 Writes folders of 256x256 JPEGs (10 shapes classes, one sub-folder each) of the sizes asked,
 then, for each:
 
-* ``memory``: peak RSS of ``edgeres train`` (resnet18s at 96 px, ``--steps`` optimizer steps,
-  streamed: the folder is larger than the in-memory threshold from 10k up) and of
-  ``edgeres eval`` (resnet18s FP32 ONNX at 224 px, the held-out 20%). Two figures each: the
-  main process's peak (``ru_maxrss`` of the child) and the peak of the whole process tree
-  (main + data workers, sampled from /proc every 0.1 s). Load does not change these.
+* ``memory``: peak memory of ``edgeres train`` (resnet18s at 96 px, ``--steps`` optimizer
+  steps, default ``--cache``: 1k images fit the 64 MB in-memory threshold, 10k and up stream)
+  and of ``edgeres eval`` (resnet18s FP32 ONNX at 224 px, the held-out 20%, or
+  ``--eval-limit`` of it). Two figures each: the main process's peak (its VmHWM, sampled) and
+  the peak PSS of the whole process tree (main + data workers, shared pages counted once;
+  sampled from /proc every 0.1 s). Load does not change these.
 * ``speed``: training images/s fed by the streaming loader (``--cache none``), the disk cache
   (``--cache DIR``) and tensors in memory (``--cache memory``) at 32, 96 and 224 px; eval
   images/s against the engine's own batch throughput; and the split of 2 cores between data
@@ -80,10 +81,21 @@ def make_folder(root: Path, count: int) -> Path:
     return folder
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes: shared pages (torch's libraries in a forked
+    DataLoader worker) counted once over the processes sharing them, not once per process."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _tree_rss(pid: int) -> int:
-    """RSS in bytes of ``pid`` and its descendants (Linux /proc)."""
+    """PSS in bytes of ``pid`` and its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -91,38 +103,51 @@ def _tree_rss(pid: int) -> int:
             stat = Path(f"/proc/{entry}/stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, ValueError, IndexError):
             continue
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        total += rss.get(p, 0)
+        total += _pss(p)
         todo += children.get(p, [])
     return total
 
 
+def _hwm(pid: int) -> int:
+    """The peak RSS (VmHWM) of ``pid`` in bytes; 0 once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def run_measured(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Run ``cmd``; its peak RSS (MB), the peak of its process tree (MB) and its wall time."""
-    peak = {"tree": 0}
+    """Run ``cmd``; its peak RSS (MB), the peak of its process tree (MB) and its wall time.
+
+    The main process's peak is its own VmHWM, sampled until it exits: ``ru_maxrss`` of a child
+    can report the RSS of the process that forked it (Linux carries it over at exec).
+    """
+    peak = {"tree": 0, "main": 0}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def sample() -> None:
         while proc.poll() is None:
             peak["tree"] = max(peak["tree"], _tree_rss(proc.pid))
+            peak["main"] = max(peak["main"], _hwm(proc.pid))
             time.sleep(0.1)
 
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    watcher.join()
     out, err = proc.communicate()
+    watcher.join()
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{err.decode()[-3000:]}")
     return {
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak["main"] / 2**20, 1),
         "tree_peak_mb": round(peak["tree"] / 2**20, 1),
         "seconds": round(time.perf_counter() - t0, 1),
         "stdout": out.decode(),

@@ -193,6 +193,7 @@ class EvalResult:
     total: int
     predictions: np.ndarray
     seconds: float
+    skipped: int = 0  # images found unreadable while streaming, left out of the score
 
     @property
     def images_per_second(self) -> float:
@@ -205,6 +206,7 @@ class EvalResult:
             "total": self.total,
             "seconds": round(self.seconds, 4),
             "images_per_second": round(self.images_per_second, 1),
+            "skipped": self.skipped,
         }
 
 
@@ -262,4 +264,4 @@ def evaluate(
     total = int(keep.sum())
     if total == 0:
         raise DataError("none of the images could be read; check the files")
-    return EvalResult(correct / total, correct, total, preds, seconds)
+    return EvalResult(correct / total, correct, total, preds, seconds, len(preds) - total)
