@@ -122,11 +122,25 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def check_overwrite(path: str | Path, force: bool, flag: str = "--force") -> None:
-    """Refuse to replace an existing output unless the user said ``force``."""
+def check_overwrite(
+    path: str | Path, force: bool, flag: str = "--force", companions: tuple[str, ...] = ()
+) -> None:
+    """Refuse to replace an existing output (or one of its ``companions``: suffixes of the files
+    written beside it, ``.bin`` for ``m.param``) unless the user said ``force``."""
     path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(f"'{shown(path)}' already exists; pass {flag} to replace it")
+    for p in (path, *(path.with_suffix(s) for s in companions)):
+        if p.exists() and not force:
+            raise OutputExistsError(f"'{shown(p)}' already exists; pass {flag} to replace it")
+
+
+def publish(staged: str | Path, final: str | Path, companions: tuple[str, ...] = ()) -> None:
+    """Move a finished file from a staging folder to its final name, with its companion files
+    (same stem, the suffixes in ``companions``). Companions move first, the named file last: a
+    model under its final name has every file it needs."""
+    staged, final = Path(staged), Path(final)
+    for suffix in companions:
+        os.replace(staged.with_suffix(suffix), final.with_suffix(suffix))
+    os.replace(staged, final)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -7,7 +7,6 @@ The formats come from ``edgeres.formats.FORMATS``; each one's ``exporter`` is ca
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from edgeres.convert.common import export_info
 from edgeres.convert.options import DEFAULT_OPSET
 from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError
-from edgeres.fileio import check_overwrite, staging_dir
+from edgeres.fileio import check_overwrite, publish, staging_dir
 from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
 from edgeres.text import shown
 
@@ -111,8 +110,8 @@ def convert(
 
     checkpoint_path = Path(checkpoint_path)
     targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to or export_formats()}
-    for path in targets.values():
-        check_overwrite(path, force)
+    for fmt, path in targets.items():
+        check_overwrite(path, force, companions=FORMATS[fmt].companions)
     ckpt = load_source_checkpoint(checkpoint_path)
     info = export_info(ckpt.info, checkpoint_path, model_args=ckpt.model_args)
     result = ConvertResult(checkpoint=checkpoint_path)
@@ -130,6 +129,6 @@ def convert(
             if verify:
                 parity = check_parity(ckpt.model, staged, info, images)
                 result.parity.append(dataclasses.replace(parity, path=str(target)))
-            os.replace(staged, target)
+            publish(staged, target, FORMATS[fmt].companions)
         result.outputs[fmt] = target
     return result

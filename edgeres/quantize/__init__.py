@@ -10,14 +10,13 @@ quantized again with its most sensitive layers in float (``options.exclude``, se
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
-from edgeres.fileio import atomic_write_text, check_overwrite, staging_dir
+from edgeres.fileio import atomic_write_text, check_overwrite, publish, staging_dir
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
 from edgeres.quantize.options import (
     AUTO_METHOD,
@@ -62,8 +61,9 @@ class QuantizeResult:
 def _targets(model_path: Path, to, out_dir, force: bool) -> tuple[dict[str, Path], Path]:
     targets = {fmt: output_path(model_path, fmt, out_dir, "_int8") for fmt in to}
     report_path = next(iter(targets.values())).with_name(f"{model_path.stem}_int8_report.json")
-    for path in [*targets.values(), report_path]:
-        check_overwrite(path, force)
+    for fmt, path in targets.items():
+        check_overwrite(path, force, companions=FORMATS[fmt].companions)
+    check_overwrite(report_path, force)
     return targets, report_path
 
 
@@ -153,7 +153,7 @@ def quantize(
         result = QuantizeResult(report=report, report_path=report_path)
         for fmt, path in staged.paths.items():
             if fmt not in report.rejected:
-                os.replace(path, targets[fmt])
+                publish(path, targets[fmt], FORMATS[fmt].companions)
                 result.outputs[fmt] = targets[fmt]
     atomic_write_text(report_path, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
     return result
