@@ -105,7 +105,27 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-def publish(staged: Path, target: Path, overwrite: bool = False) -> None:
+def publish(
+    staged: str | Path,
+    target: str | Path,
+    overwrite: bool = False,
+    companions: tuple[str, ...] = (),
+) -> None:
+    """Move a finished file, with its companion files (same stem, the suffixes in
+    ``companions``: ``.bin`` beside ``m.param``), from a staging folder to its final name.
+    Companions move first, the named file last: a model under its final name has every file it
+    needs. Each move follows ``publish_one``.
+
+    Raises:
+        OutputExistsError: A target exists (and ``overwrite`` is false).
+    """
+    staged, target = Path(staged), Path(target)
+    for suffix in companions:
+        publish_one(staged.with_suffix(suffix), target.with_suffix(suffix), overwrite)
+    publish_one(staged, target, overwrite)
+
+
+def publish_one(staged: Path, target: Path, overwrite: bool = False) -> None:
     """Move a finished file to its final name; unless ``overwrite``, only if the name is free.
 
     The check and the move are one step (a hard link fails when ``target`` exists, then the
@@ -162,11 +182,15 @@ def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> No
     atomic_write_bytes(path, text.encode("utf-8"), overwrite)
 
 
-def check_overwrite(path: str | Path, force: bool, flag: str = "--force") -> None:
-    """Refuse to replace an existing output unless the user said ``force``."""
+def check_overwrite(
+    path: str | Path, force: bool, flag: str = "--force", companions: tuple[str, ...] = ()
+) -> None:
+    """Refuse to replace an existing output (or one of its ``companions``: suffixes of the files
+    written beside it, ``.bin`` for ``m.param``) unless the user said ``force``."""
     path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(f"'{shown(path)}' already exists; pass {flag} to replace it")
+    for p in (path, *(path.with_suffix(s) for s in companions)):
+        if p.exists() and not force:
+            raise OutputExistsError(f"'{shown(p)}' already exists; pass {flag} to replace it")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -1,7 +1,7 @@
 """``edgeres run``: a model on a live camera, a video, a folder or the demo scene.
 
-Its options are the fields of ``RunOptions`` and ``StreamConfig``, each default and help read
-from there.
+Its options are the fields of ``RunOptions``, ``StreamConfig`` and ``RuntimeOptions``, each
+default and help read from there.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from edgeres.cli.common import engine_help, log, max_image_pixels_option
+from edgeres.cli.common import log, max_image_pixels_option, runtime_options
 from edgeres.cli.fields import field_help, field_option
 from edgeres.cli.remote_opts import device_flags, pop_remote, remote_options
 from edgeres.errors import UsageError
@@ -32,7 +32,6 @@ def _s(name: str, *decls: str, **attrs):
 @max_image_pixels_option
 @click.argument("model", type=click.Path(dir_okay=False))
 @_r("source", metavar="SRC", help=f"{SOURCE_HELP}. {field_help(RunOptions, 'source')}")
-@_r("profile", metavar="P")
 @_r("show")
 @_r("save", metavar="OUT.mp4")
 @_r("force")
@@ -46,8 +45,7 @@ def _s(name: str, *decls: str, **attrs):
 @_s("realtime")
 @_s("topk")
 @_s("smooth")
-@_r("threads")
-@_r("engine", metavar="E", help_more=engine_help)
+@runtime_options
 @_r("width")
 @_r("height")
 @_r("fps")
@@ -103,7 +101,7 @@ def _run_remote(ctx: click.Context, remote: Any, opts: RunOptions) -> None:
         model=Path(opts.model),
         flags=tuple(device_flags(ctx, opts, local)),
         source=opts.source,
-        profile=opts.profile,
+        profile=opts.runtime.profile,
         save=Path(opts.save) if opts.save else None,
         force=opts.force,
         serve=opts.serve,

@@ -145,8 +145,8 @@ def convert(
 
     checkpoint_path = Path(checkpoint_path)
     targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to or export_formats()}
-    for path in targets.values():
-        check_overwrite(path, force)
+    for fmt, path in targets.items():
+        check_overwrite(path, force, companions=FORMATS[fmt].companions)
     source = SourceOptions(model, labels, img_size, mean, std, channel_order)
     ckpt = load_source_checkpoint(checkpoint_path, source)
     info = export_info(ckpt.info, checkpoint_path, model_args=ckpt.model_args)
@@ -183,5 +183,5 @@ def _convert_one(model, info, fmt: str, target: Path, result, images, options) -
             result.parity.append(dataclasses.replace(parity, path=str(target)))
             if not parity.passed:
                 return  # never under the final name; the staging folder goes with it
-        publish(staged, target, overwrite=force)
+        publish(staged, target, overwrite=force, companions=FORMATS[fmt].companions)
     result.outputs[fmt] = target

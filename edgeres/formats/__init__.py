@@ -36,6 +36,7 @@ __all__ = [
     "Probe",
     "Quantization",
     "all_engines",
+    "companion_files",
     "engine_names",
     "format_engines",
     "export_formats",
@@ -138,7 +139,20 @@ def format_for_path(path: str | Path) -> Format:
         )
         hint = f"; its content looks like {actual}, rename it" if actual else ""
         raise ModelFileError(f"'{shown(path)}' is not a valid {fmt.name} file{hint}")
+    for companion in fmt.files(path)[1:]:
+        if not companion.is_file():
+            raise ModelFileError(
+                f"'{shown(path)}' is a {fmt.name} model, which comes with '{shown(companion.name)}' "
+                "beside it, and that file is missing; keep the files of a model together"
+            )
     return fmt
+
+
+def companion_files(path: str | Path) -> tuple[Path, ...]:
+    """The files that belong with a model file (by its suffix; none for one-file formats)."""
+    path = Path(path)
+    fmt = next((f for f in FORMATS.values() if path.suffix.lower() in f.suffixes), None)
+    return fmt.files(path)[1:] if fmt else ()
 
 
 def read_metadata(path: str | Path) -> ModelInfo | None:

@@ -69,8 +69,9 @@ class QuantizeResult:
 def _targets(model_path: Path, to, out_dir, force: bool) -> tuple[dict[str, Path], Path]:
     targets = {fmt: output_path(model_path, fmt, out_dir, "_int8") for fmt in to}
     report_path = next(iter(targets.values())).with_name(f"{model_path.stem}_int8_report.json")
-    for path in [*targets.values(), report_path]:
-        check_overwrite(path, force)
+    for fmt, path in targets.items():
+        check_overwrite(path, force, companions=FORMATS[fmt].companions)
+    check_overwrite(report_path, force)
     return targets, report_path
 
 
@@ -169,7 +170,7 @@ def _quantize(
         result = QuantizeResult(report=report, report_path=report_path)
         for fmt, path in staged.paths.items():
             if fmt not in report.rejected:
-                publish(path, targets[fmt], overwrite=cfg.force)
+                publish(path, targets[fmt], overwrite=cfg.force, companions=FORMATS[fmt].companions)
                 result.outputs[fmt] = targets[fmt]
     text = json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n"
     atomic_write_text(report_path, text, overwrite=cfg.force)

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from edgeres.errors import RemoteError, UsageError
 from edgeres.fileio import sha256_file as file_sha256
+from edgeres.formats import companion_files
 from edgeres.remote.ssh import Transport, Word, last_line, shell_path
+from edgeres.text import shown
 
 
 @dataclass(frozen=True)
@@ -43,20 +45,43 @@ def _cache_dir(t: Transport, *parts: str) -> Word:
 def place_file(t: Transport, path: Path, kind: str = "models") -> Placed:
     """Copy ``path`` into the device's cache (unless its hash is there) and return where it is.
 
+    A model that comes with companion files (ncnn's ``.bin`` beside its ``.param``) is copied
+    with them into one folder named by the hash of them all, so they sit side by side there.
+
     Raises:
-        UsageError: The local file is missing.
+        UsageError: The local file (or a companion) is missing.
         RemoteError: The copy failed, or what arrived has another hash (the file changed while
             it was copied); nothing is left under the final name.
     """
-    if not path.is_file():
-        raise UsageError(f"'{path}' does not exist or is not a file")
-    sha = file_sha256(path)
+    companions = companion_files(path) if kind == "models" else ()
+    for p in (path, *companions):
+        if not p.is_file():
+            raise UsageError(f"'{shown(p)}' does not exist or is not a file")
+    sha = file_sha256(path) if not companions else files_sha256((path, *companions))
     folder = _cache_dir(t, kind, sha)
     final = Word(f"{folder}/{shlex.quote(path.name)}")
-    part = f"{folder}/.partial-{secrets.token_hex(6)}"  # concurrent copies of one file
     if t.run(f"test -f {final}").returncode == 0:
         t.log(f"{path.name} already on {t.name} (sha256 {sha[:12]})")
         return Placed(final, False)
+    for p in (*companions, path):  # the model file last: once there, its companions are too
+        _copy_into(t, p, folder, file_sha256(p) if companions else sha)
+    size = sum(p.stat().st_size for p in (path, *companions)) / 1e6
+    t.log(f"copied {path.name} to {t.name} ({size:.2f} MB)")
+    return Placed(final, True)
+
+
+def files_sha256(paths: tuple[Path, ...]) -> str:
+    """One hash for a model's files: each file's name and sha256, in order."""
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(f"{p.name}\0{file_sha256(p)}\n".encode())
+    return digest.hexdigest()
+
+
+def _copy_into(t: Transport, path: Path, folder: Word, sha: str) -> None:
+    """Copy one file to ``folder/<name>`` on the device, moved into place once its hash matches."""
+    final = f"{folder}/{shlex.quote(path.name)}"
+    part = f"{folder}/.partial-{secrets.token_hex(6)}"  # concurrent copies of one file
     script = (
         f"mkdir -p {folder} && cat > {part} && "
         f"h=$( (sha256sum {part} 2>/dev/null || shasum -a 256 {part}) | cut -d' ' -f1) && "
@@ -67,12 +92,10 @@ def place_file(t: Transport, path: Path, kind: str = "models") -> Placed:
         reply = t.check(script, f"copying '{path.name}'", stdin=f).decode().strip()
     if reply != "ok":
         raise RemoteError(
-            f"'{path}' changed while it was copied to {t.name} (sha256 {sha[:12]} sent, "
+            f"'{shown(path)}' changed while it was copied to {t.name} (sha256 {sha[:12]} sent, "
             f"{reply.removeprefix('mismatch ')[:12] or 'nothing'} arrived); nothing was kept, "
             "run again once the file is final"
         )
-    t.log(f"copied {path.name} to {t.name} ({path.stat().st_size / 1e6:.2f} MB)")
-    return Placed(final, True)
 
 
 def place_folder(t: Transport, folder: Path) -> Placed:

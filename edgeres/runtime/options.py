@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeres.errors import UsageError, check_number
+from edgeres.errors import ParamError, UsageError, check_number
 from edgeres.runtime.base import DEFAULT_TOPK
 
 EVAL_BATCH = 64
@@ -132,6 +132,4 @@ class EvalConfig:
         check_number(self.batch_size, "batch_size", 1)
         check_number(self.workers, "workers", 0)
         if self.compare is not None and self.report_dir is None:
-            raise UsageError(
-                "a model to compare with needs a report folder: the disagreements go into the report"
-            )
+            raise ParamError("compare", "needs a report folder: the disagreements go into it")

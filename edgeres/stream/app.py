@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from edgeres.errors import check_number
+from edgeres.runtime.options import RuntimeOptions
 from edgeres.stream.pipeline import StreamConfig, run_stream
 from edgeres.stream.sinks import SEGMENT_SECONDS, JsonLinesSink, SaveSink, ShowSink, Sink
 from edgeres.stream.sources import open_source
@@ -28,14 +29,9 @@ class RunOptions:
         model: Model file (``.onnx``, ``.tflite``, ``.pt``).
         source: Where frames come from (``--source``); by default the profile's camera, or demo
             if it has none.
-        profile: Device profile, a name or a YAML file (``--profile``); by default the one
-            matching this machine.
         width: Capture width (cameras, demo) (``--width``).
         height: Capture height (cameras, demo) (``--height``).
         fps: Capture frame rate (cameras, demo, folders) (``--fps``).
-        threads: Engine threads (``--threads``); by default the profile's.
-        engine: Inference engine (``--engine``); by default the profile's order, the first one
-            installed.
         show: Show a window with label, score and FPS (``--show``).
         save: Write the annotated video (``--save``).
         force: Replace an existing ``--save`` file (``--force``).
@@ -51,16 +47,14 @@ class RunOptions:
             one file at the end; a killed run or a power cut keeps the finished ones in
             ``OUT.mp4.parts/`` (``--segment-seconds``).
         config: Pipeline options (top-k, smoothing, bounds, realtime).
+        runtime: Profile (also the camera's defaults), engine, threads, strict.
     """
 
     model: str | Path
     source: str | None = None
-    profile: str | None = None
     width: int | None = None
     height: int | None = None
     fps: float | None = None
-    threads: int | None = None
-    engine: str | None = None
     show: bool = False
     save: str | Path | None = None
     force: bool = False
@@ -71,12 +65,12 @@ class RunOptions:
     seed: int = 0
     segment_seconds: float = SEGMENT_SECONDS
     config: StreamConfig = StreamConfig()
+    runtime: RuntimeOptions = RuntimeOptions()
 
     def __post_init__(self) -> None:
         for name, value in (("width", self.width), ("height", self.height)):
             check_number(value, name, 1)
         check_number(self.fps, "fps", 0, above=True, maximum=1000)
-        check_number(self.threads, "threads", 1)
         check_number(self.segment_seconds, "segment_seconds", 0, above=True)
         if self.serve:  # before the model loads: a refused --serve should not wait for it
             from edgeres.stream.serve import parse_host_port
@@ -87,10 +81,13 @@ class RunOptions:
 
     @classmethod
     def from_flags(cls, **flags: Any) -> RunOptions:
-        """Options from the flat ``edgeres run`` flags; ``StreamConfig``'s go into ``config``."""
-        names = {f.name for f in fields(StreamConfig)}
-        config = StreamConfig(**{k: flags.pop(k) for k in list(flags) if k in names})
-        return cls(config=config, **flags)
+        """Options from the flat ``edgeres run`` flags; ``StreamConfig``'s go into ``config``,
+        ``RuntimeOptions``' into ``runtime``."""
+        parts = {}
+        for name, part in (("config", StreamConfig), ("runtime", RuntimeOptions)):
+            names = {f.name for f in fields(part)}
+            parts[name] = part(**{k: flags.pop(k) for k in list(flags) if k in names})
+        return cls(**parts, **flags)
 
 
 def camera_defaults(profile: Any, source: str | None) -> tuple[dict[str, Any], str]:
@@ -170,14 +167,14 @@ def run_model(
     """
     from edgeres.runtime import load
 
-    profile = _load_profile(opts.profile)
+    profile = _load_profile(opts.runtime.profile)
     defaults, note = camera_defaults(profile, opts.source)
     spec = opts.source if opts.source is not None else defaults["source"]
     width = opts.width or defaults["width"]
     height = opts.height or defaults["height"]
     fps = opts.fps or defaults["fps"]
-    options = {"threads": opts.threads} if opts.threads else {}
-    backend = load(opts.model, profile=profile, engine=opts.engine, **options)
+    options = {**opts.runtime.load_options(), "profile": profile}
+    backend = load(opts.model, **options)
     try:
         source = open_source(spec, width, height, fps, seed=opts.seed)
         try:

@@ -96,7 +96,7 @@ def test_cli_report_with_compare(int8_onnx, fp32_onnx, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--compare", "x.onnx"], "--compare needs --report DIR"),
+        (["--compare", "x.onnx"], "--compare needs a report folder"),
         (["--report", "old"], "already holds a report"),
     ],
 )

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from edgeres.bench.config import BenchConfig
+from edgeres.cli import main
+from edgeres.cli.bench_cmds import BENCH_HERE
+from edgeres.cli.fields import argv
 from edgeres.errors import UsageError
-from edgeres.remote.commands import bench_flags, host_config, measured_on
+from edgeres.remote.commands import host_config, measured_on
 from edgeres.remote.config import RemoteConfig, parse_hosts
 from edgeres.remote.ssh import Word, edgeres_script, shell_path
 
@@ -91,8 +94,11 @@ def test_outputs_and_baseline_are_named_per_device():
 
 
 def test_measuring_flags_pass_to_the_device():
-    config = BenchConfig(models=(Path("m.onnx"),), threads="1,2", quick=True, limit=5)
-    assert bench_flags(config) == ["--quick", "--threads", "1,2", "--limit", "5"]
+    config = BenchConfig(
+        models=(Path("m.onnx"),), threads="1,2", quick=True, limit=5, engine="openvino", ops=True
+    )
+    flags = argv(main.commands["benchmark"], config, BENCH_HERE)
+    assert flags == ["--threads", "1,2", "--engine", "openvino", "--limit", "5", "--quick", "--ops"]
     assert measured_on("raspberry-pi-5", True, {}, "pi5.local") == (
         "measured on raspberry-pi-5 (pi5.local)"
     )

@@ -62,7 +62,7 @@ def given(tmp: Path, model: Path, image: Path) -> dict[str, list]:
                       "0.3", "--quick", "--ops", "--in-process", "--seed", "7", "--json",
                       "--csv", tmp / "b.csv", "--md", tmp / "b.md", "--plot", tmp / "b.png",
                       "--save", tmp / "b.json", "--tolerance", "5", "--force"],
-        "run": ["run", model, *common, "--source", "demo", "--save", tmp / "out.mp4", "--force",
+        "run": ["run", model, *common, "--strict", "--source", "demo", "--save", tmp / "out.mp4", "--force",
                 "--segment-seconds", "2", "--json", "--serve", _port(), "--serve-token", "k3y-token-1",
                 "--max-frames", "5", "--duration", "3", "--realtime", "--topk", "3", "--smooth",
                 "0.5", "--width", "320", "--height", "240", "--fps", "15", "--seed", "7"],
