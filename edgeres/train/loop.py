@@ -156,9 +156,15 @@ def _train(cfg: TrainConfig, ctx: DistContext, on_plan=None) -> TrainResult:
     return TrainResult(cfg.out, cfg.out / "model.pt", metrics, report)
 
 
+# QAT: epochs whose steps still move the activation and weight ranges.
+QAT_RANGE_EPOCHS = 1
+
+
 def _epoch(run: Run, epoch: int) -> None:
     """Train one epoch; on the main process score it, keep it if best, and save the state."""
     cfg, t0 = run.cfg, time.perf_counter()
+    if cfg.qat and epoch >= QAT_RANGE_EPOCHS:
+        run.model.freeze_ranges()  # warm-up over: the weights adapt to fixed ranges
     stats = _train_epoch(run, epoch)
     val_loss, val_acc = _score(run, run.eval_set)
     # The last step of an epoch has no next loss to show it: check the weights' loss on the

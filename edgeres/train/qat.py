@@ -84,7 +84,9 @@ class QATNet(nn.Module):
     """The fake-quantized network being fine-tuned; takes NCHW batches like the float model.
 
     ``train()``/``eval()`` switch the range observers on and off (an exported graph has no
-    train mode of its own: BN is folded and there is no dropout).
+    train mode of its own: BN is folded and there is no dropout). ``freeze_ranges()`` keeps them
+    off for good: after a warm-up the weights learn to live with fixed ranges instead of
+    chasing ranges that move under them.
     """
 
     def __init__(self, model: nn.Module, spec: InputSpec, per_channel: bool = True) -> None:
@@ -95,24 +97,33 @@ class QATNet(nn.Module):
         self._template = [model]  # the float architecture to write weights back into
         self._folded = [fold_batchnorm(model)]
         self.graph = _prepare(self._folded[0], spec, self.quantizer, None)
+        self.ranges_frozen = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.graph(x.permute(0, 2, 3, 1))  # NCHW view of NHWC memory: no copy
 
     def train(self, mode: bool = True) -> QATNet:
         self.training = mode
+        observe = mode and not self.ranges_frozen
         for m in self.graph.modules():
             if hasattr(m, "enable_observer"):
-                m.enable_observer() if mode else m.disable_observer()
+                m.enable_observer() if observe else m.disable_observer()
         return self
+
+    def freeze_ranges(self) -> None:
+        """Stop updating activation and weight ranges from here on."""
+        self.ranges_frozen = True
+        self.train(self.training)
 
     @torch.no_grad()
     def observe(self, batches) -> None:
         """Set the initial ranges from a few NCHW batches (observers on, weights untouched)."""
-        mode = self.training
+        mode, frozen = self.training, self.ranges_frozen
+        self.ranges_frozen = False
         self.train(True)
         for x in batches:
             self(x)
+        self.ranges_frozen = frozen
         self.train(mode)
 
     def export_graph(self, state: dict[str, Any] | None = None):

@@ -205,10 +205,15 @@ def build_model(cfg: TrainConfig, ckpt, classes) -> tuple[nn.Module, dict[str, A
 
 
 def qat_model(model: nn.Module, spec: InputSpec, cfg: TrainConfig, data: Source, device):
-    """The fake-quantized network, its ranges first set from a few training batches."""
+    """The fake-quantized network of the equalized ``model`` (``quantize.equalize``: the same
+    function, channels whose ranges INT8 can hold), its ranges first set from a few training
+    batches."""
+    from edgeres.quantize.equalize import equalize
     from edgeres.train.qat import QATNet
 
-    qat = QATNet(model.cpu().eval(), spec, per_channel=not cfg.per_tensor).to(device)
+    model = model.cpu().eval()
+    equalize(model)
+    qat = QATNet(model, spec, per_channel=not cfg.per_tensor).to(device)
     rng = np.random.default_rng([cfg.seed, 11])
     idx = rng.permutation(len(data))[: 4 * min(cfg.batch_size, 64)]
     qat.observe(
