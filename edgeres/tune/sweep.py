@@ -20,7 +20,7 @@ from edgeres.bench.config import check_writable, parse_threads
 from edgeres.bench.jobs import Job, RowFailed, run_isolated
 from edgeres.bench.results import ModelResult
 from edgeres.bench.runner import profile_ref
-from edgeres.errors import UsageError, unknown_name
+from edgeres.errors import ModelFileError, UsageError, unknown_name
 from edgeres.formats import FORMATS, Format, engine_names, export_formats, format_for_path
 from edgeres.profiles import Budget, Profile, load_profile
 from edgeres.profiles.facts import this_machine
@@ -191,7 +191,11 @@ def plan(files: list[Path], config: TuneConfig) -> tuple[list[Row], list[str]]:
         threads = tuple(dict.fromkeys(min(t, cores) for t in threads))
     rows = []
     for path in files:
-        fmt = format_for_path(path)
+        try:
+            fmt = format_for_path(path)
+        except ModelFileError as e:  # an empty or mislabelled file is one failed row
+            rows.append(Row(path, path.suffix.lstrip(".").lower(), "-", 0, error=str(e)))
+            continue
         for engine in _engines(fmt, config.engines, notes):
             rows += [Row(path, fmt.name, engine, t) for t in threads]
     return rows, list(dict.fromkeys(notes))
@@ -222,6 +226,8 @@ def sweep(rows: list[Row], config: TuneConfig, profile: Profile) -> list[Row]:
     scored: set[tuple[Path, str]] = set()
     ref = profile_ref(profile) or "host"
     for row in progress(rows, quiet=config.quiet, desc="tune", unit="row"):
+        if row.error is not None:  # refused before measuring (plan)
+            continue
         first = (row.file, row.engine) not in scored
         scored.add((row.file, row.engine))
         job = Job(
