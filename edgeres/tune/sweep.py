@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeres.bench.config import check_writable, parse_threads
+from edgeres.bench.config import check_distinct_outputs, check_writable, parse_threads
 from edgeres.bench.jobs import Job, RowFailed, run_isolated
 from edgeres.bench.results import ModelResult
 from edgeres.bench.runner import profile_ref
@@ -264,6 +264,8 @@ def rank(rows: list[Row]) -> list[Row]:
 
 def check_outputs(config: TuneConfig) -> None:
     """Refuse, before any work, an output that exists or cannot be written."""
+    outputs = {"--save": config.save, "--plot": config.plot, "--md": config.md}
+    check_distinct_outputs({flag: path for flag, path in outputs.items() if path is not None})
     for path, flag in ((config.save, "--save"), (config.plot, "--plot"), (config.md, "--md")):
         if path is not None:
             check_writable(path, flag, config.force)

@@ -202,6 +202,7 @@ def test_baseline_gate_passes_and_fails(fp32_onnx, base_json, tmp_path):
         (["--threads", "two"], "--threads takes N"),
         (["--threads", "0"], ">= 1"),
         (["--csv", "/proc/nope/x.csv"], "not writable"),
+        (["--csv", "/tmp/edgeres-same.out", "--md", "/tmp/edgeres-same.out"], "both name"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(fp32_onnx, args, message):
