@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from edgeres.errors import UsageError
-from edgeres.formats.checkpoint import Checkpoint, load_checkpoint
+from edgeres.formats.checkpoint import Checkpoint, check_finite_weights, load_checkpoint
 from edgeres.models import create_model
 
 
@@ -52,10 +52,12 @@ def read_init(path: Path, model: str | None, img_size: int | None) -> Checkpoint
     """Load the ``--init`` checkpoint and check it against ``--model`` and ``--img-size``.
 
     Raises:
-        ModelFileError: Unreadable or not an edgeres checkpoint.
+        ModelFileError: Unreadable, not an edgeres checkpoint, or NaN/inf weights (training
+            from it would diverge at once, and "lower --lr" would be the wrong advice).
         UsageError: Another architecture or input size than asked for.
     """
     ckpt = load_checkpoint(path)
+    check_finite_weights(ckpt.model, path, "--init ")
     if model is not None and model != ckpt.model_name:
         raise UsageError(
             f"--init '{path}' is a {ckpt.model_name}, not --model {model}; "
