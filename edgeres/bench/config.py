@@ -138,8 +138,21 @@ class BenchConfig:
 
     def check_outputs(self) -> None:
         """Refuse, before any measuring, an output that exists or cannot be written."""
+        check_distinct_outputs(self.outputs)
         for flag, path in self.outputs.items():
             check_writable(path, flag, self.force)
+
+
+def check_distinct_outputs(outputs: dict[str, Path]) -> None:
+    """Refuse two output flags naming one file (``--csv X --md X``: one replaced the other)."""
+    seen: dict[Path, str] = {}
+    for flag, path in outputs.items():
+        key = Path(os.path.realpath(path))
+        if key in seen:
+            raise UsageError(
+                f"{seen[key]} and {flag} both name '{shown(path)}'; give each output its own file"
+            )
+        seen[key] = flag
 
 
 def parse_threads(value: tuple[int, ...] | str | None) -> tuple[int, ...]:

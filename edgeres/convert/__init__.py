@@ -64,28 +64,12 @@ def load_source_checkpoint(path: str | Path, source: SourceOptions | None = None
             "checkpoint (.pt), a torch.export program (.pt2), or a state dict (.pth, .pt, "
             ".safetensors) with --model (to quantize an existing ONNX file use edgeres quantize)"
         )
+    from edgeres.formats.checkpoint import check_finite_weights
     from edgeres.formats.torch_source import load_torch_source
 
     ckpt = load_torch_source(path, source)
     check_finite_weights(ckpt.model, path)
     return ckpt
-
-
-def check_finite_weights(model, path: Path) -> None:
-    """Refuse a network with NaN or infinite weights: every file made from it computes NaN.
-
-    Raises:
-        ModelFileError: The first non-finite tensor, by name (exit 2: the input is broken, not
-            the conversion).
-    """
-    import torch
-
-    for name, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ModelFileError(
-                f"'{shown(path)}' has non-finite weights ('{shown(name)}' holds NaN or infinity); "
-                "nothing converted: export a checkpoint saved before training diverged"
-            )
 
 
 def output_path(checkpoint: Path, fmt: str, out_dir: str | Path | None, suffix: str = "") -> Path:

@@ -157,6 +157,20 @@ def read_payload(path: Path) -> dict[str, Any]:
     return payload
 
 
+def check_finite_weights(model: nn.Module, path: Path, what: str = "") -> None:
+    """Refuse a network with NaN or infinite weights: whatever is made from it computes NaN.
+
+    Raises:
+        ModelFileError: The first non-finite tensor, by name (exit 2: the input is broken).
+    """
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(
+                f"{what}'{shown(path)}' has non-finite weights ('{shown(name)}' holds NaN or "
+                "infinity): it was saved after training diverged; use a checkpoint saved before"
+            )
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load a checkpoint without executing code and rebuild its model (eval mode, CPU).
 

@@ -21,7 +21,13 @@ from torch import nn
 
 from edgeres.errors import UsageError
 from edgeres.formats import format_for_path
-from edgeres.formats.checkpoint import Checkpoint, is_checkpoint, load_checkpoint, read_pickle
+from edgeres.formats.checkpoint import (
+    Checkpoint,
+    check_finite_weights,
+    is_checkpoint,
+    load_checkpoint,
+    read_pickle,
+)
 from edgeres.formats.source_options import SourceOptions
 from edgeres.formats.torch_source import load_torch_source
 from edgeres.models import create_model
@@ -67,7 +73,9 @@ def read_init(path: Path, model: str | None, img_size: int | None) -> Checkpoint
     """Load the ``--init`` weights and check them against ``--model`` and ``--img-size``.
 
     Raises:
-        ModelFileError: Unreadable, unsafe, or a state dict that does not fit ``--model``.
+        ModelFileError: Unreadable, unsafe, a state dict that does not fit ``--model``, or
+            NaN/inf weights (training from it would diverge at once, and "lower --lr" would be
+            the wrong advice).
         UsageError: Another architecture or input size than asked for; a state dict without
             ``--model``; a ``.pt2`` program (a graph, not trainable weights).
     """
@@ -83,8 +91,11 @@ def read_init(path: Path, model: str | None, img_size: int | None) -> Checkpoint
                 f"--init '{path}' is a state dict (weights only); name its zoo architecture "
                 "with --model (resnet18, resnet34, resnet50 for torchvision/timm files)"
             )
-        return load_torch_source(path, SourceOptions(model=model, img_size=img_size))
+        ckpt = load_torch_source(path, SourceOptions(model=model, img_size=img_size))
+        check_finite_weights(ckpt.model, path, "--init ")
+        return ckpt
     ckpt = load_checkpoint(path)
+    check_finite_weights(ckpt.model, path, "--init ")
     if model is not None and model != ckpt.model_name:
         raise UsageError(
             f"--init '{path}' is a {ckpt.model_name}, not --model {model}; "

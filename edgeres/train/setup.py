@@ -22,6 +22,7 @@ from edgeres.errors import OutputExistsError, UsageError
 from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.models import count_macs, count_params, create_model, model_config
 from edgeres.spec import InputSpec, ModelInfo
+from edgeres.text import shown
 from edgeres.train.checkpoint import load_checkpoint
 from edgeres.train.config import TrainConfig
 from edgeres.train.distributed import DistContext
@@ -141,9 +142,15 @@ def _check_out_dir(cfg: TrainConfig) -> None:
         if not (cfg.out / RESUME_CHECKPOINT).exists():
             raise UsageError(f"--resume: '{cfg.out}' holds no interrupted run (no last.pt)")
     elif existing and not cfg.force:
+        # A --qat run cannot be resumed (its fake-quantized state is not in last.pt).
+        again = (
+            "pass --force to train it again from the start"
+            if cfg.qat
+            else "pass --resume to continue it, --force to replace it"
+        )
         raise OutputExistsError(
-            f"'{cfg.out}' already holds a run ({', '.join(existing)}); "
-            "pass --resume to continue it, --force to replace it, or choose another --out"
+            f"'{shown(cfg.out)}' already holds a run ({', '.join(existing)}); {again}, "
+            "or choose another --out"
         )
 
 
@@ -177,6 +184,11 @@ def _resume_state(cfg: TrainConfig, model: nn.Module, opt, sched) -> dict[str, A
     ckpt = load_checkpoint(cfg.out / RESUME_CHECKPOINT)
     state = ckpt.train_state or {}
     saved = {"augment": "crop,flip", **state.get("config", {})}  # older runs: crop,flip
+    if saved.get("qat"):
+        raise UsageError(
+            f"--resume: '{shown(cfg.out)}' holds an interrupted --qat run, which cannot be "
+            "resumed; pass --qat --force to train it again from the start"
+        )
     for key in ("model", "data", "img_size", "epochs", "batch_size", "augment"):
         if saved.get(key) != getattr(cfg, key):
             raise UsageError(

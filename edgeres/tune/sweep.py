@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeres.bench.config import check_writable, parse_threads
+from edgeres.bench.config import check_distinct_outputs, check_writable, parse_threads
 from edgeres.bench.jobs import Job, RowFailed, run_isolated
 from edgeres.bench.results import ModelResult
 from edgeres.bench.runner import profile_ref
-from edgeres.errors import UsageError, unknown_name
+from edgeres.errors import ModelFileError, UsageError, unknown_name
 from edgeres.formats import FORMATS, Format, engine_names, export_formats, format_for_path
 from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.profiles import Budget, Profile, load_profile
@@ -193,7 +193,11 @@ def plan(files: list[Path], config: TuneConfig) -> tuple[list[Row], list[str]]:
         threads = tuple(dict.fromkeys(min(t, cores) for t in threads))
     rows = []
     for path in files:
-        fmt = format_for_path(path)
+        try:
+            fmt = format_for_path(path)
+        except ModelFileError as e:  # an empty or mislabelled file is one failed row
+            rows.append(Row(path, path.suffix.lstrip(".").lower(), "-", 0, error=str(e)))
+            continue
         for engine in _engines(fmt, config.engines, notes):
             rows += [Row(path, fmt.name, engine, t) for t in threads]
     return rows, list(dict.fromkeys(notes))
@@ -224,6 +228,8 @@ def sweep(rows: list[Row], config: TuneConfig, profile: Profile) -> list[Row]:
     scored: set[tuple[Path, str]] = set()
     ref = profile_ref(profile) or "host"
     for row in progress(rows, quiet=config.quiet, desc="tune", unit="row"):
+        if row.error is not None:  # refused before measuring (plan)
+            continue
         first = (row.file, row.engine) not in scored
         scored.add((row.file, row.engine))
         job = Job(
@@ -260,6 +266,8 @@ def rank(rows: list[Row]) -> list[Row]:
 
 def check_outputs(config: TuneConfig) -> None:
     """Refuse, before any work, an output that exists or cannot be written."""
+    outputs = {"--save": config.save, "--plot": config.plot, "--md": config.md}
+    check_distinct_outputs({flag: path for flag, path in outputs.items() if path is not None})
     for path, flag in ((config.save, "--save"), (config.plot, "--plot"), (config.md, "--md")):
         if path is not None:
             check_writable(path, flag, config.force)

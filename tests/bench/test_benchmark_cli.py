@@ -197,6 +197,7 @@ def test_baseline_gate_passes_and_fails(fp32_onnx, base_json, tmp_path):
         (["--threads", "two"], "--threads takes N"),
         (["--threads", "0"], ">= 1"),
         (["--csv", "/proc/nope/x.csv"], "not writable"),
+        (["--csv", "/tmp/edgeres-same.out", "--md", "/tmp/edgeres-same.out"], "both name"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(fp32_onnx, args, message):
@@ -264,3 +265,14 @@ def test_hostile_baselines_are_one_line_exit_2(fp32_onnx, base_json, tmp_path):
         res = run("benchmark", fp32_onnx, *TINY_BUDGET, "--baseline", path)
         assert res.exit_code == 2, (case, res.output)
         assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, case
+
+
+def test_plot_draws_file_names_that_look_like_mathtext(fp32_onnx, tmp_path):
+    import shutil
+
+    model = tmp_path / "$\\undefinedcmd$.onnx"
+    shutil.copy(fp32_onnx, model)
+    png = tmp_path / "b.png"
+    res = run("benchmark", model, *TINY_BUDGET, "--in-process", "--plot", png)
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -143,7 +143,7 @@ def test_full_disk_is_one_line_not_a_decode_error(fp32_onnx, tmp_path, fsize_lim
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "DecodeError" not in r.stderr
     assert f"error: no space left on the device writing into '{out}'" in r.stderr
-    assert not any(p.suffix == ".onnx" for p in out.iterdir())
+    assert not out.exists()  # nothing written, and the folder this run made is gone
 
 
 def test_staging_left_by_a_killed_quantize_is_removed_by_the_next_run(fp32_onnx, tmp_path):

@@ -137,3 +137,33 @@ def test_qat_with_other_classes(tiny_ckpt, tmp_path):
     data = _folder(tmp_path / "data")
     line = _bad(tmp_path, "--qat", "--init", tiny_ckpt, "--data", data)
     assert "--qat keeps the checkpoint's 10 classes" in line and "2 (left, right)" in line
+
+
+def test_init_with_nan_weights_says_so_not_lower_lr(tiny_ckpt, tmp_path):
+    import torch
+
+    from edgeres.formats.checkpoint import read_payload
+
+    payload = read_payload(tiny_ckpt)
+    weight = next(k for k, v in payload["state_dict"].items() if v.ndim == 4)
+    payload["state_dict"][weight].view(-1)[0] = float("nan")
+    nan = tmp_path / "nan.pt"
+    torch.save(payload, nan)
+    line = _bad(tmp_path, "--init", nan, "--epochs", "1", "--limit", "64")
+    assert "non-finite weights" in line and "--lr" not in line
+
+
+def test_an_interrupted_qat_run_is_not_offered_resume(tiny_ckpt, tmp_path):
+    import torch
+
+    from edgeres.formats.checkpoint import read_payload
+
+    out = tmp_path / "qat_run"
+    out.mkdir()
+    payload = read_payload(tiny_ckpt.parent / "last.pt")
+    payload["train_state"]["config"]["qat"] = True  # what an interrupted --qat run leaves
+    torch.save(payload, out / "last.pt")
+    res = _run("train", "--out", out, "--qat", "--init", tiny_ckpt, "--epochs", "1")
+    assert res.exit_code == 2 and "--resume" not in res.output and "--force" in res.output
+    res = _run("train", "--out", out, "--resume", "--model", "test_resnet", "--data", "shapes")
+    assert res.exit_code == 2 and "cannot be resumed" in res.output, res.output

@@ -206,3 +206,20 @@ def test_sigterm_stops_the_worker_too(fp32_onnx, tmp_path):
         except OSError:
             continue  # gone
         assert state == "Z", f"worker {w} still runs ({state})"
+
+
+def test_empty_or_mislabelled_files_fail_their_row_and_plot_escapes_names(
+    fp32_onnx, fp32_tflite, tmp_path
+):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy2(fp32_onnx, folder / "$\\undefinedcmd$.onnx")  # mathtext if drawn raw
+    (folder / "empty.tflite").write_bytes(b"")
+    shutil.copy2(fp32_tflite, folder / "really_tflite.onnx")
+    png = tmp_path / "t.png"
+    res = _invoke("tune", folder, *FAST, "--engines", "onnxruntime", "--plot", png, "--json")
+    assert res.exit_code == 0, res.output
+    rows = {r["file"].rsplit("/", 1)[-1]: r for r in json.loads(res.stdout)["rows"]}
+    assert "is empty" in rows["empty.tflite"]["error"]
+    assert "looks like tflite" in rows["really_tflite.onnx"]["error"]
+    assert rows["$\\undefinedcmd$.onnx"]["result"] and png.read_bytes()[:4] == b"\x89PNG"
