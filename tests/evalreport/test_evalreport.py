@@ -158,3 +158,20 @@ def test_compare_honours_by_index(fp32_onnx, int8_onnx, tmp_path):
     res = CliRunner().invoke(main, [*args, "--report", str(out), "--compare", str(fp32_onnx)])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "report.json").read_text())["compare"]["reference"] == str(fp32_onnx)
+
+
+def test_a_report_written_meanwhile_into_the_folder_is_not_replaced(tmp_path, monkeypatch):
+    import edgeres.evalreport as er
+    from edgeres.errors import OutputExistsError
+
+    real = er.markdown
+
+    def other_run_finishes_first(report):
+        (tmp_path / "report.md").write_text("the other run's report")
+        return real(report)
+
+    monkeypatch.setattr(er, "markdown", other_run_finishes_first)
+    with pytest.raises(OutputExistsError, match="another command wrote it"):
+        write_report(build_report("m", "toy", LABELS, PREDS, NAMES), tmp_path)
+    assert (tmp_path / "report.md").read_text() == "the other run's report"
+    assert not (tmp_path / "report.json").exists()
