@@ -61,12 +61,8 @@ class InitFacts:
         return f"starting from {self.path}: {head}{frozen}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "model": self.model,
-            "new_head": self.new_head,
-            "freeze_backbone": self.frozen,
-        }
+        frozen = {"freeze_backbone": True} if self.frozen else {}
+        return {"path": self.path, "model": self.model, "new_head": self.new_head, **frozen}
 
 
 def read_init(path: Path, model: str | None, img_size: int | None) -> Checkpoint:
