@@ -16,6 +16,8 @@ format. ONNX INT8 after QAT is ONNX Runtime's static quantization of the QAT-fin
 
 Usage (the measurement):
     .venv/bin/python tools/qat_check.py --out /tmp/qat_check
+From a checkpoint already trained, with the defaults' per-channel weights:
+    .venv/bin/python tools/qat_check.py --out /tmp/qat_check --init runs/r8/model.pt --per-channel
 Smallest settings (checks the tool works, numbers mean nothing):
     .venv/bin/python tools/qat_check.py --out /tmp/qc --model test_resnet --limit 300 \\
         --epochs 1 --qat-epochs 1 --eval-limit 100
@@ -67,6 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--model", default="resnet8")
+    ap.add_argument("--init", type=Path, default=None, help="a trained checkpoint: skip training")
     ap.add_argument("--data", default="shapes", help="shapes, an image folder or cifar10:DIR")
     ap.add_argument("--limit", type=int, default=None, help="training images (shapes: made)")
     ap.add_argument("--epochs", default="auto", help="FP32 training epochs")
@@ -83,14 +86,17 @@ def main() -> None:
     common = dict(
         data=args.data, limit=args.limit, eval_limit=args.eval_limit, threads=args.threads
     )
-    base = train(
-        TrainConfig(
-            model=args.model, out=args.out / "fp32", epochs=args.epochs, quiet=True, **common
-        )
-    )
+    if args.init is None:
+        base = train(
+            TrainConfig(
+                model=args.model, out=args.out / "fp32", epochs=args.epochs, quiet=True, **common
+            )
+        ).checkpoint
+    else:
+        base = args.init
     ckpt = args.out / "outlier" / "model.pt"
     ckpt.parent.mkdir(parents=True)
-    change = add_outlier(base.checkpoint, ckpt, args.outlier)
+    change = add_outlier(base, ckpt, args.outlier)
     per_tensor = not args.per_channel
     ptq = quantize(ckpt, to=("onnx", "tflite"), per_tensor=per_tensor, eval_data=args.data,
                    eval_limit=args.eval_limit, quiet=True).report  # fmt: skip

@@ -142,6 +142,11 @@ class QuantReport:
             )
         else:
             out.append("  eval: skipped (no eval data; pass --eval-data)")
+        if "equalized_spaces" in self.options:
+            out.append(
+                f"  before rounding: {self.options['equalized_spaces']} channel spaces equalized, "
+                f"{self.options['bias_corrected_layers']} layer biases corrected"
+            )
         for r in self.formats.values():
             out.extend(_format_lines(r))
         if self.cross_agreement is not None:

@@ -88,5 +88,6 @@ def test_quantize_equalizes_by_default(tiny_ckpt, tmp_path):
     eq = quantize(path, out_dir=tmp_path / "b", **small).report
     assert eq.options["equalized_spaces"] == 5 and eq.options["bias_corrected_layers"] == 8
     assert "equalized_spaces" not in plain.options
+    assert "5 channel spaces equalized, 8 layer biases corrected" in "\n".join(eq.lines())
     assert eq.fp32_accuracy == plain.fp32_accuracy  # the FP32 reference is the network as given
     assert eq.formats["onnx"].agreement > plain.formats["onnx"].agreement + 0.05
