@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeres.errors import UsageError, check_number
+from edgeres.errors import ParamError, UsageError, check_number
 from edgeres.runtime.base import DEFAULT_TOPK, Backend, softmax, topk_predictions
 from edgeres.stream.capture import END, CaptureThread, Frame, FrameBuffer
 from edgeres.stream.overlay import annotate
@@ -53,12 +53,12 @@ class StreamConfig:
 
     def __post_init__(self) -> None:
         if self.topk < 1:
-            raise UsageError(f"--topk must be at least 1, got {self.topk}")
+            raise ParamError("topk", f"must be at least 1, got {self.topk}")
         check_number(self.smooth, "smooth", 0)
         if not 0.0 <= self.smooth < 1.0:
-            raise UsageError(f"--smooth must be in [0, 1) (0 = off), got {self.smooth}")
+            raise ParamError("smooth", f"must be in [0, 1) (0 = off), got {self.smooth}")
         if self.max_frames is not None and self.max_frames < 1:
-            raise UsageError(f"--max-frames must be at least 1, got {self.max_frames}")
+            raise ParamError("max_frames", f"must be at least 1, got {self.max_frames}")
         check_number(self.duration, "duration", 0, above=True)
         check_number(self.reconnect_timeout, "reconnect timeout", 0)
         if self.queue_size < 1:

@@ -20,7 +20,7 @@ from edgeres.bench.config import check_distinct_outputs, check_writable, parse_t
 from edgeres.bench.jobs import Job, RowFailed, run_isolated
 from edgeres.bench.results import ModelResult
 from edgeres.bench.runner import profile_ref
-from edgeres.errors import ModelFileError, UsageError, unknown_name
+from edgeres.errors import ModelFileError, ParamError, UsageError, unknown_name
 from edgeres.formats import FORMATS, Format, engine_names, export_formats, format_for_path
 from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.profiles import Budget, Profile, load_profile
@@ -87,15 +87,17 @@ class TuneConfig:
         object.__setattr__(self, "engines", tuple(e.strip() for e in engines if e.strip()))
         if self.max_drop is not None:
             if self.data is None:
-                raise UsageError("--max-drop needs --data: without it tune cannot see accuracy")
+                raise ParamError(
+                    "max_drop", "needs data to score: without it tune cannot see accuracy"
+                )
             if not math.isfinite(self.max_drop) or not 0 <= self.max_drop <= 100:
-                raise UsageError(f"--max-drop must be 0 to 100 points, got {self.max_drop}")
+                raise ParamError("max_drop", f"must be 0 to 100 points, got {self.max_drop}")
         if self.limit is not None and self.limit < 1:
-            raise UsageError(f"--limit must be >= 1, got {self.limit}")
+            raise ParamError("limit", f"must be >= 1, got {self.limit}")
         if self.min_time is not None and not self.min_time > 0:
-            raise UsageError(f"--min-time must be > 0 seconds, got {self.min_time}")
+            raise ParamError("min_time", f"must be > 0 seconds, got {self.min_time}")
         if self.trials is not None and self.trials < 1:
-            raise UsageError(f"--trials must be >= 1, got {self.trials}")
+            raise ParamError("trials", f"must be >= 1, got {self.trials}")
         for name in ("save", "plot", "md"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))

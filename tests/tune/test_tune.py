@@ -130,7 +130,7 @@ def test_int8_slower_than_fp32_is_said_plainly(tmp_path):
     ("args", "needle"),
     [
         (["--engines", "openvno"], "did you mean openvino"),
-        (["--max-drop", "0.5"], "--max-drop needs --data"),
+        (["--max-drop", "0.5"], "--max-drop needs data to score"),
         (["--data", "shapes", "--max-drop", "nan"], "--max-drop"),
         (["--threads", "0"], "--threads"),
         (["--trials", "0"], "--trials"),
