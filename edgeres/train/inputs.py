@@ -108,13 +108,19 @@ def sample(src: Source, index: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def evaluate_source(
-    model: nn.Module, src: Source, spec: InputSpec, device, ctx: DistContext, workers: int = 0
+    model: nn.Module,
+    src: Source,
+    spec: InputSpec,
+    device,
+    ctx: DistContext,
+    workers: int = 0,
+    batch: int = EVAL_BATCH,
 ) -> tuple[float, float]:
     """Mean loss and top-1 accuracy over ``src``: each rank scores the images ``rank::world``
     and the sums are added over ranks, so every image counts exactly once."""
     model.eval()
     mine = np.arange(ctx.rank, len(src), ctx.world_size)
-    batches = [mine[b] for b in batch_indices(len(mine), EVAL_BATCH)]
+    batches = [mine[b] for b in batch_indices(len(mine), batch)]
     loss_sum = correct = seen = skipped = 0.0
     with worker_errors():
         for images, labels, bad in iterate(src, batches, device, workers):

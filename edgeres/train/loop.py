@@ -202,8 +202,10 @@ def _epoch(run: Run, epoch: int) -> None:
 
 def _score(run: Run, src) -> tuple[float, float]:
     """Loss and accuracy over ``src``, each rank scoring its share (one count per image)."""
+    # Batches of the training step's size: scoring never needs more memory than training.
+    batch = max(1, run.cfg.batch_size // run.ctx.world_size)
     with run.amp.autocast(run.device):
-        return evaluate_source(run.model, src, run.spec, run.device, run.ctx, run.workers)
+        return evaluate_source(run.model, src, run.spec, run.device, run.ctx, run.workers, batch)
 
 
 def _save_last(run: Run) -> None:
