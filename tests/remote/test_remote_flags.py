@@ -22,7 +22,12 @@ from edgeres.cli import main
 from edgeres.cli.bench_cmds import BENCH_HERE, benchmark_config
 from edgeres.cli.fields import FieldOption, argv
 from edgeres.cli.remote_opts import REMOTE_NAMES
-from edgeres.cli.runtime_cmds import EVAL_LOCAL_ONLY, eval_config, predict_config
+from edgeres.cli.runtime_cmds import (
+    EVAL_LOCAL_ONLY,
+    PREDICT_LOCAL_ONLY,
+    eval_config,
+    predict_config,
+)
 
 PROBE = ["doctor", "--json", "--no-cameras"]
 FAKE = """#!{python}
@@ -51,9 +56,10 @@ def given(tmp: Path, model: Path, image: Path) -> dict[str, list]:
     common = ["--max-image-pixels", "1000000", "--profile", "raspberry-pi-5"]
     common += ["--engine", "openvino", "--threads", "2"]
     return {
-        "predict": ["predict", model, image, *common, "--topk", "3", "--strict", "--json"],
+        "predict": ["predict", model, image, *common, "--topk", "3", "--strict", "--batch-size", "4",
+                    "--workers", "1", "--json"],
         "eval": ["eval", model, "--data", "shapes", "--split", "train", "--limit", "7",
-                 "--batch-size", "8", *common, "--strict", "--by-index", "--json"],
+                 "--batch-size", "8", "--workers", "1", *common, "--strict", "--by-index", "--json"],
         "benchmark": ["benchmark", model, *common[:6], "--threads", "1,2", "--runs", "3",
                       "--warmup", "1", "--data", "shapes", "--limit", "5", "--by-index",
                       "--min-time", "0.1", "--warmup-time", "0.2", "--trials", "2", "--pause",
@@ -78,11 +84,12 @@ HERE = {
 # Options refused with --remote (exit 2), each with its words.
 REFUSED = {
     "eval": ["--report", "REPORT", "--compare", "MODEL"],
+    "predict": ["--out", "REPORT", "--force"],
     "run": ["--show"],
 }
 # Options that cannot join the others in one call, sent on their own.
 ALONE = {"run": ["--serve", "0.0.0.0:8080", "--serve-public"]}
-NOT_TESTED_HERE = {"baseline", "serve_public", "show", *EVAL_LOCAL_ONLY}
+NOT_TESTED_HERE = {"baseline", "serve_public", "show", *EVAL_LOCAL_ONLY, *PREDICT_LOCAL_ONLY}
 
 
 def options(command: str) -> list[click.Option]:
@@ -137,7 +144,9 @@ def test_every_flag_arrives_or_is_refused(fake_device, fp32_onnx, sample_images,
     for command, extra in REFUSED.items():
         extra = [str(fp32_onnx) if w == "MODEL" else str(tmp_path / w) if w == "REPORT" else w
                  for w in extra]  # fmt: skip
-        base = given(tmp_path, fp32_onnx, sample_images[0])[command][:2]
+        base = given(tmp_path, fp32_onnx, sample_images[0])[command][
+            : 3 if command == "predict" else 2
+        ]
         base += ["--data", "shapes"] if command == "eval" else []
         proc, calls = fake_device(*base, *extra)
         assert proc.exit_code == 2 and not calls, (command, proc.output)
@@ -184,6 +193,8 @@ def test_argv_round_trip_over_every_option(command, tmp_path):
     words = [str(w) for w in given(tmp_path, Path("m.onnx"), Path("i.png"))[command][1:]]
     if command == "eval":
         words += ["--report", str(tmp_path / "r"), "--compare", "ref.onnx"]
+    if command == "predict":
+        words += ["--out", str(tmp_path / "p.csv"), "--force"]
     if command == "benchmark":
         words += ["--baseline", "base.json"]
     ctx, config = _parse(command, words)
