@@ -16,6 +16,7 @@ from edgeres.formats import FORMATS, format_for_path, resolve
 from edgeres.formats.source_options import SourceOptions
 from edgeres.spec import ModelInfo
 
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")  # BatchNorm state, not weights
 PASS_FLAGS = "none: pass --img-size (and --mean/--std, --labels) to convert or quantize it"
 
 
@@ -150,7 +151,9 @@ def _program_facts(path: Path, source: SourceOptions) -> dict[str, Any]:
         "input": PASS_FLAGS if free[1:] else "shape fixed by the program; pass --mean/--std",
         "input_shape": [d if d is not None else "free" for d in shape],
         "classes": list(source.class_names(_program_outputs(program))) if source.labels else None,
-        "parameters": sum(t.numel() for t in program.state_dict.values()),
+        "parameters": sum(
+            program.state_dict[n].numel() for n in program.graph_signature.parameters
+        ),
         "macs": program_macs(program),
         "operators": dict(sorted(ops.items())),
         "precision": "fp32",
@@ -172,9 +175,7 @@ def _state_dict_facts(path: Path) -> dict[str, Any]:
         "input": "none: pass --model NAME|pkg.module:function (and --img-size, --labels)",
         "architecture": guess_architecture(state),
         "tensors": len(state),
-        "parameters": sum(
-            t.numel() for k, t in state.items() if not k.endswith("num_batches_tracked")
-        ),
+        "parameters": sum(t.numel() for k, t in state.items() if not k.endswith(_BUFFERS)),
         "classes": None,
         "first_keys": list(state)[:5],
         "provenance": "no edgeres metadata",
