@@ -35,8 +35,13 @@ def test_openvino_matches_onnxruntime_on_the_same_file(request, which):
         assert (a.argmax(1) == b.argmax(1)).all()
     else:
         # Both run the same integer graph, but round requantization differently; on this barely
-        # trained model a few near-ties may flip, so the logits are compared as well.
-        assert (a.argmax(1) == b.argmax(1)).mean() >= 0.95
+        # trained model near-ties may flip, so top-1 must agree where ONNX Runtime's is clear
+        # (its margin over the runner-up above 5% of the logits' range), and the logits are
+        # compared as well.
+        top2 = np.sort(a, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 0.05 * (a.max() - a.min())
+        assert clear.sum() >= len(a) // 4, clear.sum()
+        assert (a.argmax(1) == b.argmax(1))[clear].mean() >= 0.95
         assert np.linalg.norm(b - a) / np.linalg.norm(a) < 0.1
 
 
