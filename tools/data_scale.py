@@ -43,6 +43,7 @@ _TRAIN = """
 import dataclasses, sys
 from edgeres.train import setup
 from edgeres.cli import main
+from quietcheck import QuietCheck, add_arguments
 real = setup.plan_schedule
 def capped(*a, **kw):
     plan = real(*a, **kw)
@@ -264,7 +265,9 @@ def main() -> None:
     p.add_argument("--root", type=Path, default=Path("/tmp/edgeres-data-scale"))
     p.add_argument("--steps", type=int, default=300, help="Optimizer steps per training run.")
     p.add_argument("--eval-limit", type=int, default=None, help="Score at most N images.")
+    add_arguments(p)
     args = p.parse_args()
+    check = QuietCheck.from_args(args)  # speed only: memory does not depend on the load
     args.root.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "EDGERES_QUIET": "1"}
     results = {}
@@ -277,11 +280,11 @@ def main() -> None:
             row["speed"] = speed_part(folder, args.root, min(args.steps, 60), env)
         results[count] = row
         print(json.dumps(row), flush=True)
-    print(
-        json.dumps(
-            {"machine": os.uname().machine, "cores": os.cpu_count(), "results": results}, indent=1
-        )
-    )
+    doc = {"machine": os.uname().machine, "cores": os.cpu_count(), "results": results}
+    if args.part != "memory":
+        check.finish()
+        doc["load"] = check.heading(check.summary())
+    print(json.dumps(doc, indent=1))
 
 
 if __name__ == "__main__":

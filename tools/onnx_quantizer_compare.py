@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from qat_check import add_outlier
+from quietcheck import QuietCheck, add_arguments
 
 from edgeres import runtime
 from edgeres.quantize import quantize
@@ -47,6 +48,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--eval-data", default="shapes")
     p.add_argument("--eval-limit", type=int, default=1000)
     p.add_argument("--speed", action="store_true", help="time each file (quiet machine only)")
+    add_arguments(p)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0, help="timing: minimum seconds per file")
     return p.parse_args()
@@ -145,6 +147,7 @@ def main() -> None:
     from edgeres.data import load_split
 
     args = parse_args()
+    check = QuietCheck.from_args(args)
     if args.out.exists():
         shutil.rmtree(args.out)
     rows = []
@@ -165,6 +168,9 @@ def main() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             rows += compare(label, ckpt, folder, args, data)
     speed = " ORT ms | OpenVINO ms |" if args.speed else ""
+    if args.speed:
+        check.finish()
+        print(check.heading(check.summary()))
     print(f"\n{args.samples} calibration samples of {args.calib}, {args.eval_limit} eval images "
           f"of {args.eval_data}; accuracy on ONNX Runtime CPU, {platform.machine()}"
           + (f"; batch 1, {args.threads} threads" if args.speed else ""))  # fmt: skip
