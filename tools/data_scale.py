@@ -33,6 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from quietcheck import QuietCheck, add_arguments
 
 SIZE = 256
 CLASSES = 10
@@ -43,7 +44,6 @@ _TRAIN = """
 import dataclasses, sys
 from edgeres.train import setup
 from edgeres.cli import main
-from quietcheck import QuietCheck, add_arguments
 real = setup.plan_schedule
 def capped(*a, **kw):
     plan = real(*a, **kw)
