@@ -72,8 +72,25 @@ class _Batches(torch.utils.data.Dataset):
 
 
 def _worker_init(_: int) -> None:
-    cv2.setNumThreads(1)
+    # OpenCV's thread count is set in the parent before the fork (``_forked_workers``): called
+    # here, in a child forked from a process whose OpenCV pool had run, it hangs forever.
     torch.set_num_threads(1)
+
+
+@contextmanager
+def _forked_workers(workers: int) -> Iterator[None]:
+    """Fork the DataLoader's workers with OpenCV at one thread: each worker then decodes on one
+    thread without touching the pool it would inherit (``cv2.setNumThreads`` in such a child
+    waits forever for pool threads the fork did not copy). The parent's count comes back."""
+    if not workers:
+        yield
+        return
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def loader_options(device: torch.device, workers: int) -> dict[str, Any]:
@@ -94,7 +111,8 @@ def iterate(
     """
     ds = _Batches(src, batches, augs, key)
     dl = torch.utils.data.DataLoader(ds, batch_size=None, **loader_options(device, workers))
-    it = iter(dl)
+    with _forked_workers(workers):
+        it = iter(dl)  # the workers start here
     try:
         with worker_errors():
             yield from it

@@ -148,3 +148,21 @@ def test_two_nodes_on_localhost_train_together(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2
     assert json.loads(results[0][0])["world_size"] == 2  # node 0 holds rank 0 and prints
+
+
+def test_workers_start_after_opencv_ran_its_threads():
+    """DataLoader workers forked from a process whose OpenCV thread pool has run (as after any
+    decode or resize) each read their batch; setting OpenCV's threads inside such a child hangs."""
+    code = (
+        "import cv2, numpy as np, torch\n"
+        "cv2.setNumThreads(2)\n"
+        "img = np.zeros((1500, 1500, 3), np.uint8)\n"
+        "for _ in range(10):\n    cv2.resize(img, (700, 700))\n"
+        "from edgeres.data import open_split\n"
+        "from edgeres.train.loader import iterate, shard, step_batches\n"
+        "src = open_split('shapes', 'train', 32, limit=32)\n"
+        "b = step_batches(shard(len(src), 1, 0, seed=0, epoch=0), 16, 2)\n"
+        "print(len(list(iterate(src, b, torch.device('cpu'), 1, ('crop',), (0, 0, 0)))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "2", out.stderr[-2000:]
