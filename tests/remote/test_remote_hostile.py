@@ -47,12 +47,15 @@ def test_wrong_types_and_deep_json_are_one_error(fake_device, model):
 
 
 def _peak_rss_run(fake_device, *args) -> tuple[subprocess.CompletedProcess, float]:
-    """Run edgeres ARGS in a child that reports its own peak RSS (MB) on its last stderr line."""
+    """Run edgeres ARGS in a child that reports its own peak RSS (MB, VmHWM) on its last stderr line."""
     code = (
-        "import resource, runpy, sys\n"
+        "import runpy, sys\n"
         "sys.argv = ['edgeres', *sys.argv[1:]]\n"
         "try:\n    runpy.run_module('edgeres', run_name='__main__')\n"
-        "finally:\n    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child of a
+        # 1 GB pytest reported 1 GB before it had read a byte.
+        "finally:\n    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
+        "    print(hwm[0].split()[1], file=sys.stderr)\n"
     )
     cmd = [sys.executable, "-c", code, *fake_device.command(args)[3:]]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=fake_device.env, timeout=120)
