@@ -7,11 +7,14 @@ layer is kept in float. For each checkpoint given, and (``--outlier F``) for a c
 function-preserving outlier channels at every rescalable position (``qat_check.add_outlier``):
 
 - ``edgeres``: ``edgeres quantize --to onnx`` with the defaults (equalized, bias-corrected, ORT);
+- ``edgeres --weight-bits 8``: the same with full 8-bit weights (the default with uint8
+  activations is 7: see ``QuantizeConfig.weight_bits``);
 - ``edgeres --no-equalize``: ORT's ``quantize_static`` on the network as given;
 - ``NNCF``: ``nncf.quantize`` (preset performance, fast bias correction) on the FP32 ONNX export;
 - ``NNCF, equalized``: the same on the export of the equalized network.
 
-Accuracy (top-1, drop, agreement with FP32) does not depend on load and is measured always.
+Accuracy (top-1, drop, agreement with FP32, on ONNX Runtime and on OpenVINO) does not depend on
+load and is measured always.
 ``--speed`` also times each INT8 file at batch 1 on ONNX Runtime and OpenVINO (``--threads``):
 only on a quiet machine, e.g.
 
@@ -54,10 +57,10 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def _edgeres(ckpt: Path, out: Path, args, equalize: bool) -> tuple[Path, float]:
+def _edgeres(ckpt: Path, out: Path, args, **options) -> Path:
     result = quantize(ckpt, to=("onnx",), calib=args.calib, samples=args.samples,
-                      eval_data=None, no_equalize=not equalize, out_dir=out, quiet=True)  # fmt: skip
-    return result.outputs["onnx"], 0.0
+                      eval_data=None, out_dir=out, quiet=True, **options)  # fmt: skip
+    return result.outputs["onnx"]
 
 
 def _fp32_export(ckpt: Path, out: Path, equalize: bool) -> tuple[Path, object]:
@@ -90,8 +93,11 @@ def _nncf(ckpt: Path, out: Path, args, equalize: bool) -> Path:
     return path
 
 
-def _predictions(path: Path, images: np.ndarray, info) -> np.ndarray:
-    with runtime.load(path, engine="onnxruntime", info=info) as backend:
+ENGINES = ("onnxruntime", "openvino")
+
+
+def _predictions(path: Path, images: np.ndarray, info, engine: str = "onnxruntime") -> np.ndarray:
+    with runtime.load(path, engine=engine, info=info) as backend:
         x = backend.spec.preprocess(images)
         return np.array([backend.infer(x[i : i + 1])[0].argmax() for i in range(len(x))])
 
@@ -117,21 +123,25 @@ def compare(name: str, ckpt: Path, out: Path, args, data) -> list[str]:
     fp32 = _predictions(fp32_path, data.images, info)
     fp32_acc = float(np.mean(fp32 == data.labels))
     files = {
-        "edgeres (ORT, equalized)": _edgeres(ckpt, out / "eq", args, True)[0],
-        "edgeres --no-equalize (ORT)": _edgeres(ckpt, out / "plain", args, False)[0],
+        "edgeres (ORT, equalized)": _edgeres(ckpt, out / "eq", args),
+        "edgeres --weight-bits 8 (ORT)": _edgeres(ckpt, out / "w8", args, weight_bits=8),
+        "edgeres --no-equalize (ORT)": _edgeres(ckpt, out / "plain", args, no_equalize=True),
         f"NNCF {_nncf_version()}": _nncf(ckpt, out, args, False),
         f"NNCF {_nncf_version()}, equalized": _nncf(ckpt, out, args, True),
     }
     rows = []
     for quantizer, path in files.items():
-        pred = _predictions(path, data.images, info)
-        acc = float(np.mean(pred == data.labels))
+        cells = []
+        for engine in ENGINES:
+            pred = _predictions(path, data.images, info, engine)
+            acc = float(np.mean(pred == data.labels))
+            cells.append(f"{100 * acc:.2f}% | {100 * (fp32_acc - acc):+.2f} | "
+                         f"{100 * np.mean(pred == fp32):.2f}%")  # fmt: skip
         speed = ""
         if args.speed:
-            ms = [_latency_ms(path, e, info, args) for e in ("onnxruntime", "openvino")]
+            ms = [_latency_ms(path, e, info, args) for e in ENGINES]
             speed = f" {ms[0]:.3f} | {ms[1]:.3f} |"
-        rows.append(f"| {name} | {quantizer} | {100 * fp32_acc:.2f}% | {100 * acc:.2f}% | "
-                    f"{100 * (fp32_acc - acc):+.2f} | {100 * np.mean(pred == fp32):.2f}% | "
+        rows.append(f"| {name} | {quantizer} | {100 * fp32_acc:.2f}% | {' | '.join(cells)} | "
                     f"{path.stat().st_size / 1024:.1f} KiB |{speed}")  # fmt: skip
         print(rows[-1], flush=True)
     return rows
@@ -172,11 +182,13 @@ def main() -> None:
         check.finish()
         print(check.heading(check.summary()))
     print(f"\n{args.samples} calibration samples of {args.calib}, {args.eval_limit} eval images "
-          f"of {args.eval_data}; accuracy on ONNX Runtime CPU, {platform.machine()}"
+          f"of {args.eval_data}; each file scored on ONNX Runtime and on OpenVINO (CPU), "
+          f"{platform.machine()}"
           + (f"; batch 1, {args.threads} threads" if args.speed else ""))  # fmt: skip
-    print(f"| model | quantizer | FP32 | INT8 | drop (pts) | agreement | size |{speed}")
+    print("| model | quantizer | FP32 | INT8 ORT | drop | agreement | INT8 OpenVINO | drop "
+          f"| agreement | size |{speed}")  # fmt: skip
     print(
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         + (" ---: | ---: |" if args.speed else "")
     )
     print("\n".join(rows))

@@ -101,6 +101,7 @@ def convert_cmd(model_path: str, as_json: bool, **kw) -> None:
 @_q("per_tensor")
 @_q("profile")
 @_q("activations", type=click.Choice(ACTIVATIONS))
+@_q("weight_bits", type=click.IntRange(7, 8), metavar="7|8")
 @_q("io", type=click.Choice(IO_TYPES))
 @_q("eval_data", metavar="DATA")
 @_q("eval_limit")
@@ -125,7 +126,8 @@ def quantize_cmd(model_path: str, as_json: bool, **kw) -> None:
     your code, asked for explicitly) or an FP32 ONNX file (ONNX output only).
 
     ONNX: ONNX Runtime static quantization (QDQ, per-channel int8 weights, uint8 activations on
-    x86 / int8 on ARM per the device profile). TFLite: PT2E, full integer with int8 input and
+    x86 / int8 on ARM per the device profile; with uint8, weights use 7 bits, see --weight-bits).
+    TFLite: PT2E, full integer with int8 input and
     output, NHWC. Writes <stem>_int8.onnx, <stem>_int8.tflite and <stem>_int8_report.json
     (accuracy, agreement, worst layers, full-integer check, sizes). A file that misses
     --max-drop gets its most sensitive layers kept in float, one at a time, until it passes

@@ -185,6 +185,7 @@ def _quant_options(cfg: QuantizeConfig) -> QuantOptions:
         method=DEFAULT_METHOD if cfg.method == AUTO_METHOD else cfg.method,
         per_channel=not cfg.per_tensor,
         activations=cfg.activations or default_activations(cfg.profile),
+        weight_bits=cfg.weight_bits,
         io=cfg.io,
         quiet=cfg.quiet,
     )

@@ -25,6 +25,7 @@ AUTO_METHOD = "auto"
 METHOD_CHOICES = (*METHODS, AUTO_METHOD)
 ACTIVATIONS = INT8_ACTIVATIONS
 IO_TYPES = ("int8", "float")
+WEIGHT_BITS = (7, 8)
 DEFAULT_SAMPLES = 300
 DEFAULT_METHOD = "minmax"
 DEFAULT_IO = "int8"
@@ -47,6 +48,11 @@ def _check_quantizer_options(
         raise UsageError(f"activation type '{activations}' is not one of {', '.join(ACTIVATIONS)}")
     if io not in IO_TYPES:
         raise ParamError("io", f"'{io}' is not one of {', '.join(IO_TYPES)}")
+
+
+def _check_weight_bits(bits: int | None) -> None:
+    if bits is not None and bits not in WEIGHT_BITS:
+        raise ParamError("weight_bits", f"must be 7 or 8, got {bits}")
 
 
 def _check_gate(max_drop: float | None, fallback_layers: int) -> None:
@@ -77,6 +83,10 @@ class QuantizeConfig:
             default this host's.
         activations: ONNX activation type, overriding the profile (``--activations``): uint8
             suits x86, int8 suits ARM.
+        weight_bits: ONNX weight precision, 8 or 7 (``--weight-bits``); by default 7 with uint8
+            activations, 8 with int8. x86 CPUs without VNNI (AVX2, early AVX-512) multiply
+            uint8 by int8 with VPMADDUBSW in ONNX Runtime and OpenVINO, whose int16 sums of
+            two products saturate at full-scale 8-bit weights; 7-bit weights cannot.
         io: TFLite input/output type (``--io``): int8 is full integer; float puts a QUANTIZE op
             in front of the integer graph and a DEQUANTIZE op behind it.
         eval_data: Data for FP32 vs INT8 accuracy (``--eval-data``); by default what the
@@ -113,6 +123,7 @@ class QuantizeConfig:
     per_tensor: bool = False
     profile: str | None = None
     activations: str | None = None
+    weight_bits: int | None = None
     io: str = DEFAULT_IO
     eval_data: str | None = None
     eval_limit: int | None = DEFAULT_EVAL_LIMIT
@@ -140,6 +151,7 @@ class QuantizeConfig:
         _check_quantizer_options(
             self.samples, self.method, self.activations, self.io, METHOD_CHOICES
         )
+        _check_weight_bits(self.weight_bits)
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ParamError("eval_limit", f"must be at least 1, got {self.eval_limit}")
         _check_gate(self.max_drop, self.fallback_layers)
@@ -166,6 +178,8 @@ class QuantOptions:
         method: As ``QuantizeConfig.method``.
         per_channel: Per-channel weight scales (``not QuantizeConfig.per_tensor``).
         activations: ONNX activation type, resolved from the profile when not given.
+        weight_bits: ONNX weight precision (ONNX Runtime's ``reduce_range`` when 7); ``None``:
+            7 with uint8 activations, 8 with int8, as ``QuantizeConfig.weight_bits``.
         io: As ``QuantizeConfig.io``.
         quiet: No progress bars.
         exclude: Tensor names of the layers to keep in float, in the FP32 file of the format
@@ -177,12 +191,16 @@ class QuantOptions:
     method: str = DEFAULT_METHOD
     per_channel: bool = True
     activations: str = "uint8"
+    weight_bits: int | None = None
     io: str = DEFAULT_IO
     quiet: bool = False
     exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_quantizer_options(self.samples, self.method, self.activations, self.io)
+        _check_weight_bits(self.weight_bits)
+        if self.weight_bits is None:
+            object.__setattr__(self, "weight_bits", 7 if self.activations == "uint8" else 8)
 
     def to_dict(self) -> dict[str, Any]:
         extra = {"float_layers": list(self.exclude)} if self.exclude else {}
@@ -192,6 +210,7 @@ class QuantOptions:
             "method": self.method,
             "per_channel": self.per_channel,
             "activations": self.activations,
+            "weight_bits": self.weight_bits,
             "io": self.io,
         }
 

@@ -35,6 +35,39 @@ def test_onnx_int8_graph_is_qdq_with_int8_weights(int8_onnx):
     )
     zero = next(i for i in graph.initializer if i.name == q_in.input[2])
     assert zero.data_type == (onnx.TensorProto.UINT8 if act == "uint8" else onnx.TensorProto.INT8)
+    # uint8 activations get 7-bit weights: x86 kernels without VNNI add two uint8 x int8
+    # products in int16 (VPMADDUBSW), which 255 * 64 * 2 cannot overflow and 255 * 127 * 2 does.
+    bits = read_metadata(int8_onnx).extra["quantization"]["weight_bits"]
+    assert bits == (7 if act == "uint8" else 8)
+    peak = _max_weight_int(int8_onnx)
+    assert peak <= (64 if bits == 7 else 127) and peak > 32
+    if act == "uint8":
+        assert 255 * peak * 2 <= 32767
+
+
+def _max_weight_int(path) -> int:
+    """The largest |value| of the int8 weight tensors (Conv/Gemm kernels) in an ONNX file."""
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    ints = [numpy_helper.to_array(i) for i in graph.initializer]
+    return max(int(np.abs(a.astype(int)).max()) for a in ints if a.dtype == np.int8 and a.ndim > 1)
+
+
+def test_weight_bits_resolved_and_checked():
+    from edgeres.errors import ParamError
+    from edgeres.quantize.options import QuantizeConfig, QuantOptions
+
+    assert QuantOptions(activations="uint8").weight_bits == 7
+    assert QuantOptions(activations="int8").weight_bits == 8
+    assert QuantOptions(activations="uint8", weight_bits=8).to_dict()["weight_bits"] == 8
+    for bad in (6, 9):
+        with pytest.raises(ParamError, match="7 or 8"):
+            QuantOptions(weight_bits=bad)
+        with pytest.raises(ParamError, match="7 or 8"):
+            QuantizeConfig(weight_bits=bad)
+    result = CliRunner().invoke(main, ["quantize", "x.pt", "--weight-bits", "6"])
+    assert result.exit_code == 2 and "--weight-bits" in result.output
 
 
 def test_tflite_int8_is_full_integer_nhwc(int8_tflite):
@@ -149,8 +182,11 @@ def test_third_party_onnx_without_metadata(tiny_ckpt, tmp_path):
         img_size=32,
         mean=spec.mean,
         std=spec.std,
+        activations="uint8",
+        weight_bits=8,
         quiet=True,
     )
+    assert _max_weight_int(result.outputs["onnx"]) == 127  # --weight-bits 8 overrides uint8's 7
     info = read_metadata(result.outputs["onnx"])
     assert info.precision == "int8" and info.spec.size == (32, 32)
     assert info.spec.mean == spec.mean and info.extra.get("third_party") is True

@@ -61,7 +61,8 @@ def preprocess(fp32: Path, out: Path) -> Path:
 def quantize_onnx(source: QuantSource, out_path: str | Path, opts: QuantOptions) -> Path:
     """Write a QDQ INT8 ONNX file of ``source.fp32_onnx`` with edgeres metadata.
 
-    Weights are int8 (per channel unless ``opts.per_channel`` is false); activations are
+    Weights are int8 (per channel unless ``opts.per_channel`` is false; 7-bit values when
+    ``opts.weight_bits`` is 7, see ``QuantizeConfig.weight_bits``); activations are
     ``opts.activations``; ranges come from ``opts.samples`` samples of ``opts.calib`` streamed
     through ONNX Runtime in chunks.
 
@@ -221,6 +222,7 @@ def _calibrate(source: QuantSource, model_in: Path, out: Path, opts: QuantOption
                 per_channel=opts.per_channel,
                 activation_type=act_type,
                 weight_type=weight_type,
+                reduce_range=opts.weight_bits == 7,
                 calibrate_method=method,
                 nodes_to_exclude=excluded_nodes(model_in, opts.exclude),
                 extra_options={"CalibStridedMinMax": CHUNK},
