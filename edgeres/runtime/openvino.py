@@ -98,6 +98,13 @@ class OpenVINOBackend(Backend):
         try:
             return core.read_model(str(self.path))
         except (RuntimeError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+            ops = _unconverted_ops(e)
+            if ops:
+                # A valid ONNX file with an operator OpenVINO has no rule for: another engine
+                # (ONNX Runtime) may run it, so runtime.load tries the next one.
+                raise EngineUnavailable(
+                    f"OpenVINO cannot run '{self.path}': no conversion for ONNX operator {ops}"
+                ) from None
             raise ModelFileError(f"OpenVINO cannot read '{self.path}': {_first_line(e)}") from None
 
     def _setup_io(
@@ -164,6 +171,15 @@ def _integer_kernel(op_type: str, kernel: str) -> bool | None:
     if not any(c in op_type for c in _COMPUTE):
         return None
     return any(tag in kernel.upper() for tag in ("I8", "U8"))
+
+
+def _unconverted_ops(e: Exception) -> str:
+    """The operators OpenVINO's ONNX front end reports it has no conversion rule for, or ''."""
+    marker = "No conversion rule found for operations:"
+    for line in str(e).splitlines():
+        if marker in line:
+            return line.split(marker, 1)[1].strip()[:200]
+    return ""
 
 
 def _first_line(e: Exception) -> str:

@@ -124,6 +124,44 @@ def test_user_function_builds_the_model(plain, tmp_path, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_op_tflite_cannot_lower_still_writes_the_onnx_file(tmp_path, monkeypatch):
+    """torch.linalg.det: ONNX has Det, litert-torch has no lowering and OpenVINO no conversion.
+    convert --to onnx,tflite names the op in one line, exits 2 and still writes (and checks) the
+    ONNX file, on ONNX Runtime since OpenVINO cannot read it; --engine openvino says why."""
+    pkg = tmp_path / "det_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models.py").write_text(
+        "import torch\n"
+        "class Det(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = torch.nn.Conv2d(3, 4, 3)\n"
+        "        self.fc = torch.nn.Linear(1, 3)\n"
+        "    def forward(self, x):\n"
+        "        m = self.conv(x).mean((2, 3)).reshape(-1, 2, 2)\n"
+        "        return self.fc(torch.linalg.det(m).reshape(-1, 1))\n"
+        "def build():\n    return Det()\n"
+    )
+    torch.manual_seed(0)
+    exec((pkg / "models.py").read_text(), ns := {})
+    torch.save(ns["build"]().state_dict(), tmp_path / "w.pth")
+    monkeypatch.chdir(tmp_path)
+    res = cli("convert", "w.pth", "--model", "det_pkg.models:build", "--img-size", 16,
+              "--to", "onnx,tflite", "--out", "o")  # fmt: skip
+    one_line_error(res, "TFLite converter cannot handle op '_linalg_det'", "o/w.onnx written")
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["w.onnx"]
+    image = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(image), np.full((16, 16, 3), 90, np.uint8))
+    assert cli("predict", "o/w.onnx", image).exit_code == 0
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is not None:
+        one_line_error(cli("predict", "o/w.onnx", image, "--engine", "openvino"), "Det")
+
+
 def _rewrite_pt2(src: Path, dst: Path, change) -> Path:
     import zipfile
 
