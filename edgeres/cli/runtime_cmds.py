@@ -213,7 +213,7 @@ def eval_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
     with _load(config.model, config.runtime) as backend:
         imageset, result = _score(backend, config, as_json)
         providers, engine = list(backend.providers), backend.engine
-        names = tuple(imageset.classes) or tuple(backend.info.classes)
+        names = tuple(backend.info.classes)
     report = None
     if config.report_dir is not None:
         report = _write_report(config, imageset, result, names, as_json)

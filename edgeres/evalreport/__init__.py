@@ -195,11 +195,17 @@ def eval_report(
     """Build and write the report of ``predictions`` on ``imageset``.
 
     Args:
+        names: The model's class names in output order (what ``predictions`` index).
         compare: An open backend (the FP32 file) to score the same images with; the report then
             lists and shows where the two disagree.
-        by_index: Score the ``compare`` file's output i as label i too (``--by-index``).
+        by_index: Take label i as output i (``--by-index``), for the ``compare`` file too.
+
+    The labels are matched to the model's outputs by name as ``runtime.evaluate`` does, so the
+    report counts what the accuracy counts (a folder's classes sort alphabetically; a model's
+    come in its training order).
     """
     from edgeres import runtime
+    from edgeres.runtime.classes import model_labels
 
     reference = None
     if compare is not None:
@@ -207,6 +213,17 @@ def eval_report(
             compare, imageset, batch_size=batch_size, quiet=quiet, by_index=by_index
         )
         reference = (str(compare.path), ref.predictions)
-    report = build_report(model, data, imageset.labels, predictions, names, reference)
+    # Images found unreadable while streaming were scored as black frames: they are left out
+    # of every count, as they are of the accuracy. Indices shown stay those of the image set.
+    kept = np.setdiff1d(np.arange(len(predictions)), sorted(getattr(imageset, "bad", ())))
+    if reference is not None:
+        reference = (reference[0], np.asarray(reference[1])[kept])
+    data_classes = tuple(getattr(imageset, "classes", ()))
+    labels = model_labels(imageset.labels, data_classes, names, by_index)[kept]
+    if by_index or not names or all(n.isdigit() for n in names):
+        names = data_classes or names  # matched by position: the data's names
+    report = build_report(model, data, labels, np.asarray(predictions)[kept], names, reference)
+    if report.compare is not None:
+        report.compare.indices = [int(kept[i]) for i in report.compare.indices]
     write_report(report, out_dir, imageset.images)
     return report

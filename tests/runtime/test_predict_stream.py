@@ -83,3 +83,28 @@ def test_eval_streams_with_workers_to_the_in_memory_score(tiny_ckpt):
     assert results[0]["correct"] == results[1]["correct"] == held.correct
     assert results[0]["total"] == 150 and results[0]["images_per_second"] > 0
     assert np.isclose(results[0]["accuracy"], held.accuracy)
+
+
+def test_eval_report_leaves_unreadable_images_out_of_every_count(tiny_ckpt, tmp_path):
+    """A file that fails to decode while streaming is scored as a black frame by the engine;
+    the accuracy leaves it out, and so must the report's confusion matrix and per-class counts."""
+    from edgeres.data.shapes import CLASSES
+
+    images, labels = generate(30, 32, split="test", seed=4)
+    root = tmp_path / "folder"
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        for split in ("train", "test"):
+            (root / split / CLASSES[label]).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / split / CLASSES[label] / f"{i:02d}.png"), image)
+    for k, name in enumerate(CLASSES[:3]):  # listed as images, unreadable when decoded
+        (root / "test" / name).mkdir(exist_ok=True)
+        (root / "test" / name / f"broken{k}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    res = _run("eval", tiny_ckpt, "--data", root, "--workers", "0", "--json",
+               "--report", tmp_path / "rep", "--compare", tiny_ckpt)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert doc["skipped"] == 3 and doc["total"] == 30
+    assert int(np.asarray(report["confusion_matrix"]).sum()) == 30
+    assert sum(c["support"] for c in report["classes"]) == 30
+    assert np.isclose(report["accuracy"], doc["accuracy"])
