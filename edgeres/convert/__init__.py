@@ -15,7 +15,7 @@ from typing import Any
 from edgeres.convert.common import export_info
 from edgeres.convert.options import DEFAULT_OPSET
 from edgeres.convert.parity import ParityReport, check_parity, real_images
-from edgeres.errors import ModelFileError
+from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import check_overwrite, publish, staging_dir
 from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
 from edgeres.formats.source_options import SourceOptions
@@ -55,14 +55,17 @@ class ConvertResult:
 
 
 def load_source_checkpoint(path: str | Path, source: SourceOptions | None = None):
-    """Load a PyTorch source (checkpoint, state dict + ``--model``, ``.pt2``) or refuse in one line."""
+    """Load a PyTorch source (checkpoint, state dict + ``--model``, ``.pt2``) or an FP32 ONNX file
+    (read back into PyTorch), or refuse in one line."""
     path = Path(path)
     fmt = format_for_path(path)
+    if fmt.torch_reader is not None:
+        return resolve(fmt.torch_reader)(path, source)
     if not fmt.needs_torch:
         raise ModelFileError(
             f"'{shown(path)}' is a {fmt.name} file; convert takes a PyTorch source: an edgeres "
-            "checkpoint (.pt), a torch.export program (.pt2), or a state dict (.pth, .pt, "
-            ".safetensors) with --model (to quantize an existing ONNX file use edgeres quantize)"
+            "checkpoint (.pt), a torch.export program (.pt2), a state dict (.pth, .pt, "
+            ".safetensors) with --model, or an FP32 ONNX file"
         )
     from edgeres.formats.checkpoint import check_finite_weights
     from edgeres.formats.torch_source import load_torch_source
@@ -70,6 +73,18 @@ def load_source_checkpoint(path: str | Path, source: SourceOptions | None = None
     ckpt = load_torch_source(path, source)
     check_finite_weights(ckpt.model, path)
     return ckpt
+
+
+def source_targets(path: Path, to) -> tuple[str, ...]:
+    """The formats to write from ``path``: ``to``, or every export format but the source's own;
+    a format the source already is is refused (the output would be a copy, or the source)."""
+    fmt = format_for_path(path)
+    targets = tuple(to or (f for f in export_formats() if f != fmt.name))
+    if fmt.name in targets:
+        raise UsageError(
+            f"'{shown(path)}' is already {fmt.name}; --to names the formats to make from it"
+        )
+    return targets
 
 
 def output_path(checkpoint: Path, fmt: str, out_dir: str | Path | None, suffix: str = "") -> Path:
@@ -128,7 +143,8 @@ def convert(
     from edgeres.progress import progress
 
     checkpoint_path = Path(checkpoint_path)
-    targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in to or export_formats()}
+    names = source_targets(checkpoint_path, to)
+    targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in names}
     for fmt, path in targets.items():
         check_overwrite(path, force, companions=FORMATS[fmt].companions)
     source = SourceOptions(model, labels, img_size, mean, std, channel_order)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from edgeres.formats import export_formats, parse_format_list
+from edgeres.formats import parse_format_list
 from edgeres.formats.onnx import DEFAULT_OPSET
 from edgeres.formats.source_options import SourceOptions, rgb
 
@@ -20,7 +20,7 @@ class ConvertConfig:
 
     Attributes:
         to: Formats to write, comma-separated (``--to``); by default every format convert
-            writes.
+            writes but the source's own (from an ONNX file: TFLite).
         out_dir: Output folder (``--out``); by default beside the checkpoint.
         opset: ONNX opset version (``--opset``).
         dynamic_batch: Leave the ONNX batch dimension free; by default it is fixed at 1
@@ -58,11 +58,11 @@ class ConvertConfig:
         SourceOptions(
             self.model, self.labels, self.img_size, self.mean, self.std, self.channel_order
         )
-        # The table is read now, not when this module was imported: a format registered
-        # later is written too.
-        to = export_formats() if self.to is None else self.to
-        text = to if isinstance(to, str) else ",".join(to)
-        object.__setattr__(self, "to", parse_format_list(text))
+        # None stays None: convert reads the table when it runs (a format registered later is
+        # written too) and leaves out the source's own format.
+        if self.to is not None:
+            text = self.to if isinstance(self.to, str) else ",".join(self.to)
+            object.__setattr__(self, "to", parse_format_list(text))
 
     def kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments of ``edgeres.convert.convert``."""

@@ -138,6 +138,8 @@ class Quantization:
     Attributes:
         quantizer: ``"module:function"`` called as ``quantizer(source, out_path, options)``.
         sources: Format names it can quantize from (``pytorch``: the checkpoint itself).
+        asked_sources: Those of ``sources`` it quantizes from only when ``--to`` names it (an
+            ONNX file read back into PyTorch for TFLite), not by default.
         checker: ``"module:function"`` returning the file's ``IntegerCheck`` (which ops stay float).
         layer_errors: ``"module:function"`` measuring per-layer error against the FP32 file, or None.
         methods: Calibration methods its quantizer honours (``--method``); empty: it has one.
@@ -147,6 +149,7 @@ class Quantization:
     quantizer: str
     sources: tuple[str, ...]
     checker: str
+    asked_sources: tuple[str, ...] = ()
     layer_errors: str | None = None
     methods: tuple[str, ...] = ()
     float_layers: bool = False
@@ -172,6 +175,9 @@ class Format:
         quant_source: ``"module:function"`` opening a file of this format as the FP32 source of
             quantization, called as ``opener(path, work_dir, **options)``, or None.
         needs_torch: Whether loading it needs PyTorch.
+        torch_reader: ``"module:function"`` reading a file of this format back into a PyTorch
+            ``Checkpoint`` (``function(path, source_options)``), so ``convert`` can make the
+            other formats from it; None for the PyTorch sources themselves (they are one).
         companions: Suffixes of the files that belong with the model file, named like it
             (ncnn's ``model.bin`` beside ``model.param``): checked, moved, copied to a device
             and cached with it.
@@ -189,6 +195,7 @@ class Format:
     quantization: Quantization | None = None
     quant_source: str | None = None
     needs_torch: bool = False
+    torch_reader: str | None = None
     companions: tuple[str, ...] = ()
 
     def files(self, path: str | Path) -> tuple[Path, ...]:

@@ -189,4 +189,5 @@ FORMAT = Format(
         float_layers=True,
     ),
     quant_source="edgeres.quantize.source:from_onnx",
+    torch_reader="edgeres.formats.onnx_module:onnx_source",
 )

@@ -195,7 +195,8 @@ FORMAT = Format(
     exporter="edgeres.convert.tflite:export_tflite",
     quantization=Quantization(
         quantizer="edgeres.quantize.tflite.pt2e:quantize_tflite",
-        sources=("pytorch", "pt2", "safetensors"),
+        sources=("pytorch", "pt2", "safetensors", "onnx"),
+        asked_sources=("onnx",),  # read back into PyTorch (formats.onnx_module)
         checker="edgeres.quantize.checks:check_tflite",
         layer_errors="edgeres.quantize.tflite.float_layers:tflite_layer_errors",
         # PT2E cannot keep one layer in float (litert-torch re-quantizes it); with layers to

@@ -75,12 +75,15 @@ def _targets(model_path: Path, to, out_dir, force: bool) -> tuple[dict[str, Path
     return targets, report_path
 
 
-def targets_from(source: Format) -> tuple[str, ...]:
-    """Names of the formats whose INT8 file can be made from a ``source`` file, in table order."""
+def targets_from(source: Format, asked: bool = True) -> tuple[str, ...]:
+    """Names of the formats whose INT8 file can be made from a ``source`` file, in table order;
+    ``asked=False``: those made by default (without the ones ``--to`` must name)."""
     return tuple(
         name
         for name, f in FORMATS.items()
-        if f.quantization and source.name in f.quantization.sources
+        if f.quantization
+        and source.name in f.quantization.sources
+        and (asked or source.name not in f.quantization.asked_sources)
     )
 
 
@@ -126,7 +129,7 @@ def quantize(
     """
     cfg = config if config is not None else QuantizeConfig(**options)
     model_path = Path(model_path)
-    to = cfg.to or targets_from(format_for_path(model_path))
+    to = cfg.to or targets_from(format_for_path(model_path), asked=False)
     _check_source(model_path, to)
     targets, report_path = _targets(model_path, to, cfg.out_dir, cfg.force)
     with created_folder(report_path.parent):
@@ -263,7 +266,7 @@ def _fp32_size(fmt: str, source, stage: Path) -> int | None:
     beside = source.path.with_suffix(target.suffix)
     if beside.is_file() and _same_source(beside, source):
         return beside.stat().st_size
-    if source.model is None or target.exporter is None:
+    if target.exporter is None or source.network() is None:
         return None
     exporter = resolve(target.exporter)
     return exporter(source.model, source.info, stage / f"fp32{target.suffix}").stat().st_size

@@ -60,7 +60,8 @@ def _file_predictions(path: Path, images: np.ndarray, info=None) -> np.ndarray:
 
 def fp32_predictions(source: QuantSource, images: np.ndarray) -> np.ndarray:
     """Top-1 of the FP32 model: the checkpoint in PyTorch, or the FP32 ONNX file."""
-    if source.model is None:
+    if source.model is None or source.given_file_is_reference:
+        # The ONNX file given (even when read back into PyTorch for TFLite) is the reference.
         # A third-party file carries no spec: the one from --img-size/--mean/--std applies.
         return _file_predictions(source.fp32_onnx, images, source.info)
     import torch

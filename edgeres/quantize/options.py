@@ -249,6 +249,8 @@ class QuantSource:
         prepared: What was done to the network before quantizing (``quantize.prepare``).
         reference: The network as given, when ``model`` was prepared: the FP32 the INT8 files
             are compared with.
+        read_network: For an ONNX source, reads it back into a PyTorch network when a format
+            needs one (TFLite); see ``network()``.
     """
 
     path: Path
@@ -259,10 +261,23 @@ class QuantSource:
     has_metadata: bool = True
     prepared: dict[str, Any] = field(default_factory=dict)
     reference: Any = None
+    read_network: Any = None
 
     @property
     def stem(self) -> str:
         return self.path.stem
+
+    @property
+    def given_file_is_reference(self) -> bool:
+        """Whether the FP32 file the user gave (an ONNX source) is what INT8 is compared with."""
+        return self.fp32_onnx is not None and self.fp32_onnx == self.path
+
+    def network(self) -> Any:
+        """The PyTorch network: the source's, or the ONNX source read back (once); None when
+        there is neither."""
+        if self.model is None and self.read_network is not None:
+            self.model = self.read_network()
+        return self.model
 
 
 def int8_info(source: QuantSource, fmt: str, quantization: dict[str, Any]) -> ModelInfo:

@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 
 from edgeres.convert.common import export_info
-from edgeres.errors import ModelFileError, UsageError
+from edgeres.errors import ModelFileError
 from edgeres.formats import FORMATS, Format, format_for_path, resolve
 from edgeres.formats.onnx import DEFAULT_OPSET
 from edgeres.formats.source_options import SourceOptions
@@ -81,28 +81,12 @@ def from_checkpoint(
     )
 
 
-def _load_onnx(path: Path):
-    import onnx
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf raises several types for garbage
-        raise ModelFileError(
-            f"'{shown(path)}' is not a readable ONNX model ({type(e).__name__})"
-        ) from None
-    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
-        raise ModelFileError(
-            f"'{shown(path)}' keeps its weights in external data files; re-save it as one file "
-            "(onnx.save_model(model, path, save_as_external_data=False))"
-        )
-    return proto
-
-
 def from_onnx(path: Path, work_dir: Path, *, source: SourceOptions, **_: object) -> QuantSource:
     """An FP32 ONNX file: edgeres' own (its metadata) or a third party's (described by flags)."""
     from edgeres.formats.onnx import read_onnx_metadata
+    from edgeres.formats.onnx_module import load_onnx_proto, third_party_info
 
-    proto = _load_onnx(path)
+    proto = load_onnx_proto(path)
     props = {p.key: p.value for p in proto.metadata_props}
     info = read_onnx_metadata(props)
     if info is not None:
@@ -110,44 +94,23 @@ def from_onnx(path: Path, work_dir: Path, *, source: SourceOptions, **_: object)
             raise ModelFileError(
                 f"'{shown(path)}' is already {info.precision}; quantize its FP32 source instead"
             )
-        return QuantSource(path=path, info=source.applied(info), fp32_onnx=path)
+        info = source.applied(info)
+        return QuantSource(path=path, info=info, fp32_onnx=path, read_network=_reader(path, info))
+    info = third_party_info(path, proto, source)
     return QuantSource(
-        path=path,
-        info=_third_party_info(path, proto, source),
-        fp32_onnx=path,
-        has_metadata=False,
+        path=path, info=info, fp32_onnx=path, has_metadata=False, read_network=_reader(path, info)
     )
 
 
-def _third_party_info(path: Path, proto, source: SourceOptions) -> ModelInfo:
-    """Describe an ONNX file without edgeres metadata from its input shape and the flags."""
-    dims = [
-        d.dim_value if d.HasField("dim_value") else None
-        for d in proto.graph.input[0].type.tensor_type.shape.dim
-    ]
-    if len(dims) != 4:
-        raise ModelFileError(
-            f"'{shown(path)}' input has {len(dims)} dimensions; edgeres quantizes image models (N,3,H,W or N,H,W,3)"
-        )
-    layout = "NHWC" if dims[3] == 3 and dims[1] != 3 else "NCHW"
-    h, w = (dims[1], dims[2]) if layout == "NHWC" else (dims[2], dims[3])
-    img_size = source.img_size
-    if img_size is not None:
-        if h and w and (h, w) != (img_size, img_size):
-            raise UsageError(
-                f"--img-size {img_size} does not match the model's fixed input {h}x{w}"
+def _reader(path: Path, info: ModelInfo):
+    def read():
+        from edgeres.formats.onnx_module import onnx_module
+
+        if info.spec.layout != "NCHW":
+            raise ModelFileError(
+                f"'{shown(path)}' takes {info.spec.layout} input; edgeres reads NCHW ONNX "
+                "models back into PyTorch (TFLite is made from PyTorch)"
             )
-        h = w = img_size
-    if not h or not w:
-        raise UsageError(
-            f"'{shown(path)}' has no edgeres metadata and a free input size; pass --img-size (and --mean/--std)"
-        )
-    out_dims = proto.graph.output[0].type.tensor_type.shape.dim
-    n_classes = out_dims[-1].dim_value if out_dims and out_dims[-1].HasField("dim_value") else 0
-    if n_classes < 1:
-        raise ModelFileError(
-            f"'{shown(path)}' output has no fixed class dimension; edgeres quantizes classifiers"
-        )
-    spec = source.spec(h, w, layout=layout)
-    classes = source.class_names(n_classes)
-    return ModelInfo(name=path.stem, classes=classes, spec=spec, extra={"third_party": True})
+        return onnx_module(path, size=info.spec.size)
+
+    return read

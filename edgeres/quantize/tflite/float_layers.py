@@ -41,7 +41,7 @@ def fp32_tflite(source: QuantSource) -> Path:
     (a temporary folder: TFLite INT8 is always made from a checkpoint)."""
     from edgeres.convert.tflite import export_tflite
 
-    if source.model is None or source.fp32_onnx is None:
+    if source.network() is None or source.fp32_onnx is None:
         raise UsageError("TFLite layers in float need the PyTorch checkpoint as the source")
     path = source.fp32_onnx.with_name(f"{source.fp32_onnx.stem}-fp32.tflite")
     if not path.exists():

@@ -81,9 +81,9 @@ def quantize_tflite(source: QuantSource, out_path: str | Path, opts: QuantOption
     """
     import torch
 
-    if source.model is None:
+    if source.network() is None:
         raise UsageError(
-            f"TFLite INT8 is made from the PyTorch checkpoint, and '{source.path}' is ONNX; "
+            f"TFLite INT8 is made from a PyTorch network, and '{source.path}' has none; "
             "pass the .pt checkpoint or use --to onnx"
         )
     if opts.exclude:  # layers in float: PT2E cannot, the AI Edge Quantizer can

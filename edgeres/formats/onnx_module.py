@@ -1,0 +1,563 @@
+"""An FP32 ONNX image classifier read back as a PyTorch module, so ``convert`` and ``quantize``
+can make TFLite from an ONNX file someone else exported.
+
+The module walks the ONNX graph node by node with the PyTorch function of each operator; the
+weights become buffers, every value computable before the first input arrives (shapes,
+``Constant`` nodes, folded shape arithmetic) is computed once when the module is built. What it
+reads: the operators of convolutional classifiers (``OPS``); anything else is refused in one line
+naming the operators. Nothing in the file is executed: an ONNX graph is data, and each of its
+operators maps to a fixed PyTorch function here.
+
+The module is checked against ONNX Runtime on the file itself before it is used
+(``check_against_file``): a reader that got an operator's semantics wrong never reaches a
+converter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgeres.errors import ModelFileError, UsageError
+from edgeres.formats.source_options import SourceOptions
+from edgeres.spec import ModelInfo
+from edgeres.text import shown
+
+# How far the module's logits may be from ONNX Runtime's on the same file (relative to their
+# scale): float32 rounding in a different order of operations, nothing more.
+TOLERANCE = 1e-3
+
+
+def _attrs(node) -> dict[str, Any]:
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _pads(pads: list[int] | None, dims: int = 2) -> tuple[list[int], bool]:
+    """ONNX pads (begins then ends) as F.pad's order (last axis first); symmetric or not."""
+    pads = list(pads or [0] * 2 * dims)
+    begins, ends = pads[:dims], pads[dims:]
+    torch_pad: list[int] = []
+    for b, e in zip(reversed(begins), reversed(ends), strict=True):
+        torch_pad += [b, e]
+    return torch_pad, begins == ends
+
+
+def _auto_pads(a: dict, size: tuple[int, int], kernel, strides, dilations) -> list[int] | None:
+    mode = a.get("auto_pad", b"NOTSET")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode in ("NOTSET", ""):
+        return a.get("pads")
+    if mode == "VALID":
+        return [0] * 4
+    begins, ends = [], []
+    for n, k, s, d in zip(size, kernel, strides, dilations, strict=True):
+        out = math.ceil(n / s)
+        total = max(0, (out - 1) * s + (k - 1) * d + 1 - n)
+        small, big = total // 2, total - total // 2
+        begins.append(big if mode == "SAME_LOWER" else small)
+        ends.append(small if mode == "SAME_LOWER" else big)
+    return begins + ends
+
+
+def _conv(x, w, b=None, *, a):
+    kernel = list(w.shape[2:])
+    strides = a.get("strides", [1, 1])
+    dilations = a.get("dilations", [1, 1])
+    pads = _auto_pads(a, tuple(x.shape[2:]), kernel, strides, dilations)
+    torch_pad, symmetric = _pads(pads)
+    if symmetric:
+        padding = torch_pad[::2][::-1]
+    else:
+        x, padding = F.pad(x, torch_pad), 0
+    return F.conv2d(x, w, b, strides, padding, dilations, a.get("group", 1))
+
+
+def _pool(x, *, a, kind: str):
+    kernel = a["kernel_shape"]
+    strides = a.get("strides", [1] * len(kernel))
+    dilations = a.get("dilations", [1] * len(kernel))
+    pads = _auto_pads(a, tuple(x.shape[2:]), kernel, strides, dilations)
+    torch_pad, symmetric = _pads(pads)
+    ceil = bool(a.get("ceil_mode", 0))
+    if kind == "max":
+        if not symmetric:
+            x, torch_pad = F.pad(x, torch_pad, value=float("-inf")), [0] * 4
+        return F.max_pool2d(x, kernel, strides, torch_pad[::2][::-1], dilations, ceil_mode=ceil)
+    include = bool(a.get("count_include_pad", 0))
+    if not symmetric:
+        if not include:
+            raise ModelFileError("AveragePool with asymmetric padding excluded from the count")
+        x, torch_pad = F.pad(x, torch_pad), [0] * 4
+    return F.avg_pool2d(x, kernel, strides, torch_pad[::2][::-1], ceil, include)
+
+
+def _gemm(x, w, b=None, *, a):
+    if not a.get("transA", 0) and a.get("alpha", 1.0) == 1.0 and a.get("beta", 1.0) == 1.0:
+        # F.linear: the op quantizers annotate (a matmul and an add stay float in TFLite)
+        return F.linear(x, w if a.get("transB", 0) else w.transpose(0, 1), b)
+    if a.get("transA", 0):
+        x = x.transpose(0, 1)
+    if a.get("transB", 0):
+        w = w.transpose(0, 1)
+    y = a.get("alpha", 1.0) * (x @ w)
+    return y if b is None else y + a.get("beta", 1.0) * b
+
+
+def _axes(a: dict, given) -> list[int] | None:
+    axes = given if given is not None else a.get("axes")
+    return None if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+
+
+def _reduce(x, axes=None, *, a, fn: Callable):
+    dims = _axes(a, axes)
+    keep = bool(a.get("keepdims", 1))
+    if dims is None:
+        if a.get("noop_with_empty_axes", 0):
+            return x
+        dims = list(range(x.dim()))
+    if fn is torch.mean and x.dim() == 4 and sorted(d % 4 for d in dims) == [2, 3]:
+        # a global average pool (the dynamo exporter's): as one, so quantizers annotate it
+        y = F.adaptive_avg_pool2d(x, 1)
+        return y if keep else torch.flatten(y, 1)
+    return fn(x, dim=dims, keepdim=keep)
+
+
+def _reshape(x, shape, *, a):
+    target = [int(v) for v in np.asarray(shape).reshape(-1)]
+    if not a.get("allowzero", 0):
+        target = [x.shape[i] if v == 0 else v for i, v in enumerate(target)]
+    return x.reshape(target)
+
+
+def _clip(x, lo=None, hi=None, *, a):
+    lo = a.get("min") if lo is None else float(np.asarray(lo))
+    hi = a.get("max") if hi is None else float(np.asarray(hi))
+    return torch.clamp(x, lo, hi)
+
+
+def _squeeze(x, axes=None, *, a):
+    dims = _axes(a, axes)
+    if dims is None:
+        return x.squeeze()
+    for d in sorted((d % x.dim() for d in dims), reverse=True):
+        x = x.squeeze(d)
+    return x
+
+
+def _unsqueeze(x, axes=None, *, a):
+    dims = _axes(a, axes)
+    out_rank = (x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)) + len(dims)
+    for d in sorted(d % out_rank for d in dims):
+        x = x.unsqueeze(d) if isinstance(x, torch.Tensor) else np.expand_dims(x, d)
+    return x
+
+
+def _pad(x, pads, value=None, axes=None, *, a):
+    mode = a.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if axes is not None:
+        raise ModelFileError("Pad with axes")
+    pads = [int(v) for v in np.asarray(pads).reshape(-1)]
+    dims = len(pads) // 2
+    if any(pads[: dims - 2]) or any(pads[dims : 2 * dims - 2]):
+        raise ModelFileError("Pad of the batch or channel axis")
+    torch_pad, _ = _pads(pads[dims - 2 : dims] + pads[2 * dims - 2 :])
+    fill = 0.0 if value is None else float(np.asarray(value))
+    return F.pad(x, torch_pad, mode=mode, **({"value": fill} if mode == "constant" else {}))
+
+
+def _softmax(x, *, a, log: bool = False):
+    axis = a.get("axis", -1)
+    return F.log_softmax(x, axis) if log else F.softmax(x, axis)
+
+
+# Operator -> function(inputs..., a=attributes). Tensors arrive as torch tensors at run time and
+# as numpy arrays when folded at build time; the functions below that fold (shape arithmetic)
+# take either.
+OPS: dict[str, Callable] = {
+    "Conv": _conv,
+    "BatchNormalization": lambda x, s, b, m, v, *, a: F.batch_norm(
+        x, m, v, s, b, False, 0.0, a.get("epsilon", 1e-5)
+    ),
+    "Relu": lambda x, *, a: F.relu(x),
+    "LeakyRelu": lambda x, *, a: F.leaky_relu(x, a.get("alpha", 0.01)),
+    "PRelu": lambda x, slope, *, a: torch.where(x >= 0, x, x * slope),
+    "Sigmoid": lambda x, *, a: torch.sigmoid(x),
+    "HardSigmoid": lambda x, *, a: torch.clamp(x * a.get("alpha", 0.2) + a.get("beta", 0.5), 0, 1),
+    "HardSwish": lambda x, *, a: F.hardswish(x),
+    "Tanh": lambda x, *, a: torch.tanh(x),
+    "Clip": _clip,
+    "Add": lambda x, y, *, a: x + y,
+    "Sub": lambda x, y, *, a: x - y,
+    "Mul": lambda x, y, *, a: x * y,
+    "Div": lambda x, y, *, a: x / y,
+    "MaxPool": lambda x, *, a: _pool(x, a=a, kind="max"),
+    "AveragePool": lambda x, *, a: _pool(x, a=a, kind="avg"),
+    "GlobalAveragePool": lambda x, *, a: F.adaptive_avg_pool2d(x, 1),
+    "GlobalMaxPool": lambda x, *, a: x.amax((2, 3), keepdim=True),
+    "ReduceMean": lambda x, axes=None, *, a: _reduce(x, axes, a=a, fn=torch.mean),
+    "ReduceMax": lambda x, axes=None, *, a: _reduce(x, axes, a=a, fn=torch.amax),
+    "Flatten": lambda x, *, a: x.reshape(int(np.prod(x.shape[: a.get("axis", 1)])), -1),
+    "Reshape": _reshape,
+    "Gemm": _gemm,
+    "MatMul": lambda x, y, *, a: x @ y,
+    "Identity": lambda x, *, a: x,
+    "Dropout": lambda x, *rest, a: x,
+    "Transpose": lambda x, *, a: x.permute(*a["perm"]),
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Concat": lambda *xs, a: (
+        torch.cat(xs, a["axis"])
+        if isinstance(xs[0], torch.Tensor)
+        else np.concatenate(xs, a["axis"])
+    ),
+    "Pad": _pad,
+    "Softmax": _softmax,
+    "LogSoftmax": lambda x, *, a: _softmax(x, a=a, log=True),
+}
+
+# Computed at build time only (shape arithmetic on constants); never at run time.
+FOLD_ONLY: dict[str, Callable] = {
+    "Shape": lambda shape, *, a: np.asarray(shape[a.get("start", 0) : a.get("end")], np.int64),
+    "Gather": lambda x, i, *, a: np.take(x, i, axis=a.get("axis", 0)),
+    "Cast": lambda x, *, a: x,
+    "Slice": lambda x, starts, ends, axes=None, steps=None, *, a: (
+        x[
+            tuple(
+                slice(int(s), int(e), int(st))
+                for s, e, st in zip(
+                    starts, ends, steps if steps is not None else [1] * len(starts), strict=True
+                )
+            )
+        ]
+        if axes is None or list(axes) == list(range(len(starts)))
+        else None
+    ),
+}
+
+
+class OnnxModule(nn.Module):
+    """The ONNX graph of an FP32 image classifier as a PyTorch module (see the module docstring)."""
+
+    def __init__(self, proto, path: Path, size: tuple[int, int] | None = None) -> None:
+        super().__init__()
+        import onnx
+        from onnx import numpy_helper
+
+        try:
+            graph = onnx.shape_inference.infer_shapes(_fixed_input(proto, size)).graph
+        except Exception as e:  # noqa: BLE001 - onnx raises its own types for a bad graph
+            raise ModelFileError(f"'{shown(path)}' has an invalid graph: {str(e)[:200]}") from None
+        self.input_name = graph.input[0].name
+        self.output_name = graph.output[0].name
+        shapes = {
+            v.name: [
+                d.dim_value if d.HasField("dim_value") else None
+                for d in v.type.tensor_type.shape.dim
+            ]  # fmt: skip
+            for v in (*graph.value_info, *graph.input, *graph.output)
+        }
+        consts: dict[str, np.ndarray] = {
+            i.name: numpy_helper.to_array(i) for i in graph.initializer
+        }
+        unknown = sorted(
+            {n.op_type for n in graph.node if n.domain not in ("", "ai.onnx")}
+            | {
+                n.op_type
+                for n in graph.node
+                if n.op_type not in OPS and n.op_type not in FOLD_ONLY and n.op_type != "Constant"
+            }  # fmt: skip
+        )
+        if unknown:
+            raise ModelFileError(
+                f"'{shown(path)}' uses ONNX operator(s) {', '.join(unknown)[:200]}, which edgeres "
+                "cannot read back into PyTorch (it reads the operators of convolutional "
+                "classifiers: Conv, BatchNormalization, pooling, Gemm, activations...); "
+                "convert the model from its PyTorch source instead"
+            )
+        self.steps: list[tuple[str, list[str], list[str], dict]] = []
+        names: list[str] = []
+        for node in graph.node:
+            a = _attrs(node)
+            if node.op_type == "Constant":
+                consts[node.output[0]] = _constant(a)
+                continue
+            if (
+                node.op_type == "Shape"
+                and shapes.get(node.input[0])
+                and None not in shapes[node.input[0]]
+            ):
+                consts[node.output[0]] = FOLD_ONLY["Shape"](shapes[node.input[0]], a=a)
+                continue
+            ins = [i for i in node.input]
+            if all(i == "" or i in consts for i in ins) and node.op_type in (*FOLD_ONLY, *OPS):
+                folded = self._fold(node, a, consts)
+                if folded is not None:
+                    consts[node.output[0]] = folded
+                    continue
+            if node.op_type in FOLD_ONLY:
+                raise ModelFileError(
+                    f"'{shown(path)}' applies {node.op_type} to run-time values; edgeres reads "
+                    f"{node.op_type} only as shape arithmetic on a fixed input size"
+                )
+            self.steps.append((node.op_type, ins, list(node.output), a))
+            names.append(_module_name(node.name or node.op_type, len(names), names))
+        # Float tensors read at run time (weights) become buffers; integer constants (shapes,
+        # axes, pads) and float scalars (Clip bounds, a Mul by 0.5) stay Python values, which
+        # torch.export keeps as constants.
+        # One child module per node, named after it: converters name layers by module path, so
+        # TFLite's per-layer report reads "stages_2_0_conv1_Conv", not the wrapper's class.
+        self.nodes = nn.ModuleDict(
+            {n: _Node(op, a) for n, (op, _, _, a) in zip(names, self.steps, strict=True)}
+        )
+        used = {i for _, ins, _, _ in self.steps for i in ins if i in consts}
+        self._names: dict[str, str] = {}
+        self._consts: dict[str, Any] = {}
+        for name in sorted(used):
+            value = consts[name]
+            if np.issubdtype(value.dtype, np.floating) and value.ndim > 0:
+                self._names[name] = f"c{len(self._names)}"
+                tensor = torch.from_numpy(np.array(value, np.float32))
+                self.register_buffer(self._names[name], tensor)
+            elif np.issubdtype(value.dtype, np.floating):
+                self._consts[name] = float(value)
+            else:
+                self._consts[name] = value
+
+    @staticmethod
+    def _fold(node, a: dict, consts: dict[str, np.ndarray]) -> np.ndarray | None:
+        fn = FOLD_ONLY.get(node.op_type) or OPS[node.op_type]
+        args = [None if i == "" else consts[i] for i in node.input]
+        if node.op_type in FOLD_ONLY:
+            return fn(*args, a=a)
+        if not all(np.issubdtype(np.asarray(v).dtype, np.integer) for v in args if v is not None):
+            return None  # float arithmetic on weights: left to run time, in torch
+        with torch.no_grad():
+            out = fn(*[None if v is None else torch.from_numpy(np.asarray(v)) for v in args], a=a)
+        return out.numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
+
+    def _value(self, name: str, values: dict[str, Any]) -> Any:
+        if name == "":
+            return None
+        if name in values:
+            return values[name]
+        if name in self._names:
+            return getattr(self, self._names[name])
+        return self._consts[name]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] != 1:
+            # The graph's shape arithmetic was folded at batch 1 (a Reshape to [1, 512]...):
+            # a batch runs one image at a time. torch.export traces batch 1 and never sees this.
+            return torch.cat([self._run(x[i : i + 1]) for i in range(x.shape[0])])
+        return self._run(x)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        values: dict[str, Any] = {self.input_name: x}
+        for node, (_, ins, outs, _) in zip(self.nodes.values(), self.steps, strict=True):
+            args = [self._value(i, values) for i in ins]
+            while args and args[-1] is None:
+                args.pop()
+            values[outs[0]] = node(*args)
+        return values[self.output_name]
+
+
+class _Node(nn.Module):
+    """One ONNX node: its operator's function and attributes."""
+
+    def __init__(self, op: str, attrs: dict) -> None:
+        super().__init__()
+        self.op, self.attrs = op, attrs
+
+    def forward(self, *args: Any) -> Any:
+        return OPS[self.op](*args, a=self.attrs)
+
+
+def _module_name(name: str, index: int, taken: list[str]) -> str:
+    """A module name from an ONNX node name; the legacy exporter's scopes
+    '/stages/stages.2/stages.2.0/conv1/Conv' -> 'stages_2_0_conv1_Conv'."""
+    scopes = [p for p in name.split("/") if p]
+    kept = [p for p, nxt in zip(scopes, [*scopes[1:], ""], strict=True) if not nxt.startswith(p + ".")]
+    text = "_".join(w for p in kept for w in re.split(r"[^0-9A-Za-z]+", p) if w)[:80] or "node"
+    if text[0].isdigit():
+        text = f"n{text}"
+    return text if text not in taken else f"{text}_{index}"
+
+
+def _fixed_input(proto, size: tuple[int, int] | None):
+    """A copy of ``proto`` whose free input dimensions are fixed: batch 1, H x W ``size``, so
+    shape arithmetic folds (TFLite files have a fixed batch of 1)."""
+    import onnx
+
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(proto)
+    dims = fixed.graph.input[0].type.tensor_type.shape.dim
+    nchw = len(dims) == 4 and dims[1].dim_value == 3
+    spatial = (2, 3) if nchw else (1, 2)
+    for k, d in enumerate(dims):
+        if not d.HasField("dim_value"):
+            if k == 0:
+                d.dim_value = 1
+            elif size is not None and k in spatial:
+                d.dim_value = size[spatial.index(k)]
+    return fixed
+
+
+def _constant(a: dict) -> np.ndarray:
+    from onnx import numpy_helper
+
+    if "value" in a:
+        return numpy_helper.to_array(a["value"])
+    for key in ("value_float", "value_int"):
+        if key in a:
+            return np.asarray(a[key])
+    for key in ("value_floats", "value_ints"):
+        if key in a:
+            return np.asarray(list(a[key]))
+    raise ModelFileError(f"a Constant node of a kind edgeres does not read ({', '.join(a)})")
+
+
+def onnx_module(path: Path, proto=None, size: tuple[int, int] | None = None) -> OnnxModule:
+    """The FP32 ONNX file at ``path`` as a PyTorch module in eval mode, checked against ONNX
+    Runtime (``check_against_file``).
+
+    Raises:
+        ModelFileError: An operator it does not read, quantized (Q/DQ) nodes, or a module that
+            does not compute what ONNX Runtime computes on the file.
+    """
+    import onnx
+
+    if proto is None:
+        proto = onnx.load(str(path))
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in proto.graph.node):
+        raise ModelFileError(
+            f"'{shown(path)}' is already quantized; convert or quantize its FP32 source instead"
+        )
+    module = OnnxModule(proto, path, size).eval()
+    check_against_file(module, path, _fixed_input(proto, size))
+    return module
+
+
+def check_against_file(module: nn.Module, path: Path, proto) -> float:
+    """Run the module and ONNX Runtime on the same random input; their largest difference
+    relative to the logits' scale. Raises ModelFileError above ``TOLERANCE``."""
+    import onnxruntime as ort
+
+    dims = [d.dim_value or 1 for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).standard_normal(dims).astype(np.float32)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = session.run(None, {session.get_inputs()[0].name: x})[0]
+    try:
+        with torch.no_grad():
+            got = module(torch.from_numpy(x)).numpy()
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelFileError(
+            f"reading '{shown(path)}' into PyTorch failed ({first}); convert the model from its "
+            "PyTorch source instead"
+        ) from None
+    if got.shape != want.shape:
+        raise ModelFileError(
+            f"reading '{shown(path)}' into PyTorch gave outputs of shape {got.shape}, ONNX "
+            f"Runtime {want.shape}; convert the model from its PyTorch source instead"
+        )
+    error = float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-6))
+    if not error <= TOLERANCE:
+        raise ModelFileError(
+            f"reading '{shown(path)}' into PyTorch does not reproduce ONNX Runtime's outputs "
+            f"(relative difference {error:.1e}); convert the model from its PyTorch source instead"
+        )
+    return error
+
+
+def load_onnx_proto(path: Path):
+    """The ONNX file's proto with its weights; one line for garbage or external data."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types for garbage
+        raise ModelFileError(
+            f"'{shown(path)}' is not a readable ONNX model ({type(e).__name__})"
+        ) from None
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
+        raise ModelFileError(
+            f"'{shown(path)}' keeps its weights in external data files; re-save it as one file "
+            "(onnx.save_model(model, path, save_as_external_data=False))"
+        )
+    return proto
+
+
+def third_party_info(path: Path, proto, source: SourceOptions) -> ModelInfo:
+    """Describe an ONNX file without edgeres metadata from its input shape and the flags."""
+    dims = [
+        d.dim_value if d.HasField("dim_value") else None
+        for d in proto.graph.input[0].type.tensor_type.shape.dim
+    ]
+    if len(dims) != 4:
+        raise ModelFileError(
+            f"'{shown(path)}' input has {len(dims)} dimensions; edgeres quantizes image models (N,3,H,W or N,H,W,3)"
+        )
+    layout = "NHWC" if dims[3] == 3 and dims[1] != 3 else "NCHW"
+    h, w = (dims[1], dims[2]) if layout == "NHWC" else (dims[2], dims[3])
+    img_size = source.img_size
+    if img_size is not None:
+        if h and w and (h, w) != (img_size, img_size):
+            raise UsageError(
+                f"--img-size {img_size} does not match the model's fixed input {h}x{w}"
+            )
+        h = w = img_size
+    if not h or not w:
+        raise UsageError(
+            f"'{shown(path)}' has no edgeres metadata and a free input size; pass --img-size (and --mean/--std)"
+        )
+    out_dims = proto.graph.output[0].type.tensor_type.shape.dim
+    n_classes = out_dims[-1].dim_value if out_dims and out_dims[-1].HasField("dim_value") else 0
+    if n_classes < 1:
+        raise ModelFileError(
+            f"'{shown(path)}' output has no fixed class dimension; edgeres quantizes classifiers"
+        )
+    spec = source.spec(h, w, layout=layout)
+    classes = source.class_names(n_classes)
+    return ModelInfo(name=path.stem, classes=classes, spec=spec, extra={"third_party": True})
+
+
+def onnx_source(path: Path, opts: SourceOptions | None = None):
+    """An FP32 ONNX file as a ``Checkpoint`` (the network read back into PyTorch, its info from
+    the file's metadata or, for a third party's file, from its shapes and the flags).
+
+    Raises:
+        ModelFileError: Unreadable, already INT8, an operator edgeres does not read back.
+        UsageError: A free input size without ``--img-size``.
+    """
+    from edgeres.formats.checkpoint import Checkpoint
+    from edgeres.formats.onnx import read_onnx_metadata
+
+    opts = opts or SourceOptions()
+    proto = load_onnx_proto(path)
+    info = read_onnx_metadata({p.key: p.value for p in proto.metadata_props})
+    if info is None:
+        info = third_party_info(path, proto, opts)
+    else:
+        if info.precision != "fp32":
+            raise ModelFileError(
+                f"'{shown(path)}' is already {info.precision}; convert its FP32 source instead"
+            )
+        info = opts.applied(info)
+    if info.spec.layout != "NCHW":
+        raise ModelFileError(
+            f"'{shown(path)}' takes {info.spec.layout} input; edgeres reads NCHW ONNX models "
+            "back into PyTorch"
+        )
+    model = onnx_module(path, proto, info.spec.size)
+    return Checkpoint(model=model, info=info, model_name=info.name, model_args={})
