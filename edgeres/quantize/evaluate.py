@@ -141,7 +141,8 @@ class EvalSet:
         preds = _file_predictions(path, self.images)
         accuracy = float(np.mean((preds == self.labels)[self.keep]))
         drop = round(100 * (self.fp32_accuracy - accuracy), 3)
-        return Score(accuracy, agreement(preds, self.fp32), drop, preds)
+        agrees = agreement(preds[self.keep], self.fp32[self.keep])
+        return Score(accuracy, agrees, drop, preds)
 
 
 def open_eval(
@@ -171,7 +172,7 @@ def evaluate(report: QuantReport, data: EvalSet | None, staged: dict[str, Path])
     preds = {}
     for fmt, path in staged.items():
         score = data.score(path)
-        preds[fmt] = score.predictions
+        preds[fmt] = score.predictions[data.keep]
         r = report.formats[fmt]
         r.accuracy, r.agreement, r.drop_pts = score.accuracy, score.agreement, score.drop_pts
     if len(preds) == 2:  # two INT8 files of one source: how often they agree with each other
