@@ -387,7 +387,9 @@ def _module_name(name: str, index: int, taken: list[str]) -> str:
     """A module name from an ONNX node name; the legacy exporter's scopes
     '/stages/stages.2/stages.2.0/conv1/Conv' -> 'stages_2_0_conv1_Conv'."""
     scopes = [p for p in name.split("/") if p]
-    kept = [p for p, nxt in zip(scopes, [*scopes[1:], ""], strict=True) if not nxt.startswith(p + ".")]
+    kept = [
+        p for p, nxt in zip(scopes, [*scopes[1:], ""], strict=True) if not nxt.startswith(p + ".")
+    ]
     text = "_".join(w for p in kept for w in re.split(r"[^0-9A-Za-z]+", p) if w)[:80] or "node"
     if text[0].isdigit():
         text = f"n{text}"
@@ -490,6 +492,10 @@ def load_onnx_proto(path: Path):
         raise ModelFileError(
             f"'{shown(path)}' is not a readable ONNX model ({type(e).__name__})"
         ) from None
+    if not proto.graph.input or not proto.graph.output or not proto.graph.node:
+        raise ModelFileError(
+            f"'{shown(path)}' is not a readable ONNX model (no graph with inputs and outputs)"
+        )
     if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
         raise ModelFileError(
             f"'{shown(path)}' keeps its weights in external data files; re-save it as one file "

@@ -106,15 +106,29 @@ CASES = {
             helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["n"], epsilon=1e-3),
             helper.make_node("Clip", ["n", "lo", "hi"], ["y"]),
         ],
-        {"w": _w(3, 1, 3, 3), "s": _w(3) + 2, "bb": _w(3), "m": _w(3), "v": np.abs(_w(3)) + 0.5,
-         "lo": np.float32(0.0), "hi": np.float32(6.0)},  # fmt: skip
+        {
+            "w": _w(3, 1, 3, 3),
+            "s": _w(3) + 2,
+            "bb": _w(3),
+            "m": _w(3),
+            "v": np.abs(_w(3)) + 0.5,
+            "lo": np.float32(0.0),
+            "hi": np.float32(6.0),
+        },  # fmt: skip
     ),
     "max pool ceil_mode, avg pool counting pads": (
         [
-            helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[3, 3], strides=[2, 2],
-                             ceil_mode=1),  # fmt: skip
-            helper.make_node("AveragePool", ["p"], ["y"], kernel_shape=[2, 2], pads=[1, 1, 1, 1],
-                             count_include_pad=1),  # fmt: skip
+            helper.make_node(
+                "MaxPool", ["x"], ["p"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1
+            ),  # fmt: skip
+            helper.make_node(
+                "AveragePool",
+                ["p"],
+                ["y"],
+                kernel_shape=[2, 2],
+                pads=[1, 1, 1, 1],
+                count_include_pad=1,
+            ),  # fmt: skip
         ],
         {},
     ),
@@ -143,8 +157,11 @@ CASES = {
             helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
             helper.make_node("Reshape", ["x", "target"], ["y"]),
         ],
-        {"zero": np.array(0, np.int64), "zero1": np.array([0], np.int64),
-         "minus1": np.array([-1], np.int64)},  # fmt: skip
+        {
+            "zero": np.array(0, np.int64),
+            "zero1": np.array([0], np.int64),
+            "minus1": np.array([-1], np.int64),
+        },  # fmt: skip
     ),
 }
 

@@ -135,7 +135,7 @@ def test_cli_refuses_existing_outputs(converted, artifacts_dir):
     [
         ("notes.pt", b"just some text\n", "not a"),
         ("empty.pt", b"", "empty"),
-        ("model.onnx", b"\x08\x07", "checkpoint"),
+        ("model.onnx", b"\x08\x07", "not a readable ONNX model"),
         ("model.bin", b"abc", "suffix"),
     ],
 )

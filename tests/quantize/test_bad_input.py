@@ -92,11 +92,13 @@ def test_model_that_is_not_a_checkpoint_or_onnx(tmp_path, name, content, needle)
     assert _nothing_written(out)
 
 
-def test_tflite_from_onnx_is_refused(fp32_onnx, tmp_path):
+def test_tflite_from_an_int8_onnx_is_refused(int8_onnx, tmp_path):
+    # TFLite from an FP32 ONNX file is made (tests/byom/test_onnx_source.py); from INT8, not
     code, output = _run(
-        [str(fp32_onnx), "--to", "tflite", "--calib", "shapes", "--out", str(tmp_path / "o")]
+        [str(int8_onnx), "--to", "tflite", "--calib", "shapes", "--out", str(tmp_path / "o")]
     )
-    _assert_one_line_error(code, output, ".pt")
+    _assert_one_line_error(code, output, "already int8", "FP32 source")
+    assert not (tmp_path / "o").exists()
 
 
 def test_existing_output_refused_unless_force(quantized, artifacts_dir):

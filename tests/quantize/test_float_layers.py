@@ -19,7 +19,10 @@ from edgeres.quantize.onnx.static import quantize_onnx
 from edgeres.quantize.options import QuantOptions
 
 SAMPLES = 32
-OPTS = QuantOptions(calib="shapes", samples=16, quiet=True, activations="uint8")
+# 8-bit weights: the graph surgery is what is tested, on the rounding these bounds were set for
+# (7-bit weights, the uint8 default, add rounding noise of their own to these un-equalized
+# outlier networks: the logits' SQNR moved by 0.6 dB with one layer float, resnet8's stem).
+OPTS = QuantOptions(calib="shapes", samples=16, quiet=True, activations="uint8", weight_bits=8)
 # layers to keep in float, by position in graph order (None: all of them)
 CASES = [("resnet8", 32, {}, None), ("resnet20", 32, {}, (3, 14)),
          ("resnet18s", 64, {"width": 0.5}, (3, 9))]  # fmt: skip

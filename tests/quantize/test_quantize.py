@@ -292,7 +292,9 @@ def test_compact_qdq_merges_renames_and_keeps_values():
     assert [n.name for n in model.graph.node][2] == "relu_node"
 
 
-def test_quantize_eval_data_streams_a_big_folder_to_the_same_scores(tiny_ckpt, tmp_path, monkeypatch):
+def test_quantize_eval_data_streams_a_big_folder_to_the_same_scores(
+    tiny_ckpt, tmp_path, monkeypatch
+):
     """--eval-data DIR too large for memory is read batch by batch on every pass (FP32, each
     INT8 file): the same scores as in memory, an unreadable file left out of all of them."""
     import cv2
@@ -306,7 +308,9 @@ def test_quantize_eval_data_streams_a_big_folder_to_the_same_scores(tiny_ckpt, t
             folder = tmp_path / "data" / split / CLASSES[label]
             folder.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(folder / f"{i:02d}.png"), image)
-    (tmp_path / "data" / "test" / CLASSES[0] / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 9)
+    (tmp_path / "data" / "test" / CLASSES[0] / "zz.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 9
+    )
     common = dict(calib="shapes", to=("onnx",), samples=16, eval_data=str(tmp_path / "data"),
                   quiet=True)  # fmt: skip
     held = quantize(tiny_ckpt, out_dir=tmp_path / "held", **common).report
