@@ -21,7 +21,7 @@ lint: setup
 	$(BIN)/ruff format --check edgeres tests tools
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 demo: setup
 	$(BIN)/edgeres demo --out demo-out --force

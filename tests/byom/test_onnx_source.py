@@ -13,7 +13,8 @@ from test_byom import cli, one_line_error
 
 from edgeres.errors import ModelFileError
 from edgeres.formats import read_metadata
-from edgeres.formats.onnx_module import OPS, check_against_file, onnx_module
+from edgeres.formats.onnx_module import check_against_file, onnx_module
+from edgeres.formats.onnx_ops import OPS
 
 PRE = ("--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225")
 
