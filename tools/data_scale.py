@@ -125,8 +125,12 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+def run_measured(cmd: list[str], env: dict[str, str], sample: bool = True) -> dict[str, float]:
     """Run ``cmd``; its peak RSS (MB), the peak of its process tree (MB) and its wall time.
+
+    ``sample=False`` for speed runs: walking /proc ten times a second costs this process about
+    0.4 of a core, which a 2-core speed measurement cannot spare (the 2026-12-03 speed table was
+    taken with it).
 
     The main process's peak is its own VmHWM, sampled until it exits: ``ru_maxrss`` of a child
     can report the RSS of the process that forked it (Linux carries it over at exec).
@@ -135,13 +139,13 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    def sample() -> None:
-        while proc.poll() is None:
+    def sample_memory() -> None:
+        while sample and proc.poll() is None:
             peak["tree"] = max(peak["tree"], _tree_rss(proc.pid))
             peak["main"] = max(peak["main"], _hwm(proc.pid))
             time.sleep(0.1)
 
-    watcher = threading.Thread(target=sample, daemon=True)
+    watcher = threading.Thread(target=sample_memory, daemon=True)
     watcher.start()
     out, err = proc.communicate()
     watcher.join()
@@ -215,7 +219,7 @@ def train_speed(
     args = ["train", "--model", "resnet18s", "--img-size", str(size), "--data", str(folder), "--out", out,
             "--epochs", "1", "--batch-size", "64", "--threads", str(threads), "--workers", str(workers),
             "--cache", cache, "--force", "--json"]  # fmt: skip
-    res = run_measured([sys.executable, "-c", _TRAIN.format(steps=steps, args=args)], env)
+    res = run_measured([sys.executable, "-c", _TRAIN.format(steps=steps, args=args)], env, False)
     return json.loads(res["stdout"])["images_per_second"]
 
 
@@ -252,7 +256,7 @@ def speed_part(folder: Path, root: Path, steps: int, env) -> dict[str, object]:
               for t, w in ((2, 0), (1, 1), (2, 1), (1, 2))}  # fmt: skip
     model = eval_model(root)
     cmd = [sys.executable, "-m", "edgeres", "eval", str(model), "--data", str(folder), "--json"]
-    ev = run_measured(cmd, env)
+    ev = run_measured(cmd, env, sample=False)
     return {"train_images_per_second": table, "thread_splits_96px": splits,
             "eval_images_per_second": json.loads(ev["stdout"])["images_per_second"],
             "engine_images_per_second": round(engine_throughput(model), 1)}  # fmt: skip
