@@ -203,8 +203,18 @@ class FakeDevice:
     def popen(self, *args) -> subprocess.Popen:
         pipe = subprocess.PIPE
         return subprocess.Popen(
-            self.command(args), stdout=pipe, stderr=pipe, text=True, env=self.env
-        )
+            self.command(args), stdout=pipe, stderr=pipe, text=True, env=self.env,
+            preexec_fn=_default_sigint,
+        )  # fmt: skip
+
+
+def _default_sigint() -> None:
+    # A suite started in the background by a non-interactive shell (`make test &`) inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the signal tests
+    # would test the shell's job control, not edgeres. The child gets the default back.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture()
