@@ -334,10 +334,16 @@ def onnx_source(path: Path, opts: SourceOptions | None = None):
                 f"'{shown(path)}' is already {info.precision}; convert its FP32 source instead"
             )
         info = opts.applied(info)
+    model = read_back(path, info, proto)
+    return Checkpoint(model=model, info=info, model_name=info.name, model_args={})
+
+
+def read_back(path: Path, info: ModelInfo, proto=None) -> OnnxModule:
+    """The ONNX file described by ``info`` as a checked PyTorch module (``onnx_module``), at
+    ``info``'s input size; NHWC input is refused (TFLite is made from NCHW PyTorch)."""
     if info.spec.layout != "NCHW":
         raise ModelFileError(
             f"'{shown(path)}' takes {info.spec.layout} input; edgeres reads NCHW ONNX models "
             "back into PyTorch"
         )
-    model = onnx_module(path, proto, info.spec.size)
-    return Checkpoint(model=model, info=info, model_name=info.name, model_args={})
+    return onnx_module(path, proto, info.spec.size)

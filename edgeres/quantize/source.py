@@ -104,13 +104,8 @@ def from_onnx(path: Path, work_dir: Path, *, source: SourceOptions, **_: object)
 
 def _reader(path: Path, info: ModelInfo):
     def read():
-        from edgeres.formats.onnx_module import onnx_module
+        from edgeres.formats.onnx_module import read_back
 
-        if info.spec.layout != "NCHW":
-            raise ModelFileError(
-                f"'{shown(path)}' takes {info.spec.layout} input; edgeres reads NCHW ONNX "
-                "models back into PyTorch (TFLite is made from PyTorch)"
-            )
-        return onnx_module(path, size=info.spec.size)
+        return read_back(path, info)
 
     return read

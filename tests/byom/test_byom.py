@@ -82,21 +82,30 @@ def test_labels_of_the_wrong_count_are_refused(plain, tmp_path):
     assert not list(tmp_path.glob("m.*"))
 
 
-def test_user_function_builds_the_model(plain, tmp_path, monkeypatch):
-    pkg = tmp_path / "my_pkg"
+def _user_package(tmp_path: Path, name: str, source: str, monkeypatch) -> None:
+    """``tmp_path/<name>/models.py`` holding ``source``, ``tmp_path/w.pth`` the state dict of
+    its ``build()`` (seed 0), and the current folder ``tmp_path``, as a user's project is."""
+    pkg = tmp_path / name
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "models.py").write_text(
+    (pkg / "models.py").write_text(source)
+    torch.manual_seed(0)
+    exec(source, ns := {})
+    torch.save(ns["build"]().state_dict(), tmp_path / "w.pth")
+    monkeypatch.chdir(tmp_path)
+
+
+def test_user_function_builds_the_model(plain, tmp_path, monkeypatch):
+    _user_package(
+        tmp_path,
+        "my_pkg",
         "import torch\n"
         "def build():\n"
         "    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),"
         " torch.nn.Flatten(), torch.nn.Linear(4, 3))\n"
-        "def not_a_module():\n    return 42\n"
+        "def not_a_module():\n    return 42\n",
+        monkeypatch,
     )
-    torch.manual_seed(0)
-    exec((pkg / "models.py").read_text(), ns := {})
-    torch.save(ns["build"]().state_dict(), tmp_path / "w.pth")
-    monkeypatch.chdir(tmp_path)
     res = cli(
         "convert", "w.pth", "--model", "my_pkg.models:build", "--img-size", 16, "--to", "onnx"
     )
@@ -128,10 +137,9 @@ def test_an_op_tflite_cannot_lower_still_writes_the_onnx_file(tmp_path, monkeypa
     """torch.linalg.det: ONNX has Det, litert-torch has no lowering and OpenVINO no conversion.
     convert --to onnx,tflite names the op in one line, exits 2 and still writes (and checks) the
     ONNX file, on ONNX Runtime since OpenVINO cannot read it; --engine openvino says why."""
-    pkg = tmp_path / "det_pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "models.py").write_text(
+    _user_package(
+        tmp_path,
+        "det_pkg",
         "import torch\n"
         "class Det(torch.nn.Module):\n"
         "    def __init__(self):\n"
@@ -141,12 +149,9 @@ def test_an_op_tflite_cannot_lower_still_writes_the_onnx_file(tmp_path, monkeypa
         "    def forward(self, x):\n"
         "        m = self.conv(x).mean((2, 3)).reshape(-1, 2, 2)\n"
         "        return self.fc(torch.linalg.det(m).reshape(-1, 1))\n"
-        "def build():\n    return Det()\n"
+        "def build():\n    return Det()\n",
+        monkeypatch,
     )
-    torch.manual_seed(0)
-    exec((pkg / "models.py").read_text(), ns := {})
-    torch.save(ns["build"]().state_dict(), tmp_path / "w.pth")
-    monkeypatch.chdir(tmp_path)
     res = cli("convert", "w.pth", "--model", "det_pkg.models:build", "--img-size", 16,
               "--to", "onnx,tflite", "--out", "o")  # fmt: skip
     one_line_error(res, "TFLite converter cannot handle op '_linalg_det'", "o/w.onnx written")
