@@ -240,6 +240,8 @@ SPEED_STEPS = {32: 60, 96: 20, 224: 6}
 # Where the training images come from: (--cache, --workers). "memory" is the reference: the
 # same loop fed from decoded tensors already in RAM.
 MODES = {"streamed": ("none", 1), "cache": ("{cache}", 1), "memory": ("memory", 0)}
+# What --part may name (or "all").
+PARTS = ("memory", "speed", "splits", "eval")
 
 _ENGINE = """
 import json, statistics, sys, time
@@ -370,8 +372,6 @@ def main() -> None:
         doc["load"] = check.heading(check.summary())
     print(json.dumps(doc, indent=1))
 
-
-PARTS = ("memory", "speed", "splits", "eval")
 
 if __name__ == "__main__":
     main()

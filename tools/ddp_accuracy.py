@@ -92,7 +92,7 @@ def two_nodes(args, data: Path, seed: int) -> dict:
             cmd = [
                 sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank",
                 str(rank), "--nproc-per-node", "1", "--rdzv-endpoint", f"127.0.0.1:{port}",
-                *_train_args(args, data, out, seed, 1)[1:],
+                *_train_args(args, data, out, seed, 1),
             ]  # fmt: skip
             procs.append(
                 subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
