@@ -8,8 +8,9 @@ torch.export writes for a plain model (no custom or opaque objects, no compiled 
 ExecuTorch payloads); every pickle in it must load with ``torch.load(weights_only=True)`` (so
 torch's own safe attempt succeeds and its unsafe fallback never runs); every operator the graph
 names must be an ATen/prims operator or a Python arithmetic one; every shape expression may use
-only symbol names, integers and arithmetic. Only then does ``torch.export.load`` read the same
-bytes. After loading, the graph's call targets are checked again as objects.
+only symbol names, integers and arithmetic. ``torch.export.load`` then reads an archive rebuilt
+from the screened entries alone (never the user's bytes: zip readers disagree on duplicate names).
+After loading, the graph's call targets are checked again as objects.
 """
 
 from __future__ import annotations
@@ -86,30 +87,69 @@ def _check_graph_json(path: Path, tree: Any) -> None:
             raise _refuse(path, f"its shape expression '{shown(expr)[:60]}' is not arithmetic")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key appears twice")
+    return dict(pairs)
+
+
 def _json(path: Path, name: str, body: bytes) -> Any:
+    # Duplicate keys are refused: two parsers may keep different copies of one key.
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError):
         raise ModelFileError(f"'{shown(path)}' entry '{shown(name)}' is not valid JSON") from None
 
 
-def screen_archive(path: Path, data: bytes) -> None:
-    """Refuse a ``.pt2`` that holds anything a plain exported model does not (see module doc).
+def _entries(path: Path, data: bytes) -> dict[str, bytes]:
+    """Each file entry's bytes by its name under the one top folder; refuses ambiguous names.
 
-    Raises:
-        ModelFileError: Not a zip, an unknown entry, an unsafe pickle, operator or expression.
+    Zip readers disagree on an archive with two entries of one name (Python's ``zipfile`` keeps
+    the last, torch's miniz reader binary-searches case-insensitively), so such an archive, or
+    one with names equal up to case, or with entries under two top folders, is refused.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        entries = archive.infolist()
+        entries = [e for e in archive.infolist() if not e.is_dir()]
     except (zipfile.BadZipFile, ValueError) as e:
         raise ModelFileError(f"'{shown(path)}' is not a readable .pt2 archive ({e})") from None
     if sum(e.file_size for e in entries) > MAX_PROGRAM_BYTES:
         raise ModelFileError(f"'{shown(path)}' declares over {MAX_PROGRAM_BYTES} bytes of content")
+    folded = [e.filename.lower() for e in entries]
+    if len(set(folded)) != len(folded):
+        twice = next(
+            e.filename for e, f in zip(entries, folded, strict=True) if folded.count(f) > 1
+        )
+        raise _refuse(path, f"it holds two entries named '{shown(twice)[:80]}' (up to case)")
+    if len({e.filename.partition("/")[0] for e in entries}) > 1:
+        raise _refuse(path, "its entries lie under more than one top folder")
     try:
-        bodies = {e.filename.partition("/")[2]: archive.read(e) for e in entries if not e.is_dir()}
+        return {e.filename.partition("/")[2]: archive.read(e) for e in entries}
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
+
+
+def _rebuilt(bodies: dict[str, bytes]) -> bytes:
+    """A fresh archive of exactly the screened entries: torch reads nothing that was not read."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for name, body in bodies.items():
+            archive.writestr(f"program/{name}", body)
+    return out.getvalue()
+
+
+def screen_archive(path: Path, data: bytes) -> bytes:
+    """Screen a ``.pt2`` (see the module doc) and return the only bytes torch may load.
+
+    The returned archive is rebuilt from the screened entries, so what torch reads is what was
+    screened, whatever tricks the original's directory plays.
+
+    Raises:
+        ModelFileError: Not a zip, an ambiguous or unknown entry, an unsafe pickle, operator or
+            expression.
+    """
+    bodies = _entries(path, data)
     for inner in bodies:
         if not _ENTRIES.fullmatch(inner):
             raise _refuse(path, f"it holds '{shown(inner)[:80]}', which a plain "
@@ -133,6 +173,7 @@ def screen_archive(path: Path, data: bytes) -> None:
         _check_pickle(path, name, bodies[name])
     if not any(n.startswith("models/") for n in bodies):
         raise ModelFileError(f"'{shown(path)}' holds no exported program (no models/*.json)")
+    return _rebuilt(bodies)
 
 
 def _check_targets(path: Path, program: Any) -> None:
@@ -157,10 +198,9 @@ def read_program(path: str | Path) -> Any:
         raise ModelFileError(f"'{shown(path)}' does not exist")
     if path.stat().st_size > MAX_PROGRAM_BYTES:
         raise ModelFileError(f"'{shown(path)}' is over {MAX_PROGRAM_BYTES} bytes")
-    data = path.read_bytes()
-    screen_archive(path, data)
+    screened = screen_archive(path, path.read_bytes())
     try:
-        program = torch.export.load(io.BytesIO(data))
+        program = torch.export.load(io.BytesIO(screened))
     except Exception as e:  # noqa: BLE001 - deserialization raises many types
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise ModelFileError(f"'{shown(path)}' is not a loadable .pt2 program ({first})") from None

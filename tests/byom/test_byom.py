@@ -218,6 +218,76 @@ def test_pt2_that_would_run_code_is_refused_before_loading(plain, tmp_path):
         screen_archive(bad, bad.read_bytes())
 
 
+def _evil_weight_archive(src: Path, dst: Path, marker: Path, order: str) -> Path:
+    """The same archive plus a second copy of the weights config (marking weight_0 a pickle) and
+    of weight_0 (a pickle that creates ``marker``): zip readers disagree on which copy is read."""
+    import pickle
+    import zipfile
+
+    evil = pickle.dumps(_Opens(str(marker)))
+    with zipfile.ZipFile(src) as zin:
+        items = [(i.filename, zin.read(i)) for i in zin.infolist()]
+    config = next(n for n, _ in items if n.endswith("_weights_config.json"))
+    weight = config.rpartition("/")[0] + "/weight_0"
+    body = dict(items)[config]
+    twins = [(config, body.replace(b'"use_pickle": false', b'"use_pickle": true', 1)),
+             (weight, evil)]  # fmt: skip
+    if order == "case":
+        twins = [(n.upper() if n == weight else n, b) for n, b in twins[1:]]
+    with zipfile.ZipFile(dst, "w") as zout:
+        for name, data in twins + items if order == "first" else items + twins:
+            zout.writestr(name, data)
+    return dst
+
+
+@pytest.mark.parametrize("order", ["first", "last", "case"])
+def test_pt2_with_two_copies_of_an_entry_is_refused(plain, tmp_path, order):
+    import warnings
+
+    marker = tmp_path / "ran"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name it writes
+        bad = _evil_weight_archive(plain["m_pt2"], tmp_path / "x.pt2", marker, order)
+    for command in ("inspect", "convert"):
+        one_line_error(cli(command, bad, "--out", tmp_path / "o")
+                       if command == "convert" else cli(command, bad), "refused", "two entries")  # fmt: skip
+    assert not marker.exists()
+
+
+def test_pt2_pickled_weights_are_screened_and_torch_reads_only_screened_bytes(plain, tmp_path):
+    import io
+    import pickle
+    import zipfile
+
+    from edgeres.formats.program_load import screen_archive
+
+    marker = tmp_path / "ran"
+    evil = pickle.dumps(_Opens(str(marker)))
+    flagged = _rewrite_pt2(plain["m_pt2"], tmp_path / "p.pt2", lambda n, b: (
+        evil if n.endswith("/weight_0") else b.replace(b'"use_pickle": false', b'"use_pickle": true', 1)
+        if n.endswith("_weights_config.json") else b) if n else None)  # fmt: skip
+    one_line_error(cli("convert", flagged, "--out", tmp_path / "o"), "weight_0", "run code")
+    two_tops = _rewrite_pt2(plain["m_pt2"], tmp_path / "t.pt2",
+        lambda n, b: b if n else ("other/extra/note", b"x"))  # fmt: skip
+    one_line_error(cli("inspect", two_tops), "more than one top folder")
+    twice = _rewrite_pt2(plain["m_pt2"], tmp_path / "k.pt2", lambda n, b: b.replace(
+        b'{"config": {', b'{"config": {}, "config": {', 1)
+        if n and n.endswith("_weights_config.json") else b if n else None)  # fmt: skip
+    one_line_error(cli("inspect", twice), "not valid JSON")
+    assert not marker.exists()
+    original = plain["m_pt2"].read_bytes()
+    screened = screen_archive(plain["m_pt2"], original)
+    with zipfile.ZipFile(io.BytesIO(original)) as a, zipfile.ZipFile(io.BytesIO(screened)) as b:
+        assert sorted(n.partition("/")[2] for n in a.namelist()) == sorted(
+            n.partition("/")[2] for n in b.namelist()
+        )
+        assert all(
+            b.read(n) == a.read(m)
+            for n, m in zip(sorted(b.namelist()), sorted(a.namelist()), strict=True)
+        )
+    assert screened != original  # rebuilt, not passed through
+
+
 def test_pt2_with_a_free_image_size_is_fixed_or_refused(tmp_path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
                               torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()  # fmt: skip
