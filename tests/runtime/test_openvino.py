@@ -31,7 +31,10 @@ def test_openvino_matches_onnxruntime_on_the_same_file(request, which):
         a, b = ort.infer(x), ov.infer(x)
     assert b.shape == a.shape and b.dtype == np.float32
     if which == "fp32_onnx":
-        np.testing.assert_allclose(b, a, atol=1e-4)
+        # Relative to the logits: OpenVINO's default bf16 on CPUs with native bf16 (a Zen 4, AMX
+        # Xeons) gives ~1e-2 relative errors; an FP32 file must compute in FP32 everywhere.
+        scale = np.abs(a).max()
+        np.testing.assert_allclose(b / scale, a / scale, atol=1e-5)
         assert (a.argmax(1) == b.argmax(1)).all()
     else:
         # Both run the same integer graph, but round requantization differently; on this barely
