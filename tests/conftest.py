@@ -36,6 +36,13 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     return _train_once(tmp_path_factory, "test_resnet", epochs=3, limit=3000, eval_limit=300)
 
 
+@pytest.fixture(scope="session")
+def learned_ckpt(tmp_path_factory) -> Path:
+    """A `test_resnet` trained twice as long (~45% on shapes; chance is 1/6), for tests whose
+    scores must mean something: the INT8 gate and its float-layer fallback."""
+    return _train_once(tmp_path_factory, "test_resnet", epochs=6, limit=4000, eval_limit=300)
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     import struct
     import zlib

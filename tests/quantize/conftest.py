@@ -31,9 +31,13 @@ def make_outlier_checkpoint(src: Path, out: Path, scale: float = OUTLIER_SCALE) 
 
 
 @pytest.fixture(scope="session")
-def outlier_ckpt(tiny_ckpt, tmp_path_factory) -> Path:
-    """`tiny_ckpt` with an outlier channel after the stem: INT8 loses accuracy on it."""
-    return make_outlier_checkpoint(tiny_ckpt, tmp_path_factory.mktemp("outlier") / "outlier.pt")
+def outlier_ckpt(learned_ckpt, tmp_path_factory) -> Path:
+    """`learned_ckpt` with an outlier channel after the stem: INT8 loses accuracy on it.
+
+    Not `tiny_ckpt`: on a network that close to chance, INT8 noise decides the 64-image scores
+    and the fallback's steps (seen on a Zen 4 EPYC: keeping the outlier layer float made the
+    drop worse)."""
+    return make_outlier_checkpoint(learned_ckpt, tmp_path_factory.mktemp("outlier") / "outlier.pt")
 
 
 def add_outliers(model, factor: float) -> int:

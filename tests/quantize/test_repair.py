@@ -16,6 +16,9 @@ from edgeres.quantize import quantize
 SMALL = {"calib": "shapes", "samples": 32, "eval_data": "shapes", "eval_limit": 64, "quiet": True}
 # The outlier checkpoint tests the fallback: equalization would repair it first.
 SMALL["no_equalize"] = True
+# The fallback's gate: a few of the 64 images. At 0 points every INT8 rounding flip of this small
+# network counted, and on a Zen 4 EPYC the fallback had to keep all 8 layers float to pass.
+GATE = 5.0
 
 
 def _float_nodes(path, tensors):
@@ -34,13 +37,13 @@ def _float_nodes(path, tensors):
 @pytest.fixture(scope="module")
 def repaired(outlier_ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("repaired")
-    return quantize(outlier_ckpt, to=("onnx",), max_drop=0.0, out_dir=out, **SMALL)
+    return quantize(outlier_ckpt, to=("onnx",), max_drop=GATE, out_dir=out, **SMALL)
 
 
 def test_fallback_passes_the_gate_with_layers_in_float(repaired):
     r = repaired.report.formats["onnx"]
     assert repaired.passed and repaired.outputs["onnx"].is_file()
-    assert r.drop_pts <= 0 and r.float_layers == r.fallback.layers
+    assert r.drop_pts <= GATE and r.float_layers == r.fallback.layers
     assert 1 <= len(r.float_layers) <= 8
     assert len(r.fallback.steps) == len(r.float_layers)
     assert r.fallback.steps[-1]["drop_pts"] == r.drop_pts and r.fallback.passed
@@ -94,7 +97,7 @@ def test_method_auto_keeps_the_best_agreeing_and_reports_three(fp32_onnx, tmp_pa
 @pytest.fixture(scope="module")
 def repaired_tflite(outlier_ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("repaired_tflite")
-    return quantize(outlier_ckpt, to=("tflite",), max_drop=0.0, out_dir=out, **SMALL)
+    return quantize(outlier_ckpt, to=("tflite",), max_drop=GATE, out_dir=out, **SMALL)
 
 
 def _ops(path):
@@ -110,7 +113,7 @@ def _ops(path):
 def test_tflite_fallback_keeps_the_worst_layers_in_float(repaired_tflite):
     r = repaired_tflite.report.formats["tflite"]
     assert r.fallback.unsupported is None and r.fallback.steps, r.fallback
-    assert repaired_tflite.passed and r.drop_pts <= 0 and 1 <= len(r.float_layers) <= 8
+    assert repaired_tflite.passed and r.drop_pts <= GATE and 1 <= len(r.float_layers) <= 8
     assert r.fallback.passed and r.fallback.latency_ms > 0
     path = repaired_tflite.outputs["tflite"]
     tensors = read_metadata(path).extra["quantization"]["float_layers"]

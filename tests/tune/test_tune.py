@@ -60,7 +60,12 @@ def test_every_installed_engine_and_file_gets_a_row(tuned, run_folder):
 
 def test_the_recommendation_names_the_fastest_row(tuned):
     doc, _ = tuned
-    best = doc["rows"][0]
+    # The fastest row within --max-drop of the best FP32 accuracy: on this barely trained
+    # network an INT8 file may score a few of the 32 images lower and be left out.
+    measured = [r for r in doc["rows"] if r["result"]]
+    fp32 = max(r["result"]["accuracy"] for r in measured if r["result"]["precision"] == "fp32")
+    floor = fp32 - doc["max_drop"] / 100 - 1e-9
+    best = next(r for r in measured if r["result"]["accuracy"] >= floor)
     assert doc["best"] == best
     name = best["file"].rsplit("/", 1)[-1]
     assert doc["recommendation"].startswith(f"use {name} on {best['engine']} with 1 thread")
