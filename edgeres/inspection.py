@@ -77,10 +77,9 @@ def _declared_input(path: Path, name: str) -> list | None:
 
         inputs = open_checked(path).inputs
         return list(next(iter(inputs.values()))) if inputs else None
-    from edgeres.quantize.checks import tflite_graph
+    from edgeres.formats.tflite_verify import read_graph
 
-    _, _, it = tflite_graph(path)
-    return [int(d) for d in it.get_input_details()[0]["shape"]]
+    return list(read_graph(path).input_tensors()[0].shape)
 
 
 def _file_parameters(path: Path, name: str) -> int | None:
@@ -92,14 +91,9 @@ def _file_parameters(path: Path, name: str) -> int | None:
             return None
         graph = onnx.load(str(path), load_external_data=False).graph
         return sum(_numel(t.dims) for t in graph.initializer)
-    from edgeres.quantize.checks import tflite_graph
+    from edgeres.formats.tflite_verify import read_graph
 
-    ops, tensors, it = tflite_graph(path)
-    produced = {t for op in ops for t in list(op["outputs"])}
-    inputs = {d["index"] for d in it.get_input_details()}
-    used = {t for op in ops for t in list(op["inputs"]) if t >= 0}
-    consts = used - produced - inputs
-    return sum(_numel(t["shape"]) for t in tensors if t["index"] in consts)
+    return sum(_numel(t.shape) for t in read_graph(path).constants())
 
 
 def _numel(dims) -> int:
