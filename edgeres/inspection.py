@@ -63,6 +63,8 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
         if quantized and check.float_ops:
             facts["left_in_float"] = check.float_ops[:10]
     facts["input_shape"] = _declared_input(path, name)
+    if name == "tflite" and len(inputs := _tflite_inputs(path)) > 1:
+        facts["inputs"] = inputs  # not one image: the classifier commands refuse it
     macs, how = fmt.count_macs(path)
     facts["macs"], facts["macs_how"] = macs, how
     facts["parameters"] = _file_parameters(path, name)
@@ -80,6 +82,12 @@ def _declared_input(path: Path, name: str) -> list | None:
     from edgeres.formats.tflite_verify import read_graph
 
     return list(read_graph(path).input_tensors()[0].shape)
+
+
+def _tflite_inputs(path: Path) -> list[list[int]]:
+    from edgeres.formats.tflite_verify import read_graph
+
+    return [list(t.shape) for t in read_graph(path).input_tensors()]
 
 
 def _file_parameters(path: Path, name: str) -> int | None:
