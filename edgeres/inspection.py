@@ -70,6 +70,7 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
     facts["parameters"] = _file_parameters(path, name)
     if info is None and facts["input_shape"]:
         facts["input"] = f"{PASS_FLAGS} (declared input {facts['input_shape']})"
+        facts["assumed"] = _assumed(facts["input_shape"])
     return facts
 
 
@@ -82,6 +83,18 @@ def _declared_input(path: Path, name: str) -> list | None:
     from edgeres.formats.tflite_verify import read_graph
 
     return list(read_graph(path).input_tensors()[0].shape)
+
+
+def _assumed(shape: list) -> str:
+    """What predict/eval/benchmark/tune assume for a file without metadata (runtime's defaults)."""
+    nhwc, nchw = len(shape) == 4 and shape[3] == 3, len(shape) == 4 and shape[1] == 3
+    if nhwc == nchw:
+        return "no image input: predict/eval/benchmark/tune refuse this file"
+    h, w = (shape[1], shape[2]) if nhwc else (shape[2], shape[3])
+    return (
+        f"predict/eval/benchmark/tune assume RGB pixels scaled to [0, 1], no mean/std, "
+        f"{'NHWC' if nhwc else 'NCHW'} {h}x{w}, classes as output indices"
+    )
 
 
 def _tflite_inputs(path: Path) -> list[list[int]]:

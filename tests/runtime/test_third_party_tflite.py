@@ -121,7 +121,10 @@ def test_every_device_command_runs_on_a_tflite_file_from_elsewhere(
     note = "TFLite Support metadata" if kind == "support" else "no edgeres metadata"
     res = _run("inspect", path, "--json")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["input_shape"] == [1, 32, 32, 3]
+    facts = json.loads(res.stdout)
+    assert facts["input_shape"] == [1, 32, 32, 3]
+    said = facts.get("assumed") or facts["provenance"]["assumed"]
+    assert "NHWC 32x32" in said and ("[0, 1]" in said) == (kind != "support")
     res = _run("predict", path, *sample_images, "--json")
     assert res.exit_code == 0, res.output
     assert note in res.stderr and len(json.loads(res.stdout)["results"]) == len(sample_images)
