@@ -63,11 +63,14 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
         if quantized and check.float_ops:
             facts["left_in_float"] = check.float_ops[:10]
     facts["input_shape"] = _declared_input(path, name)
+    if name == "tflite" and len(inputs := _tflite_inputs(path)) > 1:
+        facts["inputs"] = inputs  # not one image: the classifier commands refuse it
     macs, how = fmt.count_macs(path)
     facts["macs"], facts["macs_how"] = macs, how
     facts["parameters"] = _file_parameters(path, name)
     if info is None and facts["input_shape"]:
         facts["input"] = f"{PASS_FLAGS} (declared input {facts['input_shape']})"
+        facts["assumed"] = _assumed(facts["input_shape"])
     return facts
 
 
@@ -77,10 +80,27 @@ def _declared_input(path: Path, name: str) -> list | None:
 
         inputs = open_checked(path).inputs
         return list(next(iter(inputs.values()))) if inputs else None
-    from edgeres.quantize.checks import tflite_graph
+    from edgeres.formats.tflite_verify import read_graph
 
-    _, _, it = tflite_graph(path)
-    return [int(d) for d in it.get_input_details()[0]["shape"]]
+    return list(read_graph(path).input_tensors()[0].shape)
+
+
+def _assumed(shape: list) -> str:
+    """What predict/eval/benchmark/tune assume for a file without metadata (runtime's defaults)."""
+    nhwc, nchw = len(shape) == 4 and shape[3] == 3, len(shape) == 4 and shape[1] == 3
+    if nhwc == nchw:
+        return "no image input: predict/eval/benchmark/tune refuse this file"
+    h, w = (shape[1], shape[2]) if nhwc else (shape[2], shape[3])
+    return (
+        f"predict/eval/benchmark/tune assume RGB pixels scaled to [0, 1], no mean/std, "
+        f"{'NHWC' if nhwc else 'NCHW'} {h}x{w}, classes as output indices"
+    )
+
+
+def _tflite_inputs(path: Path) -> list[list[int]]:
+    from edgeres.formats.tflite_verify import read_graph
+
+    return [list(t.shape) for t in read_graph(path).input_tensors()]
 
 
 def _file_parameters(path: Path, name: str) -> int | None:
@@ -92,14 +112,9 @@ def _file_parameters(path: Path, name: str) -> int | None:
             return None
         graph = onnx.load(str(path), load_external_data=False).graph
         return sum(_numel(t.dims) for t in graph.initializer)
-    from edgeres.quantize.checks import tflite_graph
+    from edgeres.formats.tflite_verify import read_graph
 
-    ops, tensors, it = tflite_graph(path)
-    produced = {t for op in ops for t in list(op["outputs"])}
-    inputs = {d["index"] for d in it.get_input_details()}
-    used = {t for op in ops for t in list(op["inputs"]) if t >= 0}
-    consts = used - produced - inputs
-    return sum(_numel(t["shape"]) for t in tensors if t["index"] in consts)
+    return sum(_numel(t.shape) for t in read_graph(path).constants())
 
 
 def _numel(dims) -> int:

@@ -7,13 +7,15 @@ reads it in batches with worker processes, and ``edgeres.data.cache`` keeps a pr
 
 * ``"shapes"``: the embedded synthetic data set (``edgeres.data.shapes``), made from the seed;
 * ``"cifar10:DIR"``: CIFAR-10's binary or python batches (``edgeres.data.cifar``);
-* a folder path: one sub-folder per class (``edgeres.data.folders``).
+* a folder path: one sub-folder per class (``edgeres.data.folders``);
+* a ``.csv`` of ``path,label`` rows (``edgeres.data.csvlist``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from edgeres.errors import DataError, UsageError, unknown_name
 from edgeres.text import shown
 
 SPLITS = ("train", "test")
-SOURCE_FORMS = ("shapes", "cifar10:DIR", "DIR (image folder)")
+SOURCE_FORMS = ("shapes", "cifar10:DIR", "DIR (image folder)", "FILE.csv (path,label rows)")
 
 
 @dataclass
@@ -94,6 +96,10 @@ def open_split(
             raise UsageError("cifar10: needs the folder of the batches, e.g. cifar10:data/cifar-10")
         records, labels, classes, files = open_cifar10(folder, split, limit=limit)
         return CifarSource(text, records, labels, classes, hw, files)
+    if text.lower().endswith(".csv"):
+        from edgeres.data.csvlist import list_csv_split
+
+        return _folder_source(text, list_csv_split(text, split, seed=seed), hw, seed, limit)
     if ":" in text and not Path(text).exists() and not _looks_like_path(text):
         name = text.split(":", 1)[0]
         raise unknown_name("data source", name, ("shapes", "cifar10"))
@@ -102,7 +108,10 @@ def open_split(
         raise unknown_name("data source", text, ("shapes", "cifar10:DIR", "an image folder"))
     from edgeres.data.folders import list_split
 
-    found = list_split(text, split, seed=seed)
+    return _folder_source(text, list_split(text, split, seed=seed), hw, seed, limit)
+
+
+def _folder_source(text: str, found: Any, hw: tuple[int, int], seed: int, limit: int | None):
     files, labels = found.files, found.labels
     if limit is not None and limit < len(files):
         keep = np.sort(np.random.default_rng([seed, 0x11A1]).permutation(len(files))[:limit])
@@ -200,6 +209,8 @@ def describe_source(source: str | Path) -> str:
         return f"shapes (synthetic, {len(shapes.CLASSES)} classes, generated from the seed)"
     if text.startswith("cifar10:"):
         return f"CIFAR-10 batches in '{text.split(':', 1)[1]}'"
+    if text.lower().endswith(".csv"):
+        return f"image list '{text}'"
     return f"image folder '{text}'"
 
 

@@ -4,6 +4,7 @@ Every image goes through the model's ``InputSpec.preprocess``, the same code the
 calibration sees exactly what inference will see. Sources:
 
 * a folder: every image OpenCV reads, recursively; corrupt files are skipped with a warning;
+* a ``.csv`` list of ``path,label`` rows (``edgeres.data.csvlist``): the images it names;
 * ``"shapes"``: the synthetic data's calibration stream (disjoint from its train and test splits);
 * a ``.npy`` file of already preprocessed tensors, NCHW or NHWC (memory-mapped; transposed to
   the spec's layout when needed, so one file calibrates every format).
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.data import shapes
-from edgeres.data.common import OPENCV_EXTS, image_files, read_image_or_warn
+from edgeres.data.common import OPENCV_EXTS, Skipped, image_files, log_skipped, read_image_or_warn
+from edgeres.data.csvlist import csv_images, is_csv
 from edgeres.errors import DataError, UsageError
 from edgeres.fileio import shipped_folder
 from edgeres.progress import progress
@@ -61,6 +63,8 @@ def count_calibration_images(source: str | Path) -> int | None:
     path = Path(source)
     if _is_npy(source):
         return int(_open_npy(path).shape[0])
+    if is_csv(source):
+        return len(csv_images(path))
     _check_folder(path)
     return len(image_files(path, OPENCV_EXTS, warn_other=False))
 
@@ -201,8 +205,13 @@ def _iter_npy(
 
 
 def _checked_files(folder: Path, samples: int) -> list[Path]:
-    _check_folder(folder)
-    files = image_files(folder, OPENCV_EXTS, warn_other=False)
+    if is_csv(folder):
+        files = csv_images(folder)
+    else:
+        _check_folder(folder)
+        skipped = Skipped()
+        files = image_files(folder, OPENCV_EXTS, warn_other=False, skipped=skipped)
+        log_skipped(skipped, folder)
     if not files:
         raise DataError(
             f"no image files in '{shown(folder)}' (looked recursively for "

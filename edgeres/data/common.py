@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -16,12 +18,13 @@ from edgeres.text import shown
 
 log = logging.getLogger("edgeres.data")
 
-# Data set folders: the formats the issue names. Calibration accepts anything OpenCV reads.
-DATASET_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
-OPENCV_EXTS = DATASET_EXTS | frozenset(
-    {".jpe", ".jp2", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".dib", ".ras", ".sr",
-     ".exr", ".hdr", ".pic", ".avif", ".gif"}
+# Every image file OpenCV reads, in any case: the same set for train, eval, predict, calibration
+# and the stream's folder source, so one folder is read the same way by every command.
+OPENCV_EXTS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jpe", ".jp2", ".tif", ".tiff", ".ppm", ".pgm",
+     ".pbm", ".pnm", ".dib", ".ras", ".sr", ".exr", ".hdr", ".pic", ".avif", ".gif"}
 )  # fmt: skip
+DATASET_EXTS = OPENCV_EXTS
 
 # The largest image (width x height) decoded unless --max-image-pixels raises it: 8192 x 8192,
 # 200 MB as BGR, more than any camera or phone photo; a bomb declares far more.
@@ -96,6 +99,9 @@ def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray | None:
 
     Reads the bytes with numpy and decodes in memory, so non-ASCII paths work on every platform.
     The size the header declares is checked first, so a decompression bomb is never decoded.
+    ``IMREAD_COLOR`` makes every file the same: grayscale becomes three equal channels, 16-bit
+    PNG/TIFF keep their high byte (65535 -> 255), CMYK JPEGs are converted, alpha is dropped,
+    and the EXIF orientation of JPEG, PNG, WebP and TIFF files (phone photos) is applied.
 
     Raises:
         ImageTooLarge: The header declares more than ``max_pixels`` (default: the limit).
@@ -133,10 +139,50 @@ def warn_skipped(path: Path, reason: str) -> None:
     log.warning("warning: skipped '%s': %s", shown(path), shown(reason))
 
 
-def image_files(folder: Path, exts: Iterable[str], *, warn_other: bool) -> list[Path]:
+@dataclass
+class Skipped:
+    """Files left out while listing a data set, counted by reason, for one summary line."""
+
+    counts: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, path: Path, reason: str) -> None:
+        self.counts[reason] += 1
+        names = self.examples.setdefault(reason, [])
+        if len(names) < 3:
+            names.append(path.name)
+
+    def summary(self, where: str | Path) -> str | None:
+        """``skipped 3 files in 'DIR': 2 not image files (a.txt, b.csv), 1 ...`` or None."""
+        if not self.counts:
+            return None
+        parts = []
+        for reason, n in self.counts.most_common():
+            more = ", ..." if n > len(self.examples[reason]) else ""
+            parts.append(f"{n} {reason} ({', '.join(self.examples[reason])}{more})")
+        total = sum(self.counts.values())
+        return f"skipped {total} file{'s' * (total != 1)} in '{where}': {'; '.join(parts)}"
+
+
+_SAID: set[str] = set()
+
+
+def log_skipped(skipped: Skipped, where: str | Path) -> None:
+    """One warning line for what listing ``where`` left out, once per process (train lists
+    the same folder for both splits)."""
+    line = skipped.summary(shown(where))
+    if line is not None and line not in _SAID:
+        _SAID.add(line)
+        log.warning("warning: %s", shown(line))
+
+
+def image_files(
+    folder: Path, exts: Iterable[str], *, warn_other: bool, skipped: Skipped | None = None
+) -> list[Path]:
     """Files under ``folder`` (recursive, sorted) whose suffix, in any case, is in ``exts``.
 
-    Hidden files are ignored; other files get a skip warning when ``warn_other`` is set.
+    Hidden files are ignored. Other files are counted in ``skipped`` when given, else get a
+    skip warning each when ``warn_other`` is set.
     """
     exts = frozenset(exts)
     found = []
@@ -145,6 +191,8 @@ def image_files(folder: Path, exts: Iterable[str], *, warn_other: bool) -> list[
             continue
         if p.suffix.lower() in exts:
             found.append(p)
+        elif skipped is not None:
+            skipped.add(p, "not image files")
         elif warn_other:
             warn_skipped(p, f"not an image file (accepted: {', '.join(sorted(exts))})")
     return found

@@ -7,7 +7,11 @@ Two layouts are accepted:
 * ``DIR/<class>/*`` alone: a fixed share (``HOLDOUT``) of each class is held out for ``"test"``,
   chosen by the seed (stratified and deterministic).
 
-Corrupt or non-image files are skipped with a warning naming each; the loader counts them.
+The class is the top-level folder; its images may lie anywhere below it (nested folders). A
+``labels.txt`` or ``classes.txt`` in ``DIR`` (one name a line) fixes the classes and their order
+(a model's output order); without one the folder names, sorted, are the classes. Files that are
+not images, and files outside any class folder, are counted in one summary line; corrupt
+images are skipped with a warning naming each when read, and the loader counts them.
 """
 
 from __future__ import annotations
@@ -21,17 +25,22 @@ import numpy as np
 from edgeres.data.common import (
     DATASET_EXTS,
     PROGRESS_DELAY_S,
+    Skipped,
     image_files,
     log,
+    log_skipped,
     read_image_or_warn,
     resizer,
 )
 from edgeres.errors import DataError
 from edgeres.progress import progress
+from edgeres.spec import MAX_CLASS_NAME, MAX_CLASSES
 from edgeres.text import shown
 
 HOLDOUT = 0.2  # share of each class held out as "test" when a folder has no train/val split
 _EXPECTED = "expected DIR/<class>/<image> or DIR/train/<class>/<image> + DIR/val/<class>/<image>"
+CLASS_FILES = ("labels.txt", "classes.txt")  # beside the class folders: their names, in order
+_MAX_CLASS_FILE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -71,44 +80,89 @@ def _classes_of(folder: Path) -> tuple[str, ...]:
     return tuple(d.name for d in dirs)
 
 
+def read_class_file(path: Path) -> tuple[str, ...]:
+    """Class names from a ``labels.txt``/``classes.txt``: one a line, blank lines ignored.
+
+    Raises:
+        DataError: Unreadable, too large, repeated or over-long names.
+    """
+    try:
+        if path.stat().st_size > _MAX_CLASS_FILE_BYTES:
+            raise DataError(
+                f"'{shown(path)}' is over {_MAX_CLASS_FILE_BYTES} bytes; one class a line"
+            )
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise DataError(f"cannot read '{shown(path)}': {e.strerror}") from None
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if len(set(names)) != len(names):
+        seen: set[str] = set()
+        twice = [n for n in names if n in seen or seen.add(n)]
+        raise DataError(f"'{shown(path)}' names a class twice ({shown(', '.join(twice[:5]))})")
+    if not names or len(names) > MAX_CLASSES or any(len(n) > MAX_CLASS_NAME for n in names):
+        raise DataError(f"'{shown(path)}' must list 1 to {MAX_CLASSES} class names, one a line")
+    return names
+
+
+def listed_classes(folder: Path) -> tuple[tuple[str, ...], Path] | None:
+    """The classes a ``labels.txt``/``classes.txt`` in ``folder`` lists, and that file."""
+    for name in CLASS_FILES:
+        if (folder / name).is_file():
+            return read_class_file(folder / name), folder / name
+    return None
+
+
 def _files_by_class(
-    folder: Path, classes: tuple[str, ...], known: tuple[str, ...] | None = None
+    folder: Path, classes: tuple[str, ...], skipped: Skipped, known: tuple[str, ...] | None = None
 ) -> list[list[Path]]:
     """The image files of each of ``classes`` in ``folder``; a class folder not in ``known``
-    (default ``classes``) is refused."""
+    (default ``classes``) is refused, a file outside the class folders counted as skipped."""
     unknown = sorted(set(d.name for d in _class_dirs(folder)) - set(known or classes))
     if unknown:
         raise DataError(
-            f"'{shown(folder)}' has class folders {unknown} that the train split lacks "
-            f"(train classes: {', '.join(classes)}); use the same class names in both"
+            f"'{shown(folder)}' has class folders {unknown} that the class list lacks "
+            f"(classes: {', '.join(classes)}); use the same class names throughout"
         )
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and not p.name.startswith(".") and p.name not in CLASS_FILES:
+            skipped.add(p, "outside any class folder")
     return [
-        image_files(folder / c, DATASET_EXTS, warn_other=True) if (folder / c).is_dir() else []
+        image_files(folder / c, DATASET_EXTS, warn_other=True, skipped=skipped)
+        if (folder / c).is_dir()
+        else []
         for c in classes
     ]
 
 
-def _non_empty(folder: Path, classes: tuple[str, ...]) -> tuple[tuple[str, ...], list[list[Path]]]:
-    """The classes of ``folder`` that hold images, and their files; empty ones are skipped.
+def _non_empty(
+    folder: Path, classes: tuple[str, ...], skipped: Skipped, minimum: int, listed: bool
+) -> tuple[tuple[str, ...], list[list[Path]]]:
+    """The classes of ``folder`` that hold images, and their files; empty ones are skipped
+    (kept, without images, when a class file lists them: its order is the model's).
 
     An empty folder would otherwise become a class no image teaches, and one class alone
-    would train to a meaningless 100%.
+    would train to a meaningless 100% (``minimum`` is 2 for training, 1 for scoring).
     """
-    files = _files_by_class(folder, classes)
-    for name, found in zip(classes, files, strict=True):
-        if not found:
+    files = _files_by_class(folder, classes, skipped)
+    empty = [name for name, found in zip(classes, files, strict=True) if not found]
+    if empty and not listed:
+        for name in empty:
             log.warning("warning: skipped the class folder '%s': it holds no images", folder / name)
     kept = [(c, f) for c, f in zip(classes, files, strict=True) if f]
-    if len(kept) < 2:
+    if len(kept) < minimum:
         names = ", ".join(c for c, _ in kept) or "none"
         raise DataError(
-            f"'{folder}' has {len(kept)} class folder(s) with images ({names}); a classifier "
-            f"needs at least two classes: add one folder of images per class ({_EXPECTED})"
+            f"'{shown(folder)}' has {len(kept)} class folder(s) with images ({names}); a "
+            f"{'classifier needs at least two classes' if minimum > 1 else 'data set needs a class'}: "
+            "add one folder of images per class "
+            f"({_EXPECTED})"
         )
+    if listed:
+        return classes, files
     return tuple(c for c, _ in kept), [f for _, f in kept]
 
 
-def _holdout(files: list[Path], seed: int, label: int) -> tuple[list[Path], list[Path]]:
+def holdout_split(files: list[Path], seed: int, label: int) -> tuple[list[Path], list[Path]]:
     """Split one class's files into (train, test) by seed; at least one of each when possible."""
     if len(files) < 2:
         return files, []
@@ -124,23 +178,30 @@ def list_split(folder: str | Path, split: str, *, seed: int = 0) -> FolderSplit:
     folder = Path(folder)
     _check_folder(folder)
     train_dir, eval_dir = folder / "train", _eval_folder(folder)
+    skipped, minimum = Skipped(), 2 if split == "train" else 1
     if train_dir.is_dir():
         if eval_dir is None:
             raise DataError(
                 f"'{shown(folder)}' has train/ but no val/ or test/ folder; add one, or put the class "
                 f"folders directly in '{shown(folder)}' to hold out {HOLDOUT:.0%} by seed"
             )
-        classes, per_class = _non_empty(train_dir, _classes_of(train_dir))
+        found = listed_classes(folder) or listed_classes(train_dir)
+        names = found[0] if found else _classes_of(train_dir)
+        classes, per_class = _non_empty(train_dir, names, skipped, minimum, found is not None)
         if split != "train":
-            per_class = _files_by_class(eval_dir, classes, known=_classes_of(train_dir))
+            known = found[0] if found else _classes_of(train_dir)
+            per_class = _files_by_class(eval_dir, classes, skipped, known=known)
         layout = f"train/{eval_dir.name}"
     else:
-        classes, all_files = _non_empty(folder, _classes_of(folder))
+        found = listed_classes(folder)
+        names = found[0] if found else _classes_of(folder)
+        classes, all_files = _non_empty(folder, names, skipped, minimum, found is not None)
         per_class = []
         for label, files in enumerate(all_files):
-            tr, te = _holdout(files, seed, label)
+            tr, te = holdout_split(files, seed, label)
             per_class.append(tr if split == "train" else te)
         layout = "classes"
+    log_skipped(skipped, folder)
     files = [f for fs in per_class for f in fs]
     labels = [label for label, fs in enumerate(per_class) for _ in fs]
     if not files:

@@ -2,7 +2,7 @@
 
 A 74-byte PNG can declare 60000 x 60000 pixels and a 875 kB one really holds 30000 x 30000 (2.7 GB
 once decoded). ``image_dims`` reads the width and height that PNG, JPEG, BMP, WebP and GIF files
-declare in their first bytes so a reader can refuse before OpenCV allocates anything.
+(and the first image of a TIFF) declare in their first bytes so a reader can refuse before OpenCV allocates anything.
 """
 
 from __future__ import annotations
@@ -66,6 +66,24 @@ def _jpeg(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _tiff(data: bytes) -> tuple[int, int] | None:
+    """ImageWidth (256) and ImageLength (257) of the first IFD, when it lies in ``data``."""
+    order = "<" if data[:2] == b"II" else ">"
+    ifd = struct.unpack(order + "I", data[4:8])[0]
+    count = struct.unpack(order + "H", data[ifd : ifd + 2])[0]
+    dims: dict[int, int] = {}
+    for k in range(min(count, 4096)):
+        entry = data[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257):  # SHORT (3) or LONG (4), the value held in the entry itself
+            dims[tag] = struct.unpack(
+                order + ("H" if kind == 3 else "I"), entry[8 : 10 if kind == 3 else 12]
+            )[0]
+        if len(dims) == 2:
+            return dims[256], dims[257]
+    return None
+
+
 _FORMATS = (
     (b"\x89PNG\r\n\x1a\n", _png),
     (b"\xff\xd8", _jpeg),
@@ -73,11 +91,13 @@ _FORMATS = (
     (b"RIFF", _webp),
     (b"GIF87a", _gif),
     (b"GIF89a", _gif),
+    (b"II*\x00", _tiff),
+    (b"MM\x00*", _tiff),
 )
 
 
 def image_dims(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` a PNG, JPEG, BMP, WebP or GIF header declares; ``None`` otherwise.
+    """``(width, height)`` a PNG, JPEG, BMP, WebP, GIF or TIFF header declares; else ``None``.
 
     ``None`` also for a header too short to hold the size: OpenCV then decodes under its own
     limit (``OPENCV_IO_MAX_IMAGE_PIXELS``).

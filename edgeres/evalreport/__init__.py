@@ -220,7 +220,8 @@ def eval_report(
         reference = (reference[0], np.asarray(reference[1])[kept])
     data_classes = tuple(getattr(imageset, "classes", ()))
     labels = model_labels(imageset.labels, data_classes, names, by_index)[kept]
-    if by_index or not names or all(n.isdigit() for n in names):
+    by_number = bool(data_classes) and all(c.isdigit() for c in data_classes)
+    if (by_index or not names or all(n.isdigit() for n in names)) and not by_number:
         names = data_classes or names  # matched by position: the data's names
     report = build_report(model, data, labels, np.asarray(predictions)[kept], names, reference)
     if report.compare is not None:

@@ -17,8 +17,11 @@ import numpy as np
 
 from edgeres.errors import UsageError, missing_dependency
 from edgeres.formats.base import METADATA_KEY, Engine, Format, Quantization, parse_info
-from edgeres.formats.tflite_verify import verify_tflite
-from edgeres.spec import ModelInfo
+from edgeres.formats.tflite_graph import Graph
+from edgeres.formats.tflite_support import SUPPORT_KEY, SupportMetadata, read_support
+from edgeres.formats.tflite_verify import TFLiteSummary, read_graph, verify_tflite
+from edgeres.spec import InputSpec, ModelInfo
+from edgeres.text import shown
 
 IDENTIFIER = b"TFL3"
 # Weight buffers are aligned so kernels (and mmap) can read them in place, as the converter does.
@@ -69,20 +72,77 @@ def magic(head: bytes, strict: bool = False) -> bool:
     return len(head) >= 8 and head[4:8] == IDENTIFIER
 
 
-def read_tflite_metadata(data: bytes) -> ModelInfo | None:
-    """Read a ``ModelInfo`` from a TFLite flatbuffer, or None if it has no edgeres entry.
+def read_tflite_metadata(data: bytes, path: str | Path = "<bytes>") -> ModelInfo | None:
+    """Read a ``ModelInfo`` from a TFLite flatbuffer: its edgeres entry, else what its TFLite
+    Support metadata says (``tflite_support``), else None.
 
     The file is verified structurally first, so malformed input raises ``ModelFileError``.
     """
-    raw = verify_tflite(data).metadata.get(METADATA_KEY)
+    return embedded_info(data, verify_tflite(data, path), path)
+
+
+def embedded_info(data: bytes, summary: TFLiteSummary, path: str | Path) -> ModelInfo | None:
+    """The ``ModelInfo`` a verified file carries (see ``read_tflite_metadata``)."""
+    raw = summary.metadata.get(METADATA_KEY)
+    if raw is not None:
+        return parse_info(raw.rstrip(b"\x00").decode("utf-8", errors="replace"), "TFLite")
+    raw = summary.metadata.get(SUPPORT_KEY)
     if raw is None:
         return None
-    return parse_info(raw.rstrip(b"\x00").decode("utf-8", errors="replace"), "TFLite")
+    return _support_info(read_support(data, raw, shown(path)), summary.graph, Path(path))
+
+
+def _support_info(meta: SupportMetadata, graph: Graph, path: Path) -> ModelInfo | None:
+    """A ``ModelInfo`` from TFLite Support metadata, for a one-image-input classifier (None for
+    any other graph: the runtime then refuses it or assumes its defaults, and says so)."""
+    if len(graph.inputs) != 1 or not graph.outputs:
+        return None
+    shape, inp = graph.input_tensors()[0].shape, graph.input_tensors()[0]
+    layout = {(True, False): "NHWC", (False, True): "NCHW"}.get(
+        (len(shape) == 4 and shape[3] == 3, len(shape) == 4 and shape[1] == 3)
+    )
+    if layout is None or min(shape) < 1:
+        return None
+    h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
+    n_out = graph.output_tensors()[0].shape[-1] if graph.output_tensors()[0].shape else 0
+    said, assumed = [], []
+    fields: dict[str, Any] = {}
+    if meta.mean is not None and meta.std is not None:
+        fields = {"scale": 1.0, "mean": _three(meta.mean), "std": _three(meta.std)}
+        said.append(f"mean {_listed(meta.mean)} std {_listed(meta.std)} on 0..255 pixels")
+    else:
+        assumed.append("pixels scaled to [0, 1] with no mean/std (no normalisation given)")
+    classes = tuple(str(i) for i in range(n_out))
+    if meta.labels is not None and len(meta.labels) == n_out:
+        classes = meta.labels
+        said.append(f"{n_out} labels from {meta.label_file}")
+    elif meta.labels is not None:
+        assumed.append(f"classes 0..{n_out - 1} ({meta.label_file} has {len(meta.labels)} lines)")
+    else:
+        assumed.append(f"classes 0..{n_out - 1}")
+    assumed.append(f"RGB, {layout} {h}x{w}")
+    note = (
+        f"'{path.name}' has TFLite Support metadata ({'; '.join(said) or 'no normalisation'}); "
+        f"assuming {', '.join(assumed)}"
+    )
+    precision = "fp32" if inp.is_float else "int8"
+    spec = InputSpec(height=h, width=w, layout=layout, **fields)
+    extra = {"metadata": "TFLite Support", "assumed": note}
+    return ModelInfo(name=meta.name or path.stem, classes=classes, spec=spec,
+                     precision=precision, extra=extra)  # fmt: skip
+
+
+def _three(values: tuple[float, ...]) -> tuple[float, float, float]:
+    return (values[0],) * 3 if len(values) == 1 else (values[0], values[1], values[2])
+
+
+def _listed(values: tuple[float, ...]) -> str:
+    return "/".join(f"{v:g}" for v in values)
 
 
 def read_metadata(path: Path) -> ModelInfo | None:
     """The embedded ``ModelInfo`` of a ``.tflite`` file (None if absent)."""
-    return read_tflite_metadata(Path(path).read_bytes())
+    return read_tflite_metadata(Path(path).read_bytes(), path)
 
 
 def embed_tflite(data: bytes, info: ModelInfo) -> bytes:
@@ -160,24 +220,20 @@ _CONV_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"
 
 
 def count_macs(path: Path) -> tuple[int | None, str]:
-    """MACs per image counted from the graph through LiteRT's interpreter."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path))
-    shapes = {t["index"]: tuple(int(d) for d in t["shape"]) for t in interp.get_tensor_details()}
+    """MACs per image counted from the graph the file declares (``tflite_graph``)."""
+    graph = read_graph(path)
+    shapes = [t.shape for t in graph.tensors]
     total = 0
-    for op in interp._get_ops_details():  # no public API lists operators
-        name = op["op_name"]
-        if name not in _CONV_OPS:
+    for op in graph.operators:
+        if op.name not in _CONV_OPS or len(op.inputs) < 2 or min(op.outputs[0], op.inputs[1]) < 0:
             continue
-        out = shapes.get(int(op["outputs"][0]), ())
-        weight = shapes.get(int(op["inputs"][1]), ())
+        out, weight = shapes[op.outputs[0]], shapes[op.inputs[1]]
         if not out or not weight:
             continue
         per_image = math.prod(out[1:])
-        if name == "DEPTHWISE_CONV_2D":  # filter [1, KH, KW, C]: one input channel per output
+        if op.name == "DEPTHWISE_CONV_2D":  # filter [1, KH, KW, C]: one input channel per output
             total += per_image * weight[1] * weight[2]
-        elif name == "FULLY_CONNECTED":  # weights [out, in]
+        elif op.name == "FULLY_CONNECTED":  # weights [out, in]
             total += per_image * weight[-1]
         else:  # filter [O, KH, KW, I]
             total += per_image * math.prod(weight[1:])

@@ -4,7 +4,9 @@ LiteRT's C++ interpreter trusts its input: a truncated or bit-flipped file can c
 process instead of raising. ``verify_tflite`` walks every table the interpreter reads (model,
 operator codes, subgraphs, tensors, quantization, operators and their options, buffers, metadata,
 signatures), bounds-checks each offset and vector, and checks the indices that tie them together.
-It raises ``ModelFileError`` naming what is wrong.
+It raises ``ModelFileError`` naming what is wrong. On the way it collects the main subgraph's
+tensors and operators (``tflite_graph.Graph``): ``read_graph`` is the one way edgeres reads a
+TFLite graph.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from edgeres.errors import ModelFileError
 from edgeres.formats.flatbuf import Malformed, Reader, Table, root
+from edgeres.formats.tflite_graph import Graph, Operator, Tensor, dtype_name, op_name
 from edgeres.spec import MAX_INPUT_VALUES
 from edgeres.text import shown
 
@@ -47,6 +50,22 @@ class TFLiteSummary:
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
     tensor_bytes: int = 0  # every tensor's size at 4 bytes a value (an upper bound)
     metadata: dict[str, bytes] = field(default_factory=dict)
+    graph: Graph = field(default_factory=lambda: Graph((), (), (), ()))
+
+
+def read_graph(source: str | Path | bytes) -> Graph:
+    """The main subgraph of a ``.tflite`` file (a path or its bytes), verified as it is read.
+
+    Raises:
+        ModelFileError: Unreadable, malformed, truncated or crafted file.
+    """
+    if isinstance(source, bytes):
+        return verify_tflite(source).graph
+    try:
+        data = Path(source).read_bytes()
+    except OSError as e:
+        raise ModelFileError(f"cannot read '{shown(source)}': {e.strerror}") from None
+    return verify_tflite(data, source).graph
 
 
 def verify_tflite(data: bytes, path: str | Path = "<bytes>") -> TFLiteSummary:
@@ -70,17 +89,19 @@ def _verify(data: bytes) -> TFLiteSummary:
         raise Malformed("external buffer groups (weights in other files) are not supported")
     r.string(model, 3)
     opcodes = r.tables(model, 1)
-    for oc in opcodes:
-        r.string(oc, 1)
-        r.get(oc, 0, "b")
-        r.get(oc, 3, "i")
+    # OperatorCode: deprecated_builtin_code (0, int8) and builtin_code (3, int32); the larger
+    # one holds the code (codes over 127 live only in the second).
+    names = [
+        op_name(max(int(r.get(oc, 0, "b")), int(r.get(oc, 3, "i"))), r.string(oc, 1))
+        for oc in opcodes
+    ]
     buffers = [_verify_buffer(r, b) for b in r.tables(model, 4)]
     subgraphs = r.tables(model, 2)
     if not subgraphs:
         raise Malformed("the model has no subgraph")
     summary = TFLiteSummary()
     for i, sg in enumerate(subgraphs):
-        _verify_subgraph(r, sg, buffers, len(opcodes), summary, first=i == 0)
+        _verify_subgraph(r, sg, buffers, names, summary, first=i == 0)
     for idx in r.scalars(model, 5, "i"):
         _index(idx, len(buffers), "metadata buffer")
     for md in r.tables(model, 6):
@@ -108,18 +129,20 @@ def _verify_buffer(r: Reader, b: Table) -> bytes:
 
 
 def _verify_subgraph(
-    r: Reader, sg: Table, buffers: list[bytes], n_opcodes: int, summary: TFLiteSummary, first: bool
+    r: Reader,
+    sg: Table,
+    buffers: list[bytes],
+    names: list[str],
+    summary: TFLiteSummary,
+    first: bool,
 ) -> None:
-    tensors = r.tables(sg, 0)
-    shapes = [_verify_tensor(r, t, buffers) for t in tensors]
+    tensors = [_verify_tensor(r, i, t, buffers) for i, t in enumerate(r.tables(sg, 0))]
+    shapes = [t.shape for t in tensors]
     n = len(tensors)
     inputs = [_index(i, n, "subgraph input tensor") for i in r.scalars(sg, 1, "i")]
-    for i in r.scalars(sg, 2, "i"):
-        _index(i, n, "subgraph output tensor")
+    outputs = [_index(i, n, "subgraph output tensor") for i in r.scalars(sg, 2, "i")]
     r.string(sg, 4)
-    ops = r.tables(sg, 3)
-    for op in ops:
-        _verify_operator(r, op, n, n_opcodes)
+    ops = [_verify_operator(r, i, op, n, names) for i, op in enumerate(r.tables(sg, 3))]
     summary.num_tensors += n
     summary.num_operators += len(ops)
     summary.tensor_bytes += sum(math.prod(max(d, 1) for d in shape) * 4 for shape in shapes)
@@ -134,16 +157,17 @@ def _verify_subgraph(
             )
     if first:
         summary.input_shapes = [shapes[i] for i in inputs]
+        summary.graph = Graph(tuple(tensors), tuple(ops), tuple(inputs), tuple(outputs))
 
 
-def _verify_tensor(r: Reader, t: Table, buffers: list[bytes]) -> tuple[int, ...]:
+def _verify_tensor(r: Reader, index: int, t: Table, buffers: list[bytes]) -> Tensor:
     shape = tuple(r.scalars(t, 0, "i"))
     if any(d < -1 for d in shape):
         raise Malformed(f"tensor shape {shape} has a negative dimension")
     ttype = int(r.get(t, 1, "b"))
     buf = _index(int(r.get(t, 2, "I")), max(len(buffers), 1), "tensor buffer")
-    r.string(t, 3)
-    r.scalars(t, 7, "i")
+    name = r.string(t, 3)
+    signature = tuple(r.scalars(t, 7, "i"))
     elems = math.prod(max(d, 1) for d in shape)
     size = _ELEM_SIZE.get(ttype)
     if size and elems * size > _MAX_TENSOR_BYTES:
@@ -153,21 +177,23 @@ def _verify_tensor(r: Reader, t: Table, buffers: list[bytes]) -> tuple[int, ...]
             f"constant tensor of shape {shape} has {len(buffers[buf])} bytes, expected {elems * size}"
         )
     quant = r.subtable(t, 4)
-    if quant is not None:
-        _verify_quantization(r, quant, shape)
+    scale, zero_point = _verify_quantization(r, quant, shape) if quant is not None else ((), ())
     sparsity = r.subtable(t, 6)
     if sparsity is not None:
         _verify_sparsity(r, sparsity)
     for variant in r.tables(t, 9):
         r.scalars(variant, 0, "i")
-    return shape
+    constant = bool(buffers and buffers[buf])
+    return Tensor(index, name, shape, signature or shape, dtype_name(ttype), constant,
+                  scale, zero_point)  # fmt: skip
 
 
-def _verify_quantization(r: Reader, q: Table, shape: tuple[int, ...]) -> None:
+def _verify_quantization(r: Reader, q: Table, shape: tuple[int, ...]) -> tuple[tuple, tuple]:
+    """Check a ``QuantizationParameters`` table; its ``(scale, zero_point)``."""
     r.scalars(q, 0, "f")
     r.scalars(q, 1, "f")
-    scale = r.scalars(q, 2, "f")
-    zero_point = r.scalars(q, 3, "q")
+    scale = tuple(r.scalars(q, 2, "f"))
+    zero_point = tuple(r.scalars(q, 3, "q"))
     if zero_point and scale and len(zero_point) != len(scale):
         raise Malformed(f"{len(scale)} quantization scales but {len(zero_point)} zero points")
     if len(scale) > 1:
@@ -178,6 +204,7 @@ def _verify_quantization(r: Reader, q: Table, shape: tuple[int, ...]) -> None:
         custom = r.subtable(q, 5)
         if custom is not None:
             r.bytes_field(custom, 0)
+    return scale, zero_point
 
 
 def _verify_sparsity(r: Reader, s: Table) -> None:
@@ -196,11 +223,16 @@ def _verify_sparsity(r: Reader, s: Table) -> None:
                 r.scalars(vec, 0, fmt)
 
 
-def _verify_operator(r: Reader, op: Table, n_tensors: int, n_opcodes: int) -> None:
-    _index(int(r.get(op, 0, "I")), n_opcodes, "operator code")
+def _verify_operator(
+    r: Reader, index: int, op: Table, n_tensors: int, names: list[str]
+) -> Operator:
+    code = _index(int(r.get(op, 0, "I")), len(names), "operator code")
+    tensors = {}
     for vec in (1, 2, 8):
-        for i in r.scalars(op, vec, "i"):
+        tensors[vec] = tuple(
             _index(i, n_tensors, "operator tensor", allow_minus_one=True)
+            for i in r.scalars(op, vec, "i")
+        )
     r.bytes_field(op, 5)
     r.bytes_field(op, 7)
     if int(r.get(op, 9, "Q")) > 1:
@@ -214,6 +246,7 @@ def _verify_operator(r: Reader, op: Table, n_tensors: int, n_opcodes: int) -> No
             continue
         if type_field == 3:
             _verify_options(r, kind, options)
+    return Operator(index, names[code], tensors[1], tensors[2])
 
 
 def _verify_options(r: Reader, kind: int, options: Table) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
+from edgeres.formats.tflite_verify import read_graph
 
 # ONNX ops that only move or reshape data: they run on whatever type arrives, never compute.
 _ONNX_LAYOUT_OPS = {
@@ -104,47 +104,33 @@ def check_onnx(path: str | Path) -> IntegerCheck:
     return check
 
 
-def tflite_graph(path_or_content: str | Path | bytes) -> tuple[list[dict], list[dict], object]:
-    """(ops, tensors, interpreter) of a TFLite file, without delegates so every op is listed."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    kw = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
-    if isinstance(path_or_content, bytes):
-        it = Interpreter(model_content=path_or_content, **kw)
-    else:
-        it = Interpreter(model_path=str(path_or_content), **kw)
-    it.allocate_tensors()
-    return it._get_ops_details(), it.get_tensor_details(), it
-
-
 def input_consumers(path: str | Path) -> list[str]:
     """Op names of the ops that read the TFLite graph input (``TRANSPOSE`` here means NCHW inside)."""
-    ops, _, it = tflite_graph(path)
-    index = it.get_input_details()[0]["index"]
-    return [op["op_name"] for op in ops if index in list(op["inputs"])]
+    graph = read_graph(path)
+    index = graph.inputs[0]
+    return [op.name for op in graph.operators if index in op.inputs]
 
 
 def check_tflite(path: str | Path) -> IntegerCheck:
     """Check a TFLite file: integer I/O, every op's tensors integer, weights of CONV/FC int8."""
-    ops, tensors, it = tflite_graph(path)
-    dtypes = {t["index"]: np.dtype(t["dtype"]) for t in tensors}
+    graph = read_graph(path)
+    tensors = graph.tensors
     check = IntegerCheck(
         format="tflite",
-        input_dtype=str(np.dtype(it.get_input_details()[0]["dtype"])),
-        output_dtype=str(np.dtype(it.get_output_details()[0]["dtype"])),
-        ops=dict(Counter(op["op_name"] for op in ops)),
+        input_dtype=graph.input_tensors()[0].dtype,
+        output_dtype=graph.output_tensors()[0].dtype,
+        ops=dict(Counter(op.name for op in graph.operators)),
     )
-    for i, op in enumerate(ops):
-        used = [t for t in list(op["inputs"]) + list(op["outputs"]) if t >= 0]
-        floats = [t for t in used if dtypes[t].kind == "f"]
-        label = f"{op['op_name']} #{i}"
-        if floats and op["op_name"] not in _TFLITE_BOUNDARY:
+    for op in graph.operators:
+        used = [t for t in op.inputs + op.outputs if t >= 0]
+        floats = [t for t in used if tensors[t].is_float]
+        label = f"{op.name} #{op.index}"
+        if floats and op.name not in _TFLITE_BOUNDARY:
             check.float_ops.append(label)
         else:
             check.integer_ops += 1
-        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-            w = list(op["inputs"])[1]
-            if dtypes[w] == np.int8:
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            if tensors[op.inputs[1]].dtype == "int8":
                 check.weights_int8 += 1
             else:
                 check.weights_float.append(label)

@@ -65,6 +65,9 @@ def resolve_info(
         if embedded is not None
         else _default_info(path, input_shape, layout, num_classes, precision)
     )
+    if embedded is not None and embedded.extra.get("assumed") and spec_override is None:
+        # Metadata of another tool (TFLite Support) gave part of the spec: say what was assumed.
+        warnings.warn(shown(str(embedded.extra["assumed"])), UserWarning, stacklevel=4)
     spec = info.spec.with_layout(layout)
     if spec_override is not None:
         spec = _override(spec, spec_override, layout)

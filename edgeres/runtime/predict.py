@@ -56,13 +56,15 @@ class PredictStats:
 
 def list_images(paths: tuple[Path, ...]) -> tuple[list[Path], np.ndarray]:
     """The image files to score, and which of them were named (not found in a folder)."""
-    from edgeres.data.common import DATASET_EXTS, image_files
+    from edgeres.data.common import DATASET_EXTS, Skipped, image_files, log_skipped
 
     files: list[Path] = []
     named: list[bool] = []
     for p in paths:
         if p.is_dir():
-            found = image_files(p, DATASET_EXTS, warn_other=True)
+            skipped = Skipped()  # one summary line per folder, as the data readers give
+            found = image_files(p, DATASET_EXTS, warn_other=True, skipped=skipped)
+            log_skipped(skipped, p)
             files += found
             named += [False] * len(found)
         elif p.is_file():

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileError, UsageError
-from edgeres.formats.base import METADATA_KEY, Engine, Probe, parse_info
+from edgeres.formats.base import Engine, Probe
+from edgeres.formats.tflite import embedded_info
 from edgeres.formats.tflite_verify import verify_tflite
 from edgeres.runtime.base import Backend
 from edgeres.runtime.common import check_batch, resolve_info
@@ -98,10 +99,7 @@ class TFLiteBackend(Backend):
         self.interpreter, self.providers = self._open(
             module, data, threads, delegates or [DEFAULT_DELEGATE], strict
         )
-        raw = summary.metadata.get(METADATA_KEY)
-        embedded = info or (
-            parse_info(raw.rstrip(b"\x00").decode("utf-8", "replace"), "TFLite") if raw else None
-        )
+        embedded = info or embedded_info(data, summary, self.path)
         try:
             self._setup_io(embedded, spec_override, classes)
         except UnicodeDecodeError as e:  # tensor names that are not UTF-8: a corrupted file
@@ -152,8 +150,10 @@ class TFLiteBackend(Backend):
             self.interpreter.get_output_details(),
         )
         if len(inputs) != 1 or len(outputs) < 1:
+            shapes = ", ".join(str([int(d) for d in i["shape"]]) for i in inputs)
             raise ModelFileError(
-                f"'{self.path}' must take one image tensor; it takes {len(inputs)} inputs"
+                f"'{self.path}' takes {len(inputs)} inputs ({shapes}); edgeres runs image "
+                "classifiers with one image input"
             )
         inp, out = inputs[0], outputs[0]
         self._in_index, self._out_index = inp["index"], out["index"]

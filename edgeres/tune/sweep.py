@@ -294,4 +294,8 @@ def tune(config: TuneConfig, files: list[Path], notes: list[str] | None = None) 
     drop = DEFAULT_MAX_DROP if config.max_drop is None else config.max_drop
     result = TuneResult([], profile, drop, config.data, [*(notes or []), *plan_notes])
     result.rows = rank(sweep(rows, config, profile))
+    # What loading assumed (a file without metadata: its size, layout, scaling, classes) is
+    # said once per file, as benchmark says it; the rows ran in other processes.
+    for row in result.measured:
+        result.notes += [w for w in row.result.load_warnings if w not in result.notes]
     return result

@@ -14,7 +14,8 @@ from edgeres.cli import main
 from edgeres.convert.parity import check_parity, real_images
 from edgeres.errors import ModelFileError
 from edgeres.formats import read_metadata
-from edgeres.quantize.checks import input_consumers, tflite_graph
+from edgeres.formats.tflite_verify import read_graph
+from edgeres.quantize.checks import input_consumers
 
 
 def test_onnx_is_one_checked_file_with_fixed_batch(fp32_onnx):
@@ -28,10 +29,9 @@ def test_onnx_is_one_checked_file_with_fixed_batch(fp32_onnx):
 
 
 def test_tflite_takes_nhwc_with_no_transpose_at_input(fp32_tflite):
-    _, _, it = tflite_graph(fp32_tflite)
-    inp = it.get_input_details()[0]
-    assert list(inp["shape"]) == [1, 32, 32, 3]
-    assert inp["dtype"] == np.float32
+    inp = read_graph(fp32_tflite).input_tensors()[0]
+    assert inp.shape == (1, 32, 32, 3)
+    assert inp.dtype == "float32"
     consumers = input_consumers(fp32_tflite)
     assert consumers and "TRANSPOSE" not in consumers
 

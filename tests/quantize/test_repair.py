@@ -101,13 +101,12 @@ def repaired_tflite(outlier_ckpt, tmp_path_factory):
 
 
 def _ops(path):
-    from ai_edge_litert.interpreter import Interpreter
+    from edgeres.formats.tflite_verify import read_graph
 
-    interp = Interpreter(str(path))
-    tensors = interp.get_tensor_details()
-    dtype = lambda i: tensors[i]["dtype"].__name__  # noqa: E731
-    return [(o["op_name"], tensors[o["outputs"][0]]["name"], [dtype(i) for i in o["inputs"][:2]])
-            for o in interp._get_ops_details()]  # fmt: skip
+    graph = read_graph(path)
+    tensors = graph.tensors
+    return [(o.name, tensors[o.outputs[0]].name, [tensors[i].dtype for i in o.inputs[:2]])
+            for o in graph.operators]  # fmt: skip
 
 
 def test_tflite_fallback_keeps_the_worst_layers_in_float(repaired_tflite):

@@ -27,6 +27,8 @@ import numpy as np
 
 from edgeres.errors import ModelFileError, UsageError, missing_dependency
 from edgeres.fileio import atomic_write_bytes
+from edgeres.formats.tflite_graph import Operator
+from edgeres.formats.tflite_verify import read_graph
 from edgeres.quantize.calib import calibration_batches, rebatch
 from edgeres.quantize.evaluate import LAYER_SAMPLES
 from edgeres.quantize.options import QuantOptions, QuantSource, int8_info
@@ -111,16 +113,13 @@ def with_float_inputs(fp32: Path, layers: tuple[str, ...]) -> list[str]:
     """``layers`` and the op producing each one's input: a float layer also reads a float input,
     as in ONNX, so an activation with an outlier is not rounded to int8 on its way in. (The
     quantizer would otherwise feed it ``DEQUANTIZE`` of the int8 tensor.)"""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(str(fp32))
-    names = [t["name"] for t in interp.get_tensor_details()]
-    ops = interp._get_ops_details()
-    producer = {t: op for op in ops for t in op["outputs"]}
+    graph = read_graph(fp32)
+    names = [t.name for t in graph.tensors]
+    producer = {t: op for op in graph.operators for t in op.outputs}
     chosen = list(dict.fromkeys(layers))
-    for op in ops:
-        if names[op["outputs"][0]] in layers and op["inputs"][0] in producer:
-            up = names[producer[op["inputs"][0]]["outputs"][0]]
+    for op in graph.operators:
+        if names[op.outputs[0]] in layers and op.inputs[0] in producer:
+            up = names[producer[op.inputs[0]].outputs[0]]
             chosen.append(up)
     return list(dict.fromkeys(chosen))
 
@@ -128,12 +127,13 @@ def with_float_inputs(fp32: Path, layers: tuple[str, ...]) -> list[str]:
 @dataclass
 class _Graph:
     """One ``.tflite`` read with every tensor kept: its tensors' details (read once), its
-    compute ops and their output names."""
+    compute ops and their output names, and every op (``tflite_graph``)."""
 
     interp: Any
     tensors: list[dict]
-    ops: list[dict]
+    ops: list[Operator]
     names: list[str]
+    all_ops: tuple[Operator, ...]
 
 
 def _compute_ops(path: Path) -> _Graph:
@@ -144,9 +144,10 @@ def _compute_ops(path: Path) -> _Graph:
         interp = Interpreter(str(path), experimental_preserve_all_tensors=True, num_threads=1)
     interp.allocate_tensors()
     tensors = interp.get_tensor_details()
-    ops = [o for o in interp._get_ops_details() if o["op_name"] in COMPUTE_OPS]
-    names = [tensors[o["outputs"][0]]["name"] for o in ops]
-    return _Graph(interp, tensors, ops, names)
+    every = read_graph(path).operators
+    ops = [o for o in every if o.name in COMPUTE_OPS]
+    names = [tensors[o.outputs[0]]["name"] for o in ops]
+    return _Graph(interp, tensors, ops, names, every)
 
 
 def tflite_layer_errors(
@@ -184,7 +185,7 @@ def tflite_layer_errors(
             LayerError(
                 tensor=name,
                 layer=_layer_name(fp, op, name, modules),
-                op=op["op_name"],
+                op=op.name,
                 sqnr_db=round(float(sqnr), 2),
                 rel_error=round(float(np.sqrt(noise[i] / signal[i])), 5),
                 # The noisiest input sets the baseline: a layer's own harm is the drop from it.
@@ -209,7 +210,7 @@ def _outputs(graph: _Graph, x: np.ndarray) -> list[np.ndarray]:
     tensors = graph.tensors
     out = []
     for op in graph.ops:
-        index = op["outputs"][0]
+        index = op.outputs[0]
         value = interp.get_tensor(index).astype(np.float32)
         scale, zero = tensors[index]["quantization"]
         if tensors[index]["dtype"] != np.float32 and scale:
@@ -221,11 +222,11 @@ def _outputs(graph: _Graph, x: np.ndarray) -> list[np.ndarray]:
 def _upstream(graph: _Graph) -> dict[int, list[int]]:
     """For each compute op, the compute ops its input comes from through pads, adds and the
     like (all of them: an add has two); empty for ops fed by the graph input."""
-    producer = {t: op for op in graph.interp._get_ops_details() for t in op["outputs"]}
-    compute = {o["outputs"][0]: i for i, o in enumerate(graph.ops)}
+    producer = {t: op for op in graph.all_ops for t in op.outputs}
+    compute = {o.outputs[0]: i for i, o in enumerate(graph.ops)}
     found: dict[int, list[int]] = {}
     for i, op in enumerate(graph.ops):
-        todo, seen, hits = [op["inputs"][0]], set(), []
+        todo, seen, hits = [op.inputs[0]], set(), []
         while todo and len(seen) < 64:
             tensor = todo.pop()
             if tensor in seen:
@@ -234,16 +235,16 @@ def _upstream(graph: _Graph) -> dict[int, list[int]]:
             if tensor in compute:
                 hits.append(compute[tensor])
             elif tensor in producer:
-                todo += [t for t in producer[tensor]["inputs"] if t in producer]
+                todo += [t for t in producer[tensor].inputs if t in producer]
         found[i] = hits
     return found
 
 
-def _layer_name(graph: _Graph, op: dict, output: str, modules: dict[str, Any]) -> str:
+def _layer_name(graph: _Graph, op: Operator, output: str, modules: dict[str, Any]) -> str:
     """The PyTorch module path of a compute op, read from its weight tensor's name (a folded
     BatchNorm names its conv's parent), else its output name."""
     tensors = graph.tensors
-    weight = _SUFFIX.sub("", tensors[op["inputs"][1]]["name"]) if len(op["inputs"]) > 1 else ""
+    weight = _SUFFIX.sub("", tensors[op.inputs[1]]["name"]) if len(op.inputs) > 1 else ""
     if weight in modules:
         if type(modules[weight]).__name__.startswith("BatchNorm") and "." in weight:
             return weight.rsplit(".", 1)[0]
