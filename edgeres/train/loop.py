@@ -77,7 +77,7 @@ def _step(run: Run, x, y, epoch: int, step: int):
     """One optimizer step (mixed precision if asked); the logits and the loss."""
     with run.amp.autocast(run.device):
         logits = run.net(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = _loss(run, x, logits, y)
     if not torch.isfinite(loss):  # before the step: the weights stay the last good ones
         raise _diverged(run.cfg, epoch, step, loss.item(), run.sched.get_last_lr()[0])
     run.opt.zero_grad(set_to_none=True)
@@ -91,6 +91,15 @@ def _step(run: Run, x, y, epoch: int, step: int):
         run.opt.step()
     run.sched.step()
     return logits, loss
+
+
+def _loss(run: Run, x, logits, y):
+    if run.teacher is None:
+        return F.cross_entropy(logits.float(), y)
+    from edgeres.train.distill import distillation_loss
+
+    cfg = run.cfg
+    return distillation_loss(logits, run.teacher(x), y, cfg.distill_weight, cfg.distill_temperature)
 
 
 def _train_epoch(run: Run, epoch: int) -> dict[str, float]:
@@ -241,6 +250,7 @@ def _metrics(run: Run) -> dict[str, Any]:
         "schedule": run.plan.to_dict(),
         "augment": cfg.augment,
         "init": run.init.to_dict() if run.init is not None else None,
+        "teacher": None if cfg.teacher is None else str(cfg.teacher),
         "qat": cfg.qat,
         "train_seconds": round(run.seconds, 2),
         "images_per_second": round(float(np.median(ips)), 1) if ips else None,
