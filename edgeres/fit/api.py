@@ -174,7 +174,9 @@ def _train_winner(cfg: FitConfig, best: dict, files: list[Path]) -> tuple[dict, 
     chosen = {"test_accuracy_fp32": metrics["test_accuracy"], "int8": {}}
     report = q.report.to_dict() if q.report is not None else {}
     chosen["int8"] = {k: str(v) for k, v in q.outputs.items()}
-    chosen["int8_report"] = {k: report.get(k) for k in ("passed", "results") if k in report}
+    chosen["int8_report"] = {
+        k: report.get(k) for k in ("passed", "fp32_accuracy", "formats") if k in report
+    }
     if q.outputs and cfg.remote is None:
         files.append(_tune(cfg, out, list(q.outputs.values())))
     return chosen, q.passed
