@@ -57,7 +57,9 @@ def storage(cfg: FitConfig, heartbeat: bool = True):
         cfg.storage_url,
         heartbeat_interval=30,
         grace_period=120,
-        heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=1
+        ),
     )
 
 

@@ -68,7 +68,7 @@ class PruneConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        to = self.to.split(",") if isinstance(self.to, str) else self.to
+        to = self.to.split(",") if isinstance(self.to, str) else (self.to or ())
         object.__setattr__(self, "to", tuple(t.strip() for t in to if t.strip()))
         for name in ("model", "out", "teacher"):
             if getattr(self, name) is not None:

@@ -116,3 +116,13 @@ def test_prune_finetunes_distilled_and_quantizes(tiny_ckpt, tmp_path):
     assert (out / "model_int8_report.json").is_file()
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 2 and "already holds" in again.output
+
+
+def test_cli_refuses_a_ratio_that_removes_a_layer_in_one_line(tiny_ckpt, tmp_path):
+    out = tmp_path / "never"
+    result = CliRunner().invoke(
+        main, ["prune", str(tiny_ckpt), "--macs", "0.001", "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "would remove a layer entirely" in result.output and "Traceback" not in result.output
+    assert not out.exists()
