@@ -33,8 +33,10 @@ def layer_widths(model: nn.Module) -> dict[str, list[int]]:
 
 
 def differs(model: nn.Module, reference: nn.Module) -> bool:
-    """Whether ``model`` has other layer widths than ``reference`` (its registered build)."""
-    return layer_widths(model) != layer_widths(reference)
+    """Whether ``model`` is ``reference`` (its registered build) with other layer widths: the
+    same layers by name, some narrower. Another architecture is not a pruned one."""
+    mine, ref = layer_widths(model), layer_widths(reference)
+    return mine.keys() == ref.keys() and mine != ref
 
 
 def _conv(m: nn.Conv2d, out: int, inp: int) -> nn.Conv2d:
