@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[train,dev,openvino]' $(TORCH)
+	$(BIN)/pip install --quiet -e '.[train,dev,openvino,fit]' $(TORCH)
 	touch $(STAMP)
 
 lint: setup

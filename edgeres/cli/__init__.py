@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "tune_cmds",
     "stream_cmds",
     "demo_cmds",
+    "fit_cmds",
 )
 
 

@@ -43,6 +43,9 @@ _MODEL_HELP = f"{field_help(TrainConfig, 'model')} One of: {', '.join(MODEL_NAME
 @_opt("augment")
 @_opt("init")
 @_opt("freeze_backbone")
+@_opt("teacher")
+@_opt("distill_weight")
+@_opt("distill_temperature")
 @_opt("qat")
 @_opt("per_tensor")
 @_opt("img_size")
@@ -73,6 +76,7 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
       edgeres train --init runs/r8/model.pt --data photos/ --out runs/photos
       edgeres train --model resnet18 --init resnet18-f37072fd.pth --data photos/ --out runs/r18
       edgeres train --model resnet18 --init model.safetensors --freeze-backbone --data few/ --out r
+      edgeres train --model resnet8 --teacher runs/r18/model.pt --img-size 96 --out runs/kd
       edgeres train --qat --init runs/r8/model.pt --epochs 3 --out runs/r8-qat
       edgeres train --model resnet18s --width 0.5 --img-size 96 --data photos/ --out runs/r18
       edgeres train --data photos/ --img-size 96 --cache ~/.cache/edgeres --workers 3 --out runs/p

@@ -21,6 +21,7 @@ from torch import nn
 
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.models import create_model
+from edgeres.models.pruned import WIDTHS_KEY, narrow
 from edgeres.spec import ModelInfo
 from edgeres.text import shown
 
@@ -39,6 +40,7 @@ class Checkpoint:
         model_args: Constructor options (``num_classes``, ``width``...).
         metrics: Metrics saved with it (``test_accuracy``...).
         train_state: Optimizer/scheduler/epoch state for ``--resume`` (only in ``last.pt``).
+        layer_widths: A pruned network's layer widths (``edgeres.models.pruned``), else None.
     """
 
     model: nn.Module
@@ -47,6 +49,7 @@ class Checkpoint:
     model_args: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     train_state: dict[str, Any] | None = None
+    layer_widths: dict[str, list[int]] | None = None
 
 
 # The largest network a checkpoint may describe (800 MB of float32 weights; ResNet-50 has 25 M).
@@ -72,11 +75,17 @@ def check_archive_sizes(path: Path) -> None:
         )
 
 
-def check_model_size(path: Path, model_name: str, model_args: dict[str, Any]) -> None:
-    """Build the network on the meta device (no memory) and refuse one over ``MAX_PARAMETERS``."""
+def check_model_size(
+    path: Path, model_name: str, model_args: dict[str, Any], widths: dict | None = None
+) -> None:
+    """Build the network on the meta device (no memory) and refuse one over ``MAX_PARAMETERS``;
+    ``widths``: a pruned network's layer widths, applied first."""
     try:
         with torch.device("meta"):
-            count = sum(p.numel() for p in create_model(model_name, **model_args).parameters())
+            model = create_model(model_name, **model_args)
+            if widths:
+                narrow(model, widths)
+            count = sum(p.numel() for p in model.parameters())
     except (UsageError, TypeError, ValueError, RuntimeError) as e:
         raise ModelFileError(f"'{shown(path)}' names a model edgeres cannot build: {e}") from None
     if count > MAX_PARAMETERS:
@@ -185,12 +194,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_name = str(payload["model_name"])
         model_args = dict(payload["model_args"])
         state = payload["state_dict"]
+        widths = payload.get(WIDTHS_KEY)
+        if widths is not None and not isinstance(widths, dict):
+            raise TypeError(f"{WIDTHS_KEY} is a {type(widths).__name__}, not a mapping")
     except (KeyError, TypeError, UsageError) as e:
         raise ModelFileError(f"'{shown(path)}' is missing checkpoint fields: {e}") from None
-    check_model_size(path, model_name, model_args)
+    check_model_size(path, model_name, model_args, widths)
     try:
         model = create_model(model_name, **model_args)
-    except UsageError as e:
+        if widths:
+            narrow(model, widths)
+    except (UsageError, ValueError) as e:
         raise ModelFileError(f"'{shown(path)}' names a model edgeres cannot build: {e}") from None
     try:
         model.load_state_dict(state, strict=True)
@@ -207,4 +221,5 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_args=model_args,
         metrics=dict(payload.get("metrics", {})),
         train_state=payload.get("train_state"),
+        layer_widths=widths or None,
     )

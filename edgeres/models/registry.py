@@ -32,6 +32,10 @@ class ModelConfig:
         mean: Per-channel RGB mean.
         std: Per-channel RGB standard deviation.
         description: One line for ``--help`` and listings.
+        search: Architecture options ``edgeres fit`` searches, as (option, values) pairs, e.g.
+            ``(("width", (0.25, 0.5, 1.0)),)``; ``None``: derived from the constructor (a
+            ``width`` option gets the usual widths, a ``depth`` option its values 1 to 3);
+            ``()``: not searched (test networks).
     """
 
     img_size: int
@@ -39,6 +43,7 @@ class ModelConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     description: str = ""
+    search: tuple[tuple[str, tuple[Any, ...]], ...] | None = None
 
 
 _REGISTRY: dict[str, tuple[Callable[..., Any], ModelConfig]] = {}
@@ -64,6 +69,13 @@ def model_config(name: str) -> ModelConfig:
     if name not in _REGISTRY:
         raise unknown_name("model", name, _REGISTRY)
     return _REGISTRY[name][1]
+
+
+def model_constructor(name: str) -> Callable[..., Any]:
+    """The registered constructor of ``name`` (its signature lists the architecture options)."""
+    if name not in _REGISTRY:
+        raise unknown_name("model", name, _REGISTRY)
+    return _REGISTRY[name][0]
 
 
 def create_model(name: str, num_classes: int = 10, **kwargs: Any):

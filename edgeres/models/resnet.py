@@ -100,7 +100,9 @@ def resnet18s(num_classes: int = 10, width: float = 1.0) -> ResNet:
     return ResNet(widths, (2, 2, 2, 2), num_classes, stem_width=widths[0], imagenet_stem=True)
 
 
-@register_model(ModelConfig(32, 16, description="tiny test network (two blocks), for fast tests"))
+@register_model(
+    ModelConfig(32, 16, description="tiny test network (two blocks), for fast tests", search=())
+)
 def test_resnet(num_classes: int = 10) -> ResNet:
     """A tiny registered network for fast tests (~19k parameters, ~2M MACs at 32x32)."""
     return ResNet((16, 32), (1, 1), num_classes, stem_width=8, stem_stride=2)

@@ -22,6 +22,7 @@ from edgeres.formats.checkpoint import (
     Checkpoint,
     load_checkpoint,
 )
+from edgeres.models.pruned import WIDTHS_KEY, differs, layer_widths
 from edgeres.spec import ModelInfo
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
@@ -50,6 +51,8 @@ def save_checkpoint(
     }
     if train_state is not None:
         payload["train_state"] = train_state
+    if _pruned(model, info.name, model_args):
+        payload[WIDTHS_KEY] = layer_widths(model)
     path = Path(path)
     # Serialise in memory, then write with Python's file API: torch's zip writer reports a full
     # disk as "unexpected pos" instead of ENOSPC, which would hide the cause from the user.
@@ -57,3 +60,16 @@ def save_checkpoint(
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def _pruned(model: nn.Module, name: str, model_args: dict[str, Any]) -> bool:
+    """Whether ``model`` is narrower than its registered build (``edgeres prune``'s output)."""
+    from edgeres.errors import UsageError
+    from edgeres.models import create_model
+
+    try:
+        with torch.device("meta"):
+            reference = create_model(name, **model_args)
+    except (UsageError, TypeError, ValueError):
+        return False  # not a zoo network: nothing to compare with
+    return differs(model, reference)

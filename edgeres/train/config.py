@@ -72,6 +72,14 @@ class TrainConfig:
             memory-mapped cache built once and reused by later epochs and runs; memory (decode
             once into RAM); none (decode every epoch, streaming); by default memory when the
             split fits in 64 MB at the training size, else none.
+        teacher: Distil from this network (``--teacher``): an edgeres checkpoint, a ``.pt2``
+            or another file edgeres reads into PyTorch, trained on the same classes at the same
+            input size. The loss becomes ``distill_weight * T^2 * KL(teacher/T || student/T) +
+            (1 - distill_weight) * cross-entropy`` with T = ``distill_temperature``.
+        distill_weight: Share of the teacher's soft term in the loss, 0 to 1
+            (``--distill-weight``); 0 ignores the teacher.
+        distill_temperature: Softening temperature T of both networks' logits
+            (``--distill-temperature``).
         amp: Mixed precision (``--amp``): bf16 autocast on CPUs and recent GPUs, fp16 with a
             loss scaler on older GPUs.
         model_args: Extra architecture options, e.g. ``{"width": 0.5}`` (``--width``).
@@ -101,6 +109,9 @@ class TrainConfig:
     threads: int | None = None
     workers: int | None = None
     cache: str | None = None
+    teacher: Path | None = None
+    distill_weight: float = 0.5
+    distill_temperature: float = 4.0
     amp: bool = False
     model_args: dict[str, Any] = field(default_factory=dict)
     quiet: bool = False
@@ -114,8 +125,9 @@ class TrainConfig:
                 f"--epochs must be auto or a whole number of at least 1 (got {self.epochs})"
             ) from None
         object.__setattr__(self, "augment", augment_name(parse_augment(self.augment)))
-        if self.init is not None:
-            object.__setattr__(self, "init", Path(self.init))
+        for name in ("init", "teacher"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
         checks = [
             (self.batch_size >= 1, "--batch-size must be at least 1", self.batch_size),
             (self.lr is None or self.lr > 0, "--lr must be positive", self.lr),
@@ -155,10 +167,26 @@ class TrainConfig:
                 self.workers,
             ),
             (not (self.qat and self.amp), "--amp cannot be combined with --qat", ""),
+            (not (self.qat and self.teacher), "--teacher cannot be combined with --qat", ""),
+            (
+                0.0 <= self.distill_weight <= 1.0,
+                "--distill-weight must be in [0, 1]",
+                self.distill_weight,
+            ),
+            (
+                self.distill_temperature > 0,
+                "--distill-temperature must be positive",
+                self.distill_temperature,
+            ),
             (self.device in DEVICES, f"--device must be {' or '.join(DEVICES)}", self.device),
             (not (self.resume and self.force), "--resume and --force cannot be combined", ""),
         ]
-        for flag, value in (("--lr", self.lr), ("--weight-decay", self.weight_decay)):
+        for flag, value in (
+            ("--lr", self.lr),
+            ("--weight-decay", self.weight_decay),
+            ("--distill-weight", self.distill_weight),
+            ("--distill-temperature", self.distill_temperature),
+        ):
             check_number(value, flag)  # inf and nan pass the comparisons below
         if "width" in self.model_args:
             check_width(self.model_args["width"], "--width")
@@ -183,4 +211,5 @@ class TrainConfig:
         d = asdict(self)
         d["out"] = str(self.out)
         d["init"] = None if self.init is None else str(self.init)
+        d["teacher"] = None if self.teacher is None else str(self.teacher)
         return d

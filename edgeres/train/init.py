@@ -130,6 +130,8 @@ def init_model(
     args = {**ckpt.model_args, **model_args, "num_classes": len(classes)}
     model = create_model(ckpt.model_name, **args)
     state = ckpt.model.state_dict()
+    if ckpt.layer_widths:  # a pruned network: its own widths, the head's outputs the data's
+        _narrow_pruned(model, ckpt.layer_widths, len(classes))
     if new_head:
         head = _head_name(model)
         state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
@@ -143,6 +145,16 @@ def init_model(
         freeze_backbone(model)
     facts = InitFacts(str(path), ckpt.model_name, new_head, old, freeze)
     return model, args, facts
+
+
+def _narrow_pruned(model: nn.Module, widths: dict[str, Any], classes: int) -> None:
+    from edgeres.models.pruned import narrow
+
+    head = _head_name(model)
+    widths = dict(widths)
+    if head in widths:
+        widths[head] = [classes, widths[head][1]]
+    narrow(model, widths)
 
 
 def freeze_backbone(model: nn.Module) -> int:

@@ -41,7 +41,11 @@ class TrainResult:
     quant_report: Any = None  # a QuantReport of the INT8 files (--qat only)
 
 
-def train(cfg: TrainConfig, on_plan: Callable[[str], None] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    on_plan: Callable[[str], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.data``; write the checkpoint, metrics, history and curves.
 
     Runs in one process, or as one rank of a ``torchrun`` group (DDP). With ``cfg.qat`` the
@@ -52,10 +56,13 @@ def train(cfg: TrainConfig, on_plan: Callable[[str], None] | None = None) -> Tra
         on_plan: Called once on the main process, before the first epoch, with the plan
             (images, classes, epochs, steps, estimated time; the ``--init`` head); the CLI
             prints it.
+        on_epoch: Called on the main process after each epoch with its history row
+            (``val_accuracy``, ``test_accuracy``, ...); an exception it raises ends the run,
+            the best epoch's checkpoint kept (``fit`` stops weak trials this way).
     """
     ctx = init_distributed(cfg.device)
     try:
-        return _train(cfg, ctx, on_plan)
+        return _train(cfg, ctx, on_plan, on_epoch)
     finally:
         shutdown_distributed(ctx)
 
@@ -77,7 +84,7 @@ def _step(run: Run, x, y, epoch: int, step: int):
     """One optimizer step (mixed precision if asked); the logits and the loss."""
     with run.amp.autocast(run.device):
         logits = run.net(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = _loss(run, x, logits, y)
     if not torch.isfinite(loss):  # before the step: the weights stay the last good ones
         raise _diverged(run.cfg, epoch, step, loss.item(), run.sched.get_last_lr()[0])
     run.opt.zero_grad(set_to_none=True)
@@ -91,6 +98,15 @@ def _step(run: Run, x, y, epoch: int, step: int):
         run.opt.step()
     run.sched.step()
     return logits, loss
+
+
+def _loss(run: Run, x, logits, y):
+    if run.teacher is None:
+        return F.cross_entropy(logits.float(), y)
+    from edgeres.train.distill import distillation_loss
+
+    cfg = run.cfg
+    return distillation_loss(logits, run.teacher(x), y, cfg.distill_weight, cfg.distill_temperature)
 
 
 def _train_epoch(run: Run, epoch: int) -> dict[str, float]:
@@ -135,12 +151,14 @@ def _train_epoch(run: Run, epoch: int) -> dict[str, float]:
     }
 
 
-def _train(cfg: TrainConfig, ctx: DistContext, on_plan=None) -> TrainResult:
+def _train(cfg: TrainConfig, ctx: DistContext, on_plan=None, on_epoch=None) -> TrainResult:
     run = start_run(cfg, ctx)
     if on_plan is not None and ctx.is_main:
         on_plan(plan_text(run))
     for epoch in range(len(run.history), run.plan.epochs):
         _epoch(run, epoch)
+        if on_epoch is not None and ctx.is_main:
+            on_epoch(run.history[-1])
         ctx.barrier()
     metrics = _metrics(run)
     report = None
@@ -241,6 +259,7 @@ def _metrics(run: Run) -> dict[str, Any]:
         "schedule": run.plan.to_dict(),
         "augment": cfg.augment,
         "init": run.init.to_dict() if run.init is not None else None,
+        "teacher": None if cfg.teacher is None else str(cfg.teacher),
         "qat": cfg.qat,
         "train_seconds": round(run.seconds, 2),
         "images_per_second": round(float(np.median(ips)), 1) if ips else None,

@@ -62,6 +62,7 @@ class Run:
     seconds: float
     init: InitFacts | None = None
     best_qat_state: dict[str, Any] | None = None  # the QAT graph at the best epoch
+    teacher: nn.Module | None = None  # --teacher: frozen, takes the student's input tensor
 
     def float_model(self) -> nn.Module:
         """What model.pt holds: the network, or the QAT graph's weights in its architecture."""
@@ -122,7 +123,16 @@ def start_run(cfg: TrainConfig, ctx: DistContext) -> Run:
         best=dict(state.get("best", {"val_accuracy": -1.0, "epoch": 0})),
         seconds=float(state.get("seconds", 0.0)),
         init=init,
+        teacher=_teacher(cfg, train_set.classes, spec, device),
     )
+
+
+def _teacher(cfg: TrainConfig, classes, spec: InputSpec, device: torch.device):
+    if cfg.teacher is None:
+        return None
+    from edgeres.train.distill import load_teacher
+
+    return load_teacher(cfg.teacher, tuple(classes), spec).to(device)
 
 
 def _pick_device(name: str, ctx: DistContext) -> torch.device:
@@ -243,6 +253,11 @@ def plan_text(run) -> str:
     )
     if run.init is not None:
         lines.append(run.init.describe())
+    if run.teacher is not None:
+        lines.append(
+            f"distilling from {shown(run.cfg.teacher)}: weight {run.cfg.distill_weight:g}, "
+            f"temperature {run.cfg.distill_temperature:g}"
+        )
     return "\n".join(lines)
 
 
