@@ -13,7 +13,8 @@ from edgeres import runtime
 from edgeres.cli import main
 from edgeres.data import load_split
 from edgeres.data.shapes import generate
-from edgeres.runtime.predict import PredictionWriter
+from edgeres.errors import OutputExistsError
+from edgeres.runtime.predict import PredictionWriter, list_images, predict_batches
 
 
 def _run(*args):
@@ -67,8 +68,29 @@ def test_a_stopped_predict_keeps_its_rows_in_the_partial_file_only(
     out = tmp_path / "preds.jsonl"
     _run("predict", tiny_ckpt, photos, "--out", out, "--batch-size", "4", "--workers", "0")
     assert not out.exists()
-    partial = tmp_path / ".preds.jsonl.partial"
+    (partial,) = tmp_path.glob(".preds.jsonl.*.partial")
     assert len(partial.read_text().splitlines()) == calls[0] == 4
+
+
+def test_two_predicts_to_one_out_never_lose_rows(tiny_ckpt, photos, tmp_path):
+    """Two runs at once: each has its own temporary; the second to finish fails with one line
+    and keeps its rows in its partial file instead of replacing the first one's file."""
+    out = tmp_path / "preds.csv"
+    with runtime.load(tiny_ckpt) as backend:
+        rows = [r for b in predict_batches(backend, *list_images((photos,)), topk=1) for r in b]
+    first, second = PredictionWriter(out, 1), PredictionWriter(out, 1)
+    assert first.partial != second.partial
+    first.write(rows[:10])
+    second.write(rows)
+    first.close()
+    with pytest.raises(OutputExistsError, match="already exists"):
+        second.close()
+    assert len(list(csv.reader(out.open()))) == 1 + 10
+    assert len(list(csv.reader(second.partial.open()))) == 1 + len(rows)
+    replacing = PredictionWriter(out, 1, overwrite=True)
+    replacing.write(rows)
+    replacing.close()
+    assert len(list(csv.reader(out.open()))) == 1 + len(rows)
 
 
 def test_eval_streams_with_workers_to_the_in_memory_score(tiny_ckpt):
