@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.errors import ParamError, UsageError, check_number
-from edgeres.spec import CHANNEL_ORDERS, DEFAULT_MEAN, DEFAULT_STD, InputSpec, ModelInfo
+from edgeres.spec import (
+    CHANNEL_ORDERS,
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    InputSpec,
+    ModelInfo,
+    preprocessing_problem,
+)
 from edgeres.text import shown
 
 MAX_LABELS_BYTES = 10 * 1024 * 1024
@@ -60,6 +67,10 @@ def rgb(value: Any, param: str) -> tuple[float, float, float] | None:
         check_number(v, param)
     if param == "std" and min(values) <= 0:
         raise ParamError("std", f"values must be > 0 (they divide the pixels), got '{value}'")
+    # The range InputSpec holds a file's values to: 1e-300 or 1e308 would overflow float32.
+    problem = preprocessing_problem(param, values) if param in ("mean", "std") else None
+    if problem is not None:
+        raise ParamError(param, problem)
     return values  # type: ignore[return-value]
 
 

@@ -13,7 +13,6 @@ for one image); images found inside a folder that cannot be read are skipped and
 from __future__ import annotations
 
 import csv
-import json
 import os
 import secrets
 import time
@@ -27,10 +26,9 @@ import numpy as np
 from edgeres.errors import DataError, UsageError
 from edgeres.fileio import disk_errors, fsync_file, publish_one
 from edgeres.runtime.base import Backend, Prediction, topk_predictions
-from edgeres.text import shown
+from edgeres.text import csv_cell, json_text, shown
 
 OUT_SUFFIXES = (".csv", ".jsonl")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -78,11 +76,6 @@ def list_images(paths: tuple[Path, ...]) -> tuple[list[Path], np.ndarray]:
     return files, np.array(named, dtype=bool)
 
 
-def csv_cell(text: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
 class PredictionWriter:
     """Rows of ``--out`` written as they come, under a partial name until ``close``."""
 
@@ -111,7 +104,7 @@ class PredictionWriter:
                         cells += [csv_cell(lab), f"{s:.6f}"]
                     self.csv.writerow(cells)
                 else:
-                    self.file.write(json.dumps({"image": image, **pred.to_dict()}) + "\n")
+                    self.file.write(json_text({"image": image, **pred.to_dict()}) + "\n")
             self.file.flush()
 
     def close(self) -> None:
