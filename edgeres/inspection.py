@@ -138,7 +138,12 @@ def _module_facts(ckpt, kind: str) -> dict[str, Any]:
 
 
 def _program_facts(path: Path, source: SourceOptions) -> dict[str, Any]:
-    from edgeres.formats.program_load import input_shape, program_macs, read_program
+    from edgeres.formats.program_load import (
+        declared_outputs,
+        input_shape,
+        program_macs,
+        read_program,
+    )
 
     program = read_program(path)
     shape = input_shape(program)
@@ -150,7 +155,9 @@ def _program_facts(path: Path, source: SourceOptions) -> dict[str, Any]:
         "kind": "torch.export program",
         "input": PASS_FLAGS if free[1:] else "shape fixed by the program; pass --mean/--std",
         "input_shape": [d if d is not None else "free" for d in shape],
-        "classes": list(source.class_names(_program_outputs(program))) if source.labels else None,
+        "classes": list(source.class_names(declared_outputs(program) or 0))
+        if source.labels
+        else None,
         "parameters": sum(
             program.state_dict[n].numel() for n in program.graph_signature.parameters
         ),
@@ -159,11 +166,6 @@ def _program_facts(path: Path, source: SourceOptions) -> dict[str, Any]:
         "precision": "fp32",
         "provenance": "no edgeres metadata (a .pt2 carries none; pass --labels and preprocessing)",
     }
-
-
-def _program_outputs(program) -> int:
-    out = next(n for n in program.graph.nodes if n.op == "output").args[0][0]
-    return int(out.meta["val"].shape[-1])
 
 
 def _state_dict_facts(path: Path) -> dict[str, Any]:

@@ -242,6 +242,14 @@ def input_shape(program: Any) -> list[int | None]:
     return [d if isinstance(d, int) else None for d in val.shape]
 
 
+def declared_outputs(program: Any) -> int | None:
+    """The class count the program's graph declares for its first output (None when free)."""
+    out = next(n for n in program.graph.nodes if n.op == "output").args[0][0]
+    val = getattr(out, "meta", {}).get("val")
+    last = val.shape[-1] if val is not None and getattr(val, "ndim", 0) >= 1 else None
+    return last if isinstance(last, int) else None
+
+
 def program_macs(program: Any) -> int | None:
     """Conv and linear MACs per image from the graph's shapes (None when a shape is free)."""
     total = 0

@@ -10,11 +10,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgeres.errors import ParamError, UsageError, check_number
+from edgeres.errors import ModelFileError, ParamError, UsageError, check_number
 from edgeres.spec import (
     CHANNEL_ORDERS,
     DEFAULT_MEAN,
     DEFAULT_STD,
+    MAX_CLASSES,
     InputSpec,
     ModelInfo,
     preprocessing_problem,
@@ -74,6 +75,15 @@ def rgb(value: Any, param: str) -> tuple[float, float, float] | None:
     return values  # type: ignore[return-value]
 
 
+def check_class_count(outputs: int) -> None:
+    """Refuse a class count a model file declares that no classifier has, before allocating."""
+    if not 1 <= outputs <= MAX_CLASSES:
+        raise ModelFileError(
+            f"the model declares {outputs} outputs; edgeres takes classifiers of 1 to "
+            f"{MAX_CLASSES} classes"
+        )
+
+
 @dataclass(frozen=True)
 class SourceOptions:
     """What describes a model file edgeres did not write.
@@ -106,7 +116,13 @@ class SourceOptions:
         return any(v is not None for v in (self.labels, self.img_size, self.mean, self.std))
 
     def class_names(self, outputs: int) -> tuple[str, ...]:
-        """``--labels``' names (their count must be ``outputs``), else ``0..outputs-1``."""
+        """``--labels``' names (their count must be ``outputs``), else ``0..outputs-1``.
+
+        Raises:
+            ModelFileError: ``outputs`` (read from a model file) is over ``MAX_CLASSES``; checked
+                before any name is built (10^9 declared outputs were 7 GB of strings).
+        """
+        check_class_count(outputs)
         if self.labels is None:
             return tuple(str(i) for i in range(outputs))
         names = read_labels(self.labels)

@@ -16,7 +16,7 @@ import torch
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.formats import format_for_path
 from edgeres.formats.checkpoint import Checkpoint, check_model_size, load_checkpoint
-from edgeres.formats.source_options import SourceOptions
+from edgeres.formats.source_options import SourceOptions, check_class_count
 from edgeres.formats.statedict import head_outputs, load_strict, read_state_dict, stem_width
 from edgeres.models import create_model, list_models, model_config
 from edgeres.models.user import build_user_model, is_user_ref
@@ -130,7 +130,12 @@ def _program_size(path: Path, shape: list, opts: SourceOptions) -> tuple[int, in
 
 
 def _from_program(path: Path, opts: SourceOptions) -> Checkpoint:
-    from edgeres.formats.program_load import ProgramModule, input_shape, read_program
+    from edgeres.formats.program_load import (
+        ProgramModule,
+        declared_outputs,
+        input_shape,
+        read_program,
+    )
 
     program = read_program(path)
     try:
@@ -138,6 +143,9 @@ def _from_program(path: Path, opts: SourceOptions) -> Checkpoint:
     except UsageError as e:
         raise ModelFileError(f"'{shown(path)}': {e}") from None
     h, w = _program_size(path, shape, opts)
+    declared = declared_outputs(program)
+    if declared is not None:  # refused from the graph, before running it allocates the output
+        check_class_count(declared)
     model = ProgramModule(program, shape[0])
     spec = opts.spec(h, w)
     outputs = _outputs(model, spec.shape(1), path)
