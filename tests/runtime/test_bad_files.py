@@ -390,3 +390,24 @@ def test_json_documents_never_hold_nan_or_infinity():
     doc = {"score": float("nan"), "runs": [float("inf"), -float("inf"), 0.5], "n": 3}
     assert json.loads(json_text(doc)) == {"score": None, "runs": [None, None, 0.5], "n": 3}
     assert "NaN" not in json_text(doc, indent=2) and "Infinity" not in json_text(doc)
+
+
+@pytest.mark.parametrize(
+    ("location", "words"),
+    [("../secret.bin", "outside its folder"), ("/etc/passwd", "outside its folder"),
+     ("missing.bin", "missing.bin")],
+)  # fmt: skip
+def test_inspect_refuses_external_data_as_predict_does(location, words, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 4 * 10 * 192)
+    path = _external_model(tmp_path, location)
+    for command in ("inspect", "predict"):
+        args = [command, str(path)] + (
+            [str(tmp_path / "secret.bin")] if command == "predict" else []
+        )
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and words in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
