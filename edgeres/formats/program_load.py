@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import operator
 import re
 import zipfile
@@ -198,13 +199,44 @@ def read_program(path: str | Path) -> Any:
     if path.stat().st_size > MAX_PROGRAM_BYTES:
         raise ModelFileError(f"'{shown(path)}' is over {MAX_PROGRAM_BYTES} bytes")
     screened = screen_archive(path, path.read_bytes())
-    try:
-        program = torch.export.load(io.BytesIO(screened))
-    except Exception as e:  # noqa: BLE001 - deserialization raises many types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise ModelFileError(f"'{shown(path)}' is not a loadable .pt2 program ({first})") from None
+    program = _load_quietly(path, screened)
     _check_targets(path, program)
     return program
+
+
+class _Withheld(logging.Filter):
+    """Keeps torch.export's log records from every handler, remembering them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+
+def _load_quietly(path: Path, screened: bytes) -> Any:
+    """``torch.export.load`` with its logger silenced; a failure is one line naming the cause.
+
+    On a failed deserialization torch logs the whole traceback as warnings, then raises
+    "check the warnings above": the cause is taken from the withheld record instead.
+    """
+    logger, withheld = logging.getLogger("torch.export"), _Withheld()
+    logger.addFilter(withheld)
+    try:
+        return torch.export.load(io.BytesIO(screened))
+    except Exception as e:  # noqa: BLE001 - deserialization raises many types
+        causes = [r.exc_info[1] for r in withheld.records if r.exc_info and r.exc_info[1]]
+        cause = causes[0] if causes else e
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:160]
+        raise ModelFileError(
+            f"'{shown(path)}' is not a loadable .pt2 program ({type(cause).__name__}: "
+            f"{shown(first)}); save it again with this torch ({torch.__version__}): "
+            "torch.export.save(torch.export.export(model, (x,)), 'model.pt2')"
+        ) from None
+    finally:
+        logger.removeFilter(withheld)
 
 
 class ProgramModule(nn.Module):

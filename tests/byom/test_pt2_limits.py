@@ -1,4 +1,4 @@
-"""``.pt2`` files that would exhaust time or memory while loading: each ends in one line."""
+"""``.pt2`` files that would exhaust time or memory, or fail, while loading: each ends in one line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_byom import cli
+from test_byom import cli, one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,23 @@ def test_shape_expressions_are_bounded_by_a_grammar(free_pt2, tmp_path, bomb, wh
 def test_real_shape_expressions_still_load(free_pt2):
     res = cli("inspect", free_pt2, "--json")
     assert res.exit_code == 0, res.output
+
+
+def test_a_pt2_torch_cannot_deserialize_is_one_line_without_torch_logs(free_pt2, tmp_path):
+    """torch logged its 15-20-line traceback as warnings, then raised 'check the warnings
+    above'; now its logger is silenced and the error line names the cause."""
+    import logging
+
+    bad = _rewritten(free_pt2, tmp_path / "v99.pt2",
+                     lambda n, b: b.replace(b'"major": 8', b'"major": 99') if "models/" in n else b)  # fmt: skip
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logger = logging.getLogger("torch.export")
+    logger.addHandler(handler)
+    try:
+        res = cli("inspect", bad)
+    finally:
+        logger.removeHandler(handler)
+    one_line_error(res, "SerializeError", "schema version", "save it again")
+    assert "warnings above" not in res.output and not seen
