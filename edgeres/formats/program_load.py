@@ -34,6 +34,11 @@ from edgeres.formats.program_expr import expression_problem
 from edgeres.text import shown
 
 MAX_PROGRAM_BYTES = 2 * 1024**3
+# Content an archive may declare beyond its own size: torch.export.save stores weights
+# uncompressed, so a real program declares about its file size; 1.75 GiB of deflated zeros in a
+# 1.8 MB file is a bomb. The slack lets a compressed graph JSON through.
+MAX_EXPANSION = 4
+EXPANSION_SLACK = 64 * 1024**2
 # What torch.export.save writes for a plain nn.Module (under one top-level folder).
 _ENTRIES = re.compile(
     r"(archive_format|archive_version|byteorder|version|\.data/version|\.data/serialization_id"
@@ -102,6 +107,10 @@ def _json(path: Path, name: str, body: bytes) -> Any:
         raise ModelFileError(f"'{shown(path)}' entry '{shown(name)}' is not valid JSON") from None
 
 
+def _content_limit(file_bytes: int) -> int:
+    return min(MAX_PROGRAM_BYTES, MAX_EXPANSION * file_bytes + EXPANSION_SLACK)
+
+
 def _entries(path: Path, data: bytes) -> dict[str, bytes]:
     """Each file entry's bytes by its name under the one top folder; refuses ambiguous names.
 
@@ -114,8 +123,12 @@ def _entries(path: Path, data: bytes) -> dict[str, bytes]:
         entries = [e for e in archive.infolist() if not e.is_dir()]
     except (zipfile.BadZipFile, ValueError) as e:
         raise ModelFileError(f"'{shown(path)}' is not a readable .pt2 archive ({e})") from None
-    if sum(e.file_size for e in entries) > MAX_PROGRAM_BYTES:
-        raise ModelFileError(f"'{shown(path)}' declares over {MAX_PROGRAM_BYTES} bytes of content")
+    declared, limit = sum(e.file_size for e in entries), _content_limit(len(data))
+    if declared > limit:
+        raise ModelFileError(
+            f"'{shown(path)}' declares {declared} bytes of content in a {len(data)}-byte file "
+            f"(over the {limit} it may hold); it is not a program torch.export.save wrote"
+        )
     folded = [e.filename.lower() for e in entries]
     if len(set(folded)) != len(folded):
         twice = next(
@@ -125,18 +138,27 @@ def _entries(path: Path, data: bytes) -> dict[str, bytes]:
     if len({e.filename.partition("/")[0] for e in entries}) > 1:
         raise _refuse(path, "its entries lie under more than one top folder")
     try:
-        return {e.filename.partition("/")[2]: archive.read(e) for e in entries}
+        # extra/ is the user's notes, never read by torch: left out, not even decompressed.
+        return {
+            e.filename.partition("/")[2]: archive.read(e)
+            for e in entries
+            if not e.filename.partition("/")[2].startswith("extra/")
+        }
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
 
 
-def _rebuilt(bodies: dict[str, bytes]) -> bytes:
-    """A fresh archive of exactly the screened entries: torch reads nothing that was not read."""
+def _rebuilt(bodies: dict[str, bytes]) -> io.BytesIO:
+    """A fresh archive of exactly the screened entries: torch reads nothing that was not read.
+
+    Each body is dropped once written, so the content is held about once, not twice.
+    """
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        for name, body in bodies.items():
-            archive.writestr(f"program/{name}", body)
-    return out.getvalue()
+        for name in list(bodies):
+            archive.writestr(f"program/{name}", bodies.pop(name))
+    out.seek(0)
+    return out
 
 
 def screen_archive(path: Path, data: bytes) -> bytes:
@@ -149,7 +171,11 @@ def screen_archive(path: Path, data: bytes) -> bytes:
         ModelFileError: Not a zip, an ambiguous or unknown entry, an unsafe pickle, operator or
             expression.
     """
-    bodies = _entries(path, data)
+    return _screened(path, _entries(path, data)).getvalue()
+
+
+def _screened(path: Path, bodies: dict[str, bytes]) -> io.BytesIO:
+    """``screen_archive`` on entries already read; the rebuilt archive as a buffer."""
     for inner in bodies:
         if not _ENTRIES.fullmatch(inner):
             raise _refuse(path, f"it holds '{shown(inner)[:80]}', which a plain "
@@ -198,8 +224,10 @@ def read_program(path: str | Path) -> Any:
         raise ModelFileError(f"'{shown(path)}' does not exist")
     if path.stat().st_size > MAX_PROGRAM_BYTES:
         raise ModelFileError(f"'{shown(path)}' is over {MAX_PROGRAM_BYTES} bytes")
-    screened = screen_archive(path, path.read_bytes())
-    program = _load_quietly(path, screened)
+    data = path.read_bytes()
+    bodies = _entries(path, data)
+    del data  # held once: the file's bytes, then its entries, then the rebuilt archive
+    program = _load_quietly(path, _screened(path, bodies))
     _check_targets(path, program)
     return program
 
@@ -216,7 +244,7 @@ class _Withheld(logging.Filter):
         return False
 
 
-def _load_quietly(path: Path, screened: bytes) -> Any:
+def _load_quietly(path: Path, screened: io.BytesIO) -> Any:
     """``torch.export.load`` with its logger silenced; a failure is one line naming the cause.
 
     On a failed deserialization torch logs the whole traceback as warnings, then raises
@@ -225,7 +253,7 @@ def _load_quietly(path: Path, screened: bytes) -> Any:
     logger, withheld = logging.getLogger("torch.export"), _Withheld()
     logger.addFilter(withheld)
     try:
-        return torch.export.load(io.BytesIO(screened))
+        return torch.export.load(screened)
     except Exception as e:  # noqa: BLE001 - deserialization raises many types
         causes = [r.exc_info[1] for r in withheld.records if r.exc_info and r.exc_info[1]]
         cause = causes[0] if causes else e

@@ -96,3 +96,25 @@ def test_a_pt2_torch_cannot_deserialize_is_one_line_without_torch_logs(free_pt2,
         logger.removeHandler(handler)
     one_line_error(res, "SerializeError", "schema version", "save it again")
     assert "warnings above" not in res.output and not seen
+
+
+def test_a_pt2_zip_bomb_is_refused_from_its_directory(free_pt2, tmp_path):
+    """Zeros deflated into extra/ (1.75 GiB in a 1.8 MB file peaked at 4 GB): the content an
+    archive declares is bounded by its own size, checked before anything is decompressed."""
+    from edgeres.errors import ModelFileError
+    from edgeres.formats.program_load import read_program
+
+    bomb = tmp_path / "bomb.pt2"
+    with zipfile.ZipFile(free_pt2) as zin, zipfile.ZipFile(bomb, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, zin.read(item))
+        top = zin.namelist()[0].partition("/")[0]
+        zeros = zipfile.ZipInfo(f"{top}/extra/zeros")
+        zeros.compress_type = zipfile.ZIP_DEFLATED
+        with zout.open(zeros, "w") as f:
+            chunk = bytes(1 << 20)
+            for _ in range(160):
+                f.write(chunk)
+    assert bomb.stat().st_size < 2_000_000
+    with pytest.raises(ModelFileError, match=r"declares \d+ bytes of content in a \d+-byte file"):
+        read_program(bomb)
