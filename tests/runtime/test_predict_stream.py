@@ -130,3 +130,33 @@ def test_eval_report_leaves_unreadable_images_out_of_every_count(tiny_ckpt, tmp_
     assert int(np.asarray(report["confusion_matrix"]).sum()) == 30
     assert sum(c["support"] for c in report["classes"]) == 30
     assert np.isclose(report["accuracy"], doc["accuracy"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_process_group_prints_no_worker_traceback(fp32_onnx, tmp_path):
+    """Ctrl-C in a terminal signals every process of the group: the workers ignore it and the
+    main process stops them, so the only output is the main process's one line."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    images, _ = generate(400, 32, split="test", seed=3)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), image)
+    out = tmp_path / "preds.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeres", "predict", str(fp32_onnx), str(tmp_path), "--out",
+         str(out), "--workers", "2", "--batch-size", "2"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        p.stat().st_size > 200 for p in tmp_path.glob(".preds.csv.*.partial")
+    ):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert proc.returncode != 0 and not out.exists()
