@@ -118,7 +118,9 @@ class BenchConfig:
         object.__setattr__(self, "threads", parse_threads(self.threads))
         for name, (key, low) in _BUDGET_FLAGS.items():
             # The Budget's own bounds, checked here so the error names this flag, not the field.
-            high = MAX_BUDGET_RUNS if key.endswith("runs") or key == "trials" else MAX_BUDGET_SECONDS
+            high = (
+                MAX_BUDGET_RUNS if key.endswith("runs") or key == "trials" else MAX_BUDGET_SECONDS
+            )
             check_number(getattr(self, name), name, low, maximum=high)
         check_number(self.limit, "limit", 1)
         check_number(self.seed, "seed", 0, maximum=SEED_MAX)
