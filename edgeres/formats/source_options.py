@@ -29,7 +29,8 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
     """Class names from a text file, one a line (blank lines at the end ignored).
 
     Raises:
-        UsageError: Missing, too large, not UTF-8, empty, or with blank lines among the names.
+        UsageError: Missing, too large, not UTF-8, empty, with blank lines among the names, or
+            a name twice.
     """
     path = Path(path)
     if not path.is_file():
@@ -49,6 +50,14 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
         raise UsageError(
             f"--labels '{shown(path)}' line {names.index('') + 1} is blank; one class name a line"
         )
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:  # two outputs of one name: predictions and reports could not tell them
+            raise UsageError(
+                f"--labels '{shown(path)}' line {i + 1} repeats the class name "
+                f"'{shown(name)[:80]}'; each class needs its own name"
+            )
+        seen.add(name)
     return tuple(names)
 
 

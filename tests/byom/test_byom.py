@@ -80,6 +80,11 @@ def test_labels_of_the_wrong_count_are_refused(plain, tmp_path):
     res = cli("convert", plain["m_pt2"], "--labels", plain["three_txt"], "--out", tmp_path)
     one_line_error(res, "has 3 names", "4 outputs")
     assert not list(tmp_path.glob("m.*"))
+    twice = tmp_path / "twice.txt"
+    twice.write_text("cat\ndog\ncat\nbird\n")
+    res = cli("convert", plain["m_pt2"], "--labels", twice, "--out", tmp_path)
+    one_line_error(res, "line 3 repeats the class name 'cat'")
+    assert not list(tmp_path.glob("m.*"))
 
 
 def _user_package(tmp_path: Path, name: str, source: str, monkeypatch) -> None:
