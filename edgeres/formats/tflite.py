@@ -69,12 +69,13 @@ def magic(head: bytes, strict: bool = False) -> bool:
     return len(head) >= 8 and head[4:8] == IDENTIFIER
 
 
-def read_tflite_metadata(data: bytes) -> ModelInfo | None:
+def read_tflite_metadata(data: bytes, path: str | Path = "<bytes>") -> ModelInfo | None:
     """Read a ``ModelInfo`` from a TFLite flatbuffer, or None if it has no edgeres entry.
 
-    The file is verified structurally first, so malformed input raises ``ModelFileError``.
+    The file is verified structurally first, so malformed input raises ``ModelFileError``
+    (naming ``path``, the file the bytes came from).
     """
-    raw = verify_tflite(data).metadata.get(METADATA_KEY)
+    raw = verify_tflite(data, path).metadata.get(METADATA_KEY)
     if raw is None:
         return None
     return parse_info(raw.rstrip(b"\x00").decode("utf-8", errors="replace"), "TFLite")
@@ -82,7 +83,7 @@ def read_tflite_metadata(data: bytes) -> ModelInfo | None:
 
 def read_metadata(path: Path) -> ModelInfo | None:
     """The embedded ``ModelInfo`` of a ``.tflite`` file (None if absent)."""
-    return read_tflite_metadata(Path(path).read_bytes())
+    return read_tflite_metadata(Path(path).read_bytes(), path)
 
 
 def embed_tflite(data: bytes, info: ModelInfo) -> bytes:
