@@ -95,7 +95,7 @@ def _outputs(model: torch.nn.Module, shape: tuple[int, ...], path: Path) -> int:
     try:
         with torch.no_grad():
             out = model(torch.zeros(shape))
-    except Exception as e:  # noqa: BLE001 - the user's network may raise anything
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's network may raise anything
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise ModelFileError(
             f"'{shown(path)}' does not run on a {'x'.join(map(str, shape))} input ({first})"

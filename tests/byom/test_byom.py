@@ -459,3 +459,22 @@ def test_third_party_onnx_gets_names_and_preprocessing_embedded(third_party, tmp
     res = cli("quantize", third_party["onnx"], "--to", "onnx", "--labels", tmp_path / "nine.txt",
               "--out", tmp_path / "o")  # fmt: skip
     one_line_error(res, "has 9 names", "10 outputs")
+
+
+def test_user_code_that_prints_or_exits_cannot_corrupt_output(tmp_path, monkeypatch):
+    """A pkg:fn that prints corrupted inspect --json; a sys.exit(3) in it exited 3 silently."""
+    _user_package(
+        tmp_path,
+        "loud_pkg",
+        "import sys, torch\nprint('importing loud_pkg')\n"
+        "def build():\n    print('building')\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),"
+        " torch.nn.Flatten(), torch.nn.Linear(4, 3))\n"
+        "def quits():\n    sys.exit(3)\n",
+        monkeypatch,
+    )
+    res = cli("inspect", "w.pth", "--model", "loud_pkg.models:build", "--img-size", 16, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["parameters"] > 0 and "building" in res.stderr
+    one_line_error(cli("inspect", "w.pth", "--model", "loud_pkg.models:quits", "--img-size", 16),
+                   "quits() failed", "SystemExit")  # fmt: skip
