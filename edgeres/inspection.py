@@ -67,8 +67,20 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
     facts["macs"], facts["macs_how"] = macs, how
     facts["parameters"] = _file_parameters(path, name)
     if info is None and facts["input_shape"]:
-        facts["input"] = f"{PASS_FLAGS} (declared input {facts['input_shape']})"
+        facts["input"] = _bare_input(facts["input_shape"])
     return facts
+
+
+def _bare_input(shape: list) -> str:
+    """What to pass for a file without metadata: --img-size only where the size is free."""
+    fixed = [d for d in shape[1:] if isinstance(d, int) and d > 0]
+    if len(shape) == 4 and len(fixed) == 3:
+        h, w = (shape[1], shape[2]) if shape[3] == 3 else (shape[2], shape[3])
+        return (
+            f"none: the size is fixed by the file at {h}x{w}; pass --mean/--std "
+            f"(and --labels) to convert or quantize it (declared input {shape})"
+        )
+    return f"{PASS_FLAGS} (declared input {shape})"
 
 
 def _declared_input(path: Path, name: str) -> list | None:

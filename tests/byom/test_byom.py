@@ -381,7 +381,12 @@ def test_inspect_exported_files_and_checkpoints(artifacts_dir, int8_tflite, int8
     assert ckpt["kind"] == "edgeres checkpoint" and ckpt["macs"] > 0
     assert onnx8["precision"] == tfl8["precision"] == "int8" and tfl8["full_integer"] is True
     assert onnx8["operators"]["QuantizeLinear"] > 0 and tfl8["operators"]["CONV_2D"] > 0
-    assert bare["input"].startswith("none: pass --img-size") and bare["classes"] is None
+    # A TFLite file fixes its input size: no "pass --img-size" for it.
+    assert (
+        bare["input"].startswith("none: the size is fixed by the file at")
+        and bare["classes"] is None
+    )
+    assert "--img-size" not in bare["input"] and "--mean/--std" in bare["input"]
     assert "source_sha256" in tfl8["provenance"]
 
 
