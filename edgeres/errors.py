@@ -87,6 +87,10 @@ def missing_dependency(module: str, extra: str, what: str) -> MissingDependencyE
     )
 
 
+# Seeds numpy's and torch's generators both take.
+SEED_MAX = 2**32 - 1
+
+
 def check_number(
     value: float | None,
     flag: str,

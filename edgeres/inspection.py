@@ -69,9 +69,21 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
     facts["macs"], facts["macs_how"] = macs, how
     facts["parameters"] = _file_parameters(path, name)
     if info is None and facts["input_shape"]:
-        facts["input"] = f"{PASS_FLAGS} (declared input {facts['input_shape']})"
+        facts["input"] = _bare_input(facts["input_shape"])
         facts["assumed"] = _assumed(facts["input_shape"])
     return facts
+
+
+def _bare_input(shape: list) -> str:
+    """What to pass for a file without metadata: --img-size only where the size is free."""
+    fixed = [d for d in shape[1:] if isinstance(d, int) and d > 0]
+    if len(shape) == 4 and len(fixed) == 3:
+        h, w = (shape[1], shape[2]) if shape[3] == 3 else (shape[2], shape[3])
+        return (
+            f"none: the size is fixed by the file at {h}x{w}; pass --mean/--std "
+            f"(and --labels) to convert or quantize it (declared input {shape})"
+        )
+    return f"{PASS_FLAGS} (declared input {shape})"
 
 
 def _declared_input(path: Path, name: str) -> list | None:
@@ -153,7 +165,12 @@ def _module_facts(ckpt, kind: str) -> dict[str, Any]:
 
 
 def _program_facts(path: Path, source: SourceOptions) -> dict[str, Any]:
-    from edgeres.formats.program_load import input_shape, program_macs, read_program
+    from edgeres.formats.program_load import (
+        declared_outputs,
+        input_shape,
+        program_macs,
+        read_program,
+    )
 
     program = read_program(path)
     shape = input_shape(program)
@@ -165,7 +182,9 @@ def _program_facts(path: Path, source: SourceOptions) -> dict[str, Any]:
         "kind": "torch.export program",
         "input": PASS_FLAGS if free[1:] else "shape fixed by the program; pass --mean/--std",
         "input_shape": [d if d is not None else "free" for d in shape],
-        "classes": list(source.class_names(_program_outputs(program))) if source.labels else None,
+        "classes": list(source.class_names(declared_outputs(program) or 0))
+        if source.labels
+        else None,
         "parameters": sum(
             program.state_dict[n].numel() for n in program.graph_signature.parameters
         ),
@@ -174,11 +193,6 @@ def _program_facts(path: Path, source: SourceOptions) -> dict[str, Any]:
         "precision": "fp32",
         "provenance": "no edgeres metadata (a .pt2 carries none; pass --labels and preprocessing)",
     }
-
-
-def _program_outputs(program) -> int:
-    out = next(n for n in program.graph.nodes if n.op == "output").args[0][0]
-    return int(out.meta["val"].shape[-1])
 
 
 def _state_dict_facts(path: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ into the float batch a model takes.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -33,6 +34,27 @@ MAX_INPUT_SIDE = 16384  # pixels, height or width
 MAX_INPUT_VALUES = 1 << 26  # values in one input tensor (256 MB as float32), batch included
 MAX_CLASSES = 100_000  # ImageNet-21k has 21,841
 MAX_CLASS_NAME = 1000  # characters
+# Preprocessing numbers a spec may hold, from a file or a flag. NaN passes every "<= 0" test
+# and gives confident wrong scores, and 1e-300 or 1e308 overflow float32 in the multiply-add:
+# every value must be finite and inside these ranges (pixel-unit mean/std such as 123.7 / 58.4
+# with scale 1, and [0,1]-unit 0.485 / 0.229 with scale 1/255, both fit with room to spare).
+MAX_ABS_MEAN = 1e4
+STD_RANGE = (1e-4, 1e4)
+SCALE_RANGE = (1e-6, 1e3)
+
+
+def preprocessing_problem(name: str, values: tuple[float, ...]) -> str | None:
+    """Why ``values`` of ``name`` (``"mean"``, ``"std"`` or ``"scale"``) cannot preprocess
+    images, or ``None`` when they can. Shared by ``InputSpec`` and the ``--mean/--std`` flags."""
+    low, high = {"mean": (-MAX_ABS_MEAN, MAX_ABS_MEAN), "std": STD_RANGE, "scale": SCALE_RANGE}[
+        name
+    ]
+    for v in values:
+        if not math.isfinite(v):
+            return f"must be finite numbers, got {v}"
+        if not low <= v <= high:
+            return f"must lie in [{low:g}, {high:g}], got {v:g}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -76,14 +98,28 @@ class InputSpec:
             )
         if self.resize not in RESIZE_MODES:
             raise UsageError(f"resize must be one of {RESIZE_MODES}, got '{self.resize}'")
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise UsageError("mean and std need exactly 3 values (one per channel)")
-        if any(s <= 0 for s in self.std):
-            raise UsageError(f"std values must be positive, got {self.std}")
-        # Normalise sequences from JSON/YAML into tuples of float so equality and hashing work.
-        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
-        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
-        object.__setattr__(self, "scale", float(self.scale))
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """mean, std and scale as floats (JSON/YAML gives lists), each finite and in range."""
+        numbers = {k: getattr(self, k) for k in ("mean", "std", "scale")}
+        try:
+            if len(self.mean) != 3 or len(self.std) != 3:
+                raise UsageError("mean and std need exactly 3 values (one per channel)")
+            # Tuples of float, so equality and hashing work; bool is no number here.
+            if any(isinstance(v, (bool, str)) for v in (self.scale, *self.mean, *self.std)):
+                raise TypeError
+            mean, std = tuple(map(float, self.mean)), tuple(map(float, self.std))
+            scale = float(self.scale)
+        except (TypeError, ValueError):
+            raise UsageError(f"mean, std and scale must be numbers, got {numbers}") from None
+        for name, values in (("mean", mean), ("std", std), ("scale", (scale,))):
+            problem = preprocessing_problem(name, values)
+            if problem is not None:
+                raise UsageError(f"input spec {name} {problem}")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+        object.__setattr__(self, "scale", scale)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -220,7 +256,7 @@ class ModelInfo:
                 precision=str(d.get("precision", "fp32")),
                 extra=dict(d.get("extra", {})),
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise UsageError(f"model metadata is incomplete or malformed: {e}") from None
 
     def to_json(self) -> str:
@@ -232,3 +268,5 @@ class ModelInfo:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as e:
             raise UsageError(f"model metadata is not valid JSON: {e}") from None
+        except RecursionError:  # JSON nested 100,000 deep: no metadata is
+            raise UsageError("model metadata is nested too deeply to be edgeres metadata") from None

@@ -9,6 +9,8 @@ log lines pass through ``shown`` once more, so a message built elsewhere is safe
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import unicodedata
 from pathlib import PurePath
@@ -76,11 +78,34 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value: object) -> object:
-    """``value`` as a CSV cell a spreadsheet shows as text: a string that starts like a formula
-    gets a leading ``'`` (OWASP's advice); numbers and ``None`` pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """``value`` as a CSV cell a spreadsheet shows as text: control and bidi characters escaped
+    as ``shown`` does (a class name's raw ESC or right-to-left override reaches whoever views
+    the file), and a string that starts like a formula gets a leading ``'`` (OWASP's advice);
+    numbers and ``None`` pass unchanged."""
+    if not isinstance(value, str):
+        return value
+    value = shown(value)
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _finite(obj: object) -> object:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_text(obj: object, **kwargs: object) -> str:
+    """``json.dumps`` of ``obj`` as standard JSON: NaN and +/-Infinity become ``null``.
+
+    ``json.dumps`` writes them as bare ``NaN``/``Infinity``, which no JSON parser but Python's
+    accepts; a score or a metric that is not a number is shown as "no value" instead. Every JSON
+    document edgeres prints or writes goes through here (``allow_nan=False`` checks it did).
+    """
+    return json.dumps(_finite(obj), allow_nan=False, **kwargs)  # type: ignore[arg-type]
 
 
 def clipped(text: str, limit: int = 300) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeres.errors import UsageError, check_number
+from edgeres.errors import SEED_MAX, UsageError, check_number
+from edgeres.profiles.model import MAX_BUDGET_RUNS, MAX_BUDGET_SECONDS
 from edgeres.text import shown
 
 if TYPE_CHECKING:
@@ -115,9 +116,14 @@ class BenchConfig:
         if not self.models:
             raise UsageError("benchmark needs at least one model file")
         object.__setattr__(self, "threads", parse_threads(self.threads))
-        for name, (_, low) in _BUDGET_FLAGS.items():
-            check_number(getattr(self, name), name, low)
+        for name, (key, low) in _BUDGET_FLAGS.items():
+            # The Budget's own bounds, checked here so the error names this flag, not the field.
+            high = (
+                MAX_BUDGET_RUNS if key.endswith("runs") or key == "trials" else MAX_BUDGET_SECONDS
+            )
+            check_number(getattr(self, name), name, low, maximum=high)
         check_number(self.limit, "limit", 1)
+        check_number(self.seed, "seed", 0, maximum=SEED_MAX)
         check_number(self.tolerance, "tolerance", 0)
         for name in (*_OUTPUTS, "baseline"):
             if getattr(self, name) is not None:
@@ -161,7 +167,7 @@ def parse_threads(value: tuple[int, ...] | str | None) -> tuple[int, ...]:
         return ()
     text = value if isinstance(value, str) else ",".join(map(str, value))
     try:
-        values = tuple(dict.fromkeys(int(t) for t in text.split(",") if t.strip()))
+        values = tuple(dict.fromkeys(int(t) for t in text.split(",")))  # "1,,2": an int("")
     except ValueError:
         raise UsageError(f"--threads takes N or a list like 1,2,4, got '{text}'") from None
     if not values or any(v < 1 for v in values):

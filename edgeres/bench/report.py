@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from edgeres.bench.results import BenchmarkReport, ModelResult
 from edgeres.bench.tables import md_table, text_table
-from edgeres.text import csv_cell, shown
+from edgeres.text import csv_cell, json_text, shown
 
 COLUMNS = (
     "model",
@@ -180,7 +179,7 @@ def to_markdown(report: BenchmarkReport, command: str | None = None) -> str:
 
 
 def to_json(report: BenchmarkReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) + "\n"
+    return json_text(report.to_dict(), indent=2, sort_keys=True, default=str) + "\n"
 
 
 def to_csv(report: BenchmarkReport) -> str:

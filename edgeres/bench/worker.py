@@ -14,6 +14,7 @@ from typing import Any
 
 from edgeres.bench.jobs import Job
 from edgeres.errors import EdgeresError
+from edgeres.text import json_text
 
 
 def _run(job: Job) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def main() -> int:
         doc = {"error": str(e), "exit_code": e.exit_code}
     except Exception as e:  # noqa: BLE001 - an engine crashing on one file must not end a sweep
         doc = {"error": f"{type(e).__name__}: {e}", "exit_code": 2}
-    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.write(json_text(doc) + "\n")
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -12,12 +11,12 @@ from typing import Any
 import click
 
 from edgeres.data.common import DEFAULT_MAX_IMAGE_PIXELS
-from edgeres.text import shown_lines
+from edgeres.text import json_text, shown_lines
 
 
 def echo_json(obj: Any) -> None:
     """Print one JSON document on stdout (logs go to stderr)."""
-    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    click.echo(json_text(obj, indent=2, sort_keys=True, default=str))
 
 
 @contextlib.contextmanager

@@ -196,7 +196,8 @@ def inspect_cmd(model_path: str, model, labels, img_size, as_json: bool) -> None
     from edgeres.formats.source_options import SourceOptions
     from edgeres.inspection import inspect_file, lines
 
-    report = inspect_file(model_path, SourceOptions(model, labels, img_size))
+    with library_prints_to_stderr(as_json):  # a --model pkg:fn may print
+        report = inspect_file(model_path, SourceOptions(model, labels, img_size))
     if as_json:
         echo_json(report)
     else:

@@ -146,7 +146,7 @@ def _predict_rows(backend, files, named, config: PredictConfig, stats, as_json: 
     from edgeres.runtime.predict import PredictionWriter, predict_batches
 
     out, topk = config.out, config.topk
-    writer = PredictionWriter(out, topk) if out is not None else None
+    writer = PredictionWriter(out, topk, config.force) if out is not None else None
     bar = progress(total=len(files), quiet=as_json or out is None, desc="predict", unit="img")
     batch_size, workers = config.batch_size, resolve_workers(config.workers)
     try:

@@ -65,8 +65,12 @@ def _open(npy: Path, manifest: Path, key: str, src: Source) -> ArraySource | Non
         if list(images.shape) != want or images.dtype != np.uint8:
             raise ValueError(f"its array is {images.dtype} {list(images.shape)}, not uint8 {want}")
         valid = np.ones(len(src), dtype=bool)
-        valid[np.asarray(doc.get("unreadable", []), dtype=np.int64)] = False
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        bad = np.asarray(doc.get("unreadable", []), dtype=np.int64)
+        if bad.ndim != 1 or ((bad < 0) | (bad >= len(src))).any():  # -1 would mark the last
+            raise ValueError("its list of unreadable images names images it does not hold")
+        valid[bad] = False
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, OverflowError,
+            RecursionError) as e:  # fmt: skip
         log.warning(
             "note: the cache '%s' is unusable (%s); rebuilding it", shown(npy), shown(str(e))
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -85,6 +86,9 @@ class Batch:
 
 
 def _init_worker(source: Source, max_pixels: int) -> None:
+    # Ctrl-C reaches the whole process group: the main process stops the pool; a worker that
+    # took it too would print a KeyboardInterrupt traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)  # the workers are the parallelism; one OpenCV thread each
     set_max_image_pixels(max_pixels)  # --max-image-pixels, which a fresh process has not seen
     _WORKER["source"] = source

@@ -8,7 +8,6 @@ JSON and Markdown are still written and the report says which PNGs need it. No t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from edgeres.evalreport.metrics import (
 )
 from edgeres.fileio import atomic_write_text
 from edgeres.runtime.options import EVAL_BATCH
-from edgeres.text import md_cell, shown
+from edgeres.text import json_text, md_cell, shown
 
 __all__ = ["EvalReport", "build_report", "check_report_dir", "eval_report", "write_report"]
 
@@ -132,7 +131,7 @@ def write_report(report: EvalReport, out_dir: str | Path, images: np.ndarray | N
     report.files["markdown"] = str(out / "report.md")
     # Published only if still free: of two reports into one folder at once, the second fails.
     atomic_write_text(out / "report.md", markdown(report), overwrite=False)
-    text = json.dumps(report.to_dict(), indent=2) + "\n"
+    text = json_text(report.to_dict(), indent=2) + "\n"
     atomic_write_text(out / "report.json", text, overwrite=False)
 
 

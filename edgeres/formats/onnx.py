@@ -116,8 +116,10 @@ def precision_of(scan: OnnxScan) -> str:
 
 
 def read_metadata(path: Path) -> ModelInfo | None:
-    """The embedded ``ModelInfo`` of an ``.onnx`` file, after a structural check of the protobuf."""
-    return read_onnx_metadata(scan_onnx(Path(path).read_bytes(), path).metadata)
+    """The embedded ``ModelInfo`` of an ``.onnx`` file, after the checks every engine runs first
+    (``open_checked``: structure, external data inside the folder, input sizes), so ``inspect``
+    refuses what ``predict`` refuses with the same line instead of reaching ``onnx.checker``."""
+    return read_onnx_metadata(open_checked(Path(path)).metadata)
 
 
 _WEIGHT_INPUT = {

@@ -7,9 +7,10 @@ and odd-strided tensors with ``weights_only=False`` when the safe load fails, un
 torch.export writes for a plain model (no custom or opaque objects, no compiled AOTInductor or
 ExecuTorch payloads); every pickle in it must load with ``torch.load(weights_only=True)`` (so
 torch's own safe attempt succeeds and its unsafe fallback never runs); every operator the graph
-names must be an ATen/prims operator or a Python arithmetic one; every shape expression may use
-only symbol names, integers and arithmetic. ``torch.export.load`` then reads an archive rebuilt
-from the screened entries alone (never the user's bytes: zip readers disagree on duplicate names).
+names must be an ATen/prims operator or a Python arithmetic one; every shape expression must be
+small arithmetic on symbols (``program_expr``'s grammar: sympy evaluates them, and
+``10**10**10`` never ends). ``torch.export.load`` then reads an archive rebuilt from the
+screened entries alone (never the user's bytes: zip readers disagree on duplicate names).
 After loading, the graph's call targets are checked again as objects.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import operator
 import re
 import zipfile
@@ -28,9 +30,15 @@ from torch import nn
 
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.formats.checkpoint import SAVE_HINT
+from edgeres.formats.program_expr import expression_problem
 from edgeres.text import shown
 
 MAX_PROGRAM_BYTES = 2 * 1024**3
+# Content an archive may declare beyond its own size: torch.export.save stores weights
+# uncompressed, so a real program declares about its file size; 1.75 GiB of deflated zeros in a
+# 1.8 MB file is a bomb. The slack lets a compressed graph JSON through.
+MAX_EXPANSION = 4
+EXPANSION_SLACK = 64 * 1024**2
 # What torch.export.save writes for a plain nn.Module (under one top-level folder).
 _ENTRIES = re.compile(
     r"(archive_format|archive_version|byteorder|version|\.data/version|\.data/serialization_id"
@@ -41,13 +49,6 @@ _ENTRIES = re.compile(
 _TARGET = re.compile(
     r"torch\.ops\.(aten|prims)\.\w+(\.\w+)?|_operator\.\w+|torch\.sym_\w+|math\.\w+"
 )
-_EXPR_NAMES = {
-    "Symbol", "Integer", "Rational", "Add", "Mul", "Pow", "Max", "Min", "Abs", "oo",
-    "positive", "integer", "nonnegative", "real", "finite", "True", "False",
-    "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "StrictLessThan", "LessThan", "StrictGreaterThan",
-    "GreaterThan", "And", "Or", "Not", "FloorDiv", "Mod", "PythonMod", "CleanDiv", "CeilToInt",
-    "ModularIndexing", "Where", "IntTrueDiv", "FloorToInt", "TruncToInt",
-}  # fmt: skip
 _EXPR_CHARS = re.compile(r"[\w\s'(),=+\-*/<>]*")
 _PY_OPS = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv}
 
@@ -81,10 +82,14 @@ def _check_graph_json(path: Path, tree: Any) -> None:
         if not _TARGET.fullmatch(target):
             raise _refuse(path, f"its graph calls '{shown(target)[:80]}', not an ATen operator")
     for expr in _strings(tree, "expr_str"):
-        names = set(re.findall(r"[A-Za-z_]\w*", expr)) - _EXPR_NAMES
-        bad = [n for n in names if not re.fullmatch(r"[su]\d+", n)]
-        if bad or "__" in expr or not _EXPR_CHARS.fullmatch(expr):
-            raise _refuse(path, f"its shape expression '{shown(expr)[:60]}' is not arithmetic")
+        # Characters first (cheap), then the grammar that bounds what sympy would compute.
+        chars = "__" not in expr and _EXPR_CHARS.fullmatch(expr)
+        problem = expression_problem(expr) if chars else "it holds characters of no arithmetic"
+        if problem is not None:
+            raise _refuse(
+                path,
+                f"its shape expression '{shown(expr)[:60]}' is not small arithmetic: {problem}",
+            )
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -102,6 +107,10 @@ def _json(path: Path, name: str, body: bytes) -> Any:
         raise ModelFileError(f"'{shown(path)}' entry '{shown(name)}' is not valid JSON") from None
 
 
+def _content_limit(file_bytes: int) -> int:
+    return min(MAX_PROGRAM_BYTES, MAX_EXPANSION * file_bytes + EXPANSION_SLACK)
+
+
 def _entries(path: Path, data: bytes) -> dict[str, bytes]:
     """Each file entry's bytes by its name under the one top folder; refuses ambiguous names.
 
@@ -114,8 +123,12 @@ def _entries(path: Path, data: bytes) -> dict[str, bytes]:
         entries = [e for e in archive.infolist() if not e.is_dir()]
     except (zipfile.BadZipFile, ValueError) as e:
         raise ModelFileError(f"'{shown(path)}' is not a readable .pt2 archive ({e})") from None
-    if sum(e.file_size for e in entries) > MAX_PROGRAM_BYTES:
-        raise ModelFileError(f"'{shown(path)}' declares over {MAX_PROGRAM_BYTES} bytes of content")
+    declared, limit = sum(e.file_size for e in entries), _content_limit(len(data))
+    if declared > limit:
+        raise ModelFileError(
+            f"'{shown(path)}' declares {declared} bytes of content in a {len(data)}-byte file "
+            f"(over the {limit} it may hold); it is not a program torch.export.save wrote"
+        )
     folded = [e.filename.lower() for e in entries]
     if len(set(folded)) != len(folded):
         twice = next(
@@ -125,18 +138,27 @@ def _entries(path: Path, data: bytes) -> dict[str, bytes]:
     if len({e.filename.partition("/")[0] for e in entries}) > 1:
         raise _refuse(path, "its entries lie under more than one top folder")
     try:
-        return {e.filename.partition("/")[2]: archive.read(e) for e in entries}
+        # extra/ is the user's notes, never read by torch: left out, not even decompressed.
+        return {
+            e.filename.partition("/")[2]: archive.read(e)
+            for e in entries
+            if not e.filename.partition("/")[2].startswith("extra/")
+        }
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
 
 
-def _rebuilt(bodies: dict[str, bytes]) -> bytes:
-    """A fresh archive of exactly the screened entries: torch reads nothing that was not read."""
+def _rebuilt(bodies: dict[str, bytes]) -> io.BytesIO:
+    """A fresh archive of exactly the screened entries: torch reads nothing that was not read.
+
+    Each body is dropped once written, so the content is held about once, not twice.
+    """
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        for name, body in bodies.items():
-            archive.writestr(f"program/{name}", body)
-    return out.getvalue()
+        for name in list(bodies):
+            archive.writestr(f"program/{name}", bodies.pop(name))
+    out.seek(0)
+    return out
 
 
 def screen_archive(path: Path, data: bytes) -> bytes:
@@ -149,7 +171,11 @@ def screen_archive(path: Path, data: bytes) -> bytes:
         ModelFileError: Not a zip, an ambiguous or unknown entry, an unsafe pickle, operator or
             expression.
     """
-    bodies = _entries(path, data)
+    return _screened(path, _entries(path, data)).getvalue()
+
+
+def _screened(path: Path, bodies: dict[str, bytes]) -> io.BytesIO:
+    """``screen_archive`` on entries already read; the rebuilt archive as a buffer."""
     for inner in bodies:
         if not _ENTRIES.fullmatch(inner):
             raise _refuse(path, f"it holds '{shown(inner)[:80]}', which a plain "
@@ -198,14 +224,47 @@ def read_program(path: str | Path) -> Any:
         raise ModelFileError(f"'{shown(path)}' does not exist")
     if path.stat().st_size > MAX_PROGRAM_BYTES:
         raise ModelFileError(f"'{shown(path)}' is over {MAX_PROGRAM_BYTES} bytes")
-    screened = screen_archive(path, path.read_bytes())
-    try:
-        program = torch.export.load(io.BytesIO(screened))
-    except Exception as e:  # noqa: BLE001 - deserialization raises many types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise ModelFileError(f"'{shown(path)}' is not a loadable .pt2 program ({first})") from None
+    data = path.read_bytes()
+    bodies = _entries(path, data)
+    del data  # held once: the file's bytes, then its entries, then the rebuilt archive
+    program = _load_quietly(path, _screened(path, bodies))
     _check_targets(path, program)
     return program
+
+
+class _Withheld(logging.Filter):
+    """Keeps torch.export's log records from every handler, remembering them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+
+def _load_quietly(path: Path, screened: io.BytesIO) -> Any:
+    """``torch.export.load`` with its logger silenced; a failure is one line naming the cause.
+
+    On a failed deserialization torch logs the whole traceback as warnings, then raises
+    "check the warnings above": the cause is taken from the withheld record instead.
+    """
+    logger, withheld = logging.getLogger("torch.export"), _Withheld()
+    logger.addFilter(withheld)
+    try:
+        return torch.export.load(screened)
+    except Exception as e:  # noqa: BLE001 - deserialization raises many types
+        causes = [r.exc_info[1] for r in withheld.records if r.exc_info and r.exc_info[1]]
+        cause = causes[0] if causes else e
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:160]
+        raise ModelFileError(
+            f"'{shown(path)}' is not a loadable .pt2 program ({type(cause).__name__}: "
+            f"{shown(first)}); save it again with this torch ({torch.__version__}): "
+            "torch.export.save(torch.export.export(model, (x,)), 'model.pt2')"
+        ) from None
+    finally:
+        logger.removeFilter(withheld)
 
 
 class ProgramModule(nn.Module):
@@ -240,6 +299,14 @@ def input_shape(program: Any) -> list[int | None]:
     if val is None or not hasattr(val, "shape"):
         raise UsageError("the program's input is not a tensor")
     return [d if isinstance(d, int) else None for d in val.shape]
+
+
+def declared_outputs(program: Any) -> int | None:
+    """The class count the program's graph declares for its first output (None when free)."""
+    out = next(n for n in program.graph.nodes if n.op == "output").args[0][0]
+    val = getattr(out, "meta", {}).get("val")
+    last = val.shape[-1] if val is not None and getattr(val, "ndim", 0) >= 1 else None
+    return last if isinstance(last, int) else None
 
 
 def program_macs(program: Any) -> int | None:

@@ -10,8 +10,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgeres.errors import ParamError, UsageError, check_number
-from edgeres.spec import CHANNEL_ORDERS, DEFAULT_MEAN, DEFAULT_STD, InputSpec, ModelInfo
+from edgeres.errors import ModelFileError, ParamError, UsageError, check_number
+from edgeres.spec import (
+    CHANNEL_ORDERS,
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    MAX_CLASSES,
+    InputSpec,
+    ModelInfo,
+    preprocessing_problem,
+)
 from edgeres.text import shown
 
 MAX_LABELS_BYTES = 10 * 1024 * 1024
@@ -21,7 +29,8 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
     """Class names from a text file, one a line (blank lines at the end ignored).
 
     Raises:
-        UsageError: Missing, too large, not UTF-8, empty, or with blank lines among the names.
+        UsageError: Missing, too large, not UTF-8, empty, with blank lines among the names, or
+            a name twice.
     """
     path = Path(path)
     if not path.is_file():
@@ -41,6 +50,14 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
         raise UsageError(
             f"--labels '{shown(path)}' line {names.index('') + 1} is blank; one class name a line"
         )
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:  # two outputs of one name: predictions and reports could not tell them
+            raise UsageError(
+                f"--labels '{shown(path)}' line {i + 1} repeats the class name "
+                f"'{shown(name)[:80]}'; each class needs its own name"
+            )
+        seen.add(name)
     return tuple(names)
 
 
@@ -60,7 +77,20 @@ def rgb(value: Any, param: str) -> tuple[float, float, float] | None:
         check_number(v, param)
     if param == "std" and min(values) <= 0:
         raise ParamError("std", f"values must be > 0 (they divide the pixels), got '{value}'")
+    # The range InputSpec holds a file's values to: 1e-300 or 1e308 would overflow float32.
+    problem = preprocessing_problem(param, values) if param in ("mean", "std") else None
+    if problem is not None:
+        raise ParamError(param, problem)
     return values  # type: ignore[return-value]
+
+
+def check_class_count(outputs: int) -> None:
+    """Refuse a class count a model file declares that no classifier has, before allocating."""
+    if not 1 <= outputs <= MAX_CLASSES:
+        raise ModelFileError(
+            f"the model declares {outputs} outputs; edgeres takes classifiers of 1 to "
+            f"{MAX_CLASSES} classes"
+        )
 
 
 @dataclass(frozen=True)
@@ -95,7 +125,13 @@ class SourceOptions:
         return any(v is not None for v in (self.labels, self.img_size, self.mean, self.std))
 
     def class_names(self, outputs: int) -> tuple[str, ...]:
-        """``--labels``' names (their count must be ``outputs``), else ``0..outputs-1``."""
+        """``--labels``' names (their count must be ``outputs``), else ``0..outputs-1``.
+
+        Raises:
+            ModelFileError: ``outputs`` (read from a model file) is over ``MAX_CLASSES``; checked
+                before any name is built (10^9 declared outputs were 7 GB of strings).
+        """
+        check_class_count(outputs)
         if self.labels is None:
             return tuple(str(i) for i in range(outputs))
         names = read_labels(self.labels)

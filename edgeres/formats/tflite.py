@@ -76,7 +76,8 @@ def read_tflite_metadata(data: bytes, path: str | Path = "<bytes>") -> ModelInfo
     """Read a ``ModelInfo`` from a TFLite flatbuffer: its edgeres entry, else what its TFLite
     Support metadata says (``tflite_support``), else None.
 
-    The file is verified structurally first, so malformed input raises ``ModelFileError``.
+    The file is verified structurally first, so malformed input raises ``ModelFileError``
+    (naming ``path``, the file the bytes came from).
     """
     return embedded_info(data, verify_tflite(data, path), path)
 

@@ -16,7 +16,7 @@ import torch
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.formats import format_for_path
 from edgeres.formats.checkpoint import Checkpoint, check_model_size, load_checkpoint
-from edgeres.formats.source_options import SourceOptions
+from edgeres.formats.source_options import SourceOptions, check_class_count
 from edgeres.formats.statedict import head_outputs, load_strict, read_state_dict, stem_width
 from edgeres.models import create_model, list_models, model_config
 from edgeres.models.user import build_user_model, is_user_ref
@@ -95,7 +95,7 @@ def _outputs(model: torch.nn.Module, shape: tuple[int, ...], path: Path) -> int:
     try:
         with torch.no_grad():
             out = model(torch.zeros(shape))
-    except Exception as e:  # noqa: BLE001 - the user's network may raise anything
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's network may raise anything
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise ModelFileError(
             f"'{shown(path)}' does not run on a {'x'.join(map(str, shape))} input ({first})"
@@ -130,7 +130,12 @@ def _program_size(path: Path, shape: list, opts: SourceOptions) -> tuple[int, in
 
 
 def _from_program(path: Path, opts: SourceOptions) -> Checkpoint:
-    from edgeres.formats.program_load import ProgramModule, input_shape, read_program
+    from edgeres.formats.program_load import (
+        ProgramModule,
+        declared_outputs,
+        input_shape,
+        read_program,
+    )
 
     program = read_program(path)
     try:
@@ -138,6 +143,9 @@ def _from_program(path: Path, opts: SourceOptions) -> Checkpoint:
     except UsageError as e:
         raise ModelFileError(f"'{shown(path)}': {e}") from None
     h, w = _program_size(path, shape, opts)
+    declared = declared_outputs(program)
+    if declared is not None:  # refused from the graph, before running it allocates the output
+        check_class_count(declared)
     model = ProgramModule(program, shape[0])
     spec = opts.spec(h, w)
     outputs = _outputs(model, spec.shape(1), path)

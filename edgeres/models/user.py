@@ -5,10 +5,13 @@ nothing read from a file ever chooses code to import. The function is called wit
 must return an ``nn.Module``; its weights come from a state dict loaded with
 ``torch.load(weights_only=True)`` or safetensors. The current folder is searched first, as
 ``python -m`` would, so a package beside the user's data imports without installing it.
+While the user's code runs, its ``print`` goes to stderr (stdout may hold a ``--json``
+document), and a ``sys.exit`` in it is an error like any other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -46,8 +49,9 @@ def build_user_model(ref: str) -> Any:
     if added:
         sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
-    except Exception as e:  # noqa: BLE001 - the user's import may raise anything
+        with contextlib.redirect_stdout(sys.stderr):
+            module = importlib.import_module(module_name)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's import may raise anything
         raise UsageError(
             f"--model {shown(ref)}: module '{shown(module_name)}' does not import "
             f"({type(e).__name__}: {shown(str(e))[:120]}); run from the folder holding it or "
@@ -62,8 +66,9 @@ def build_user_model(ref: str) -> Any:
             f"--model {shown(ref)}: '{shown(module_name)}' has no function '{fn_name}'"
         )
     try:
-        model = fn()
-    except Exception as e:  # noqa: BLE001 - the user's code may raise anything
+        with contextlib.redirect_stdout(sys.stderr):
+            model = fn()
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's code may raise anything
         raise UsageError(
             f"--model {shown(ref)}: {fn_name}() failed ({type(e).__name__}: {shown(str(e))[:120]})"
         ) from None

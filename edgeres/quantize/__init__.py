@@ -9,7 +9,6 @@ quantized again with its most sensitive layers in float (``options.exclude``, se
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -35,6 +34,7 @@ from edgeres.quantize.options import (
 from edgeres.quantize.prepare import prepare_network
 from edgeres.quantize.report import QuantReport
 from edgeres.quantize.source import describe_sources, load_source
+from edgeres.text import json_text
 
 __all__ = ["QuantOptions", "QuantReport", "QuantizeConfig", "QuantizeResult", "quantize"]
 
@@ -175,7 +175,7 @@ def _quantize(
             if fmt not in report.rejected:
                 publish(path, targets[fmt], overwrite=cfg.force, companions=FORMATS[fmt].companions)
                 result.outputs[fmt] = targets[fmt]
-    text = json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n"
+    text = json_text(report.to_dict(), indent=2, sort_keys=True) + "\n"
     atomic_write_text(report_path, text, overwrite=cfg.force)
     return result
 

@@ -61,7 +61,8 @@ class PredictConfig:
         images: Image files, or folders of them.
         topk: Classes to show per image (``--topk``).
         out: Write one row per image to this .csv or .jsonl as each batch is done (under
-            .NAME.partial until the last image; then renamed) (``--out``).
+            .NAME.RUN.partial until the last image, then published only if the name is still
+            free) (``--out``).
         force: Replace an existing --out file (``--force``).
         batch_size: Images per inference call (``--batch-size``).
         workers: Processes that decode and resize images while the model runs (0: in this

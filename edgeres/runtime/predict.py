@@ -1,18 +1,20 @@
 """``predict`` over any number of images: read in batches by worker processes, scored batch by
 batch, each batch's rows written to ``--out`` as it is done.
 
-``--out preds.csv`` or ``preds.jsonl`` is written under ``.<name>.partial`` beside the final
-name, flushed after every batch, and renamed to the final name when the last image is done: a
-killed run keeps what it wrote in the partial file, and nothing half-written ever carries the
-final name. Images that are named on the command line must be readable (an error otherwise, as
+``--out preds.csv`` or ``preds.jsonl`` is written under ``.<name>.<run>.partial`` beside the
+final name (one per run: two runs never share a temporary), flushed after every batch, and
+published under the final name when the last image is done, only if that name is still free
+(``fileio.publish_one``; ``--force`` replaces): a killed run keeps what it wrote in its partial
+file, a second run to one ``--out`` fails with one line instead of replacing the first one's
+rows, and nothing half-written ever carries the final name. Images that are named on the command line must be readable (an error otherwise, as
 for one image); images found inside a folder that cannot be read are skipped and counted.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,12 +24,11 @@ from typing import IO, Any
 import numpy as np
 
 from edgeres.errors import DataError, UsageError
-from edgeres.fileio import disk_errors, fsync_file
+from edgeres.fileio import disk_errors, fsync_file, publish_one
 from edgeres.runtime.base import Backend, Prediction, topk_predictions
-from edgeres.text import shown
+from edgeres.text import csv_cell, json_text, shown
 
 OUT_SUFFIXES = (".csv", ".jsonl")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -77,23 +78,20 @@ def list_images(paths: tuple[Path, ...]) -> tuple[list[Path], np.ndarray]:
     return files, np.array(named, dtype=bool)
 
 
-def csv_cell(text: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
 class PredictionWriter:
     """Rows of ``--out`` written as they come, under a partial name until ``close``."""
 
-    def __init__(self, path: Path, topk: int) -> None:
+    def __init__(self, path: Path, topk: int, overwrite: bool = False) -> None:
         if path.suffix.lower() not in OUT_SUFFIXES:
             raise UsageError(f"--out must end in .csv or .jsonl, got '{shown(path)}'")
-        self.path, self.topk = path, topk
-        self.partial = path.with_name(f".{path.name}.partial")
+        self.path, self.topk, self.overwrite = path, topk, overwrite
+        run = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.partial = path.with_name(f".{path.name}.{run}.partial")
         self.kind = path.suffix.lower()
         with disk_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.file: IO[str] = open(self.partial, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            # "x": created by this run alone, never an open of another run's temporary.
+            self.file: IO[str] = open(self.partial, "x", newline="", encoding="utf-8")  # noqa: SIM115
         self.csv = csv.writer(self.file) if self.kind == ".csv" else None
         if self.csv is not None:
             head = ["image"] + [f"{c}{k + 1}" for k in range(topk) for c in ("label", "score")]
@@ -108,14 +106,14 @@ class PredictionWriter:
                         cells += [csv_cell(lab), f"{s:.6f}"]
                     self.csv.writerow(cells)
                 else:
-                    self.file.write(json.dumps({"image": image, **pred.to_dict()}) + "\n")
+                    self.file.write(json_text({"image": image, **pred.to_dict()}) + "\n")
             self.file.flush()
 
     def close(self) -> None:
         with disk_errors(self.path):
             self.file.close()
             fsync_file(self.partial)
-            os.replace(self.partial, self.path)
+            publish_one(self.partial, self.path, self.overwrite)
 
 
 def _source(files: list[Path], named: np.ndarray, size: tuple[int, int]):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
-from edgeres.errors import check_number
+from edgeres.errors import SEED_MAX, check_number
 from edgeres.runtime.options import RuntimeOptions
 from edgeres.stream.pipeline import StreamConfig, run_stream
 from edgeres.stream.sinks import SEGMENT_SECONDS, JsonLinesSink, SaveSink, ShowSink, Sink
@@ -71,6 +71,7 @@ class RunOptions:
         for name, value in (("width", self.width), ("height", self.height)):
             check_number(value, name, 1)
         check_number(self.fps, "fps", 0, above=True, maximum=1000)
+        check_number(self.seed, "seed", 0, maximum=SEED_MAX)
         check_number(self.segment_seconds, "segment_seconds", 0, above=True)
         if self.serve:  # before the model loads: a refused --serve should not wait for it
             from edgeres.stream.serve import parse_host_port

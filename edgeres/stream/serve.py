@@ -14,7 +14,6 @@ key (``--serve-token``) is required unless ``--serve-public`` says otherwise.
 
 from __future__ import annotations
 
-import json
 import secrets
 import sys
 import threading
@@ -27,7 +26,7 @@ import cv2
 from edgeres.errors import UsageError
 from edgeres.stream.serve_guard import Guard, check_exposure, make_token, security_headers
 from edgeres.stream.sinks import FrameResult, Sink
-from edgeres.text import redact, shown
+from edgeres.text import json_text, redact, shown
 
 if TYPE_CHECKING:
     from edgeres.stream.stats import StreamStats
@@ -161,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._page()
         elif path == "/stats.json":
             stats = self.hub.stats.live() if self.hub.stats else {}
-            self._send(HTTPStatus.OK, "application/json", json.dumps(stats).encode())
+            self._send(HTTPStatus.OK, "application/json", json_text(stats).encode())
         elif path == "/frame.jpg":
             jpeg = self.hub.latest_jpeg()
             if jpeg is None:
@@ -176,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _page(self) -> None:
         stats = self.hub.stats.live() if self.hub.stats else {}
         # "</" cannot end the script early: JSON escapes it as "<\/".
-        stats_js = json.dumps(stats).replace("</", "<\\/")
+        stats_js = json_text(stats).replace("</", "<\\/")
         nonce = secrets.token_urlsafe(16)
         page = PAGE.replace("__SOURCE__", _html_escape(self.hub.source))
         page = page.replace("__NONCE__", nonce).replace("__QUERY__", self.guard.query())

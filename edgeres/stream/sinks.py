@@ -6,7 +6,6 @@ result at a time; ``close`` is always called, also after Ctrl-C, so files are fi
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -32,6 +31,7 @@ from edgeres.fileio import (
     is_disk_full,
 )
 from edgeres.stream.mp4join import check_segment, join_segments
+from edgeres.text import json_text
 
 if TYPE_CHECKING:
     from edgeres.runtime.base import Prediction
@@ -286,7 +286,7 @@ class JsonLinesSink(Sink):
             return
         out = self.stream or sys.stdout
         try:
-            out.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
+            out.write(json_text(result.to_dict(), separators=(",", ":")) + "\n")
             out.flush()
         except BrokenPipeError:
             # The reader went away (`edgeres run ... --json | head`): end the run like Ctrl-C.

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.data.augment import augment_name, parse_augment
-from edgeres.errors import UsageError, check_number
+from edgeres.errors import SEED_MAX, UsageError, check_number
 from edgeres.models.registry import check_width
 from edgeres.train.schedule import AUTO, parse_epochs
 
@@ -118,6 +118,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
+        check_number(self.seed, "seed", 0, maximum=SEED_MAX)  # numpy: "expected non-negative"
         try:
             object.__setattr__(self, "epochs", parse_epochs(self.epochs))
         except (TypeError, ValueError):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 from edgeres.fileio import atomic_path, atomic_write_text
+from edgeres.text import json_text
 
 HISTORY_FIELDS = (
     "epoch",
@@ -33,7 +33,7 @@ def write_history(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json_text(metrics, indent=2, sort_keys=True) + "\n")
 
 
 def plot_curves(path: Path, history: list[dict[str, Any]], title: str) -> None:

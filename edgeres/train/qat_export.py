@@ -9,7 +9,6 @@ the same ``QuantReport`` as ``edgeres quantize`` writes, saved as model_int8_rep
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import replace
@@ -33,6 +32,7 @@ from edgeres.quantize.options import (
 from edgeres.quantize.report import QuantReport
 from edgeres.quantize.source import load_source
 from edgeres.quantize.tflite.pt2e import write_pt2e_tflite
+from edgeres.text import json_text
 from edgeres.train.qat import QATNet
 
 INT8_FILES = {"onnx": "model_int8.onnx", "tflite": "model_int8.tflite"}
@@ -89,7 +89,7 @@ def export_qat(qat: QATNet, state, ckpt: Path, cfg, train_images: np.ndarray) ->
         evaluate(report, open_eval(report, source, cfg.data, limit, cfg.quiet), staged)
         for path in staged.values():
             os.replace(path, out / path.name)
-    text = json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n"
+    text = json_text(report.to_dict(), indent=2, sort_keys=True) + "\n"
     atomic_write_text(out / REPORT_FILE, text)
     return report
 

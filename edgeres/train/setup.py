@@ -18,7 +18,7 @@ from torch import nn
 
 from edgeres import __version__
 from edgeres.data.sources import Source
-from edgeres.errors import OutputExistsError, UsageError
+from edgeres.errors import OutputExistsError, ParamError, UsageError
 from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.models import count_macs, count_params, create_model, model_config
 from edgeres.spec import InputSpec, ModelInfo
@@ -147,6 +147,13 @@ def _pick_device(name: str, ctx: DistContext) -> torch.device:
 
 
 def _check_out_dir(cfg: TrainConfig) -> None:
+    for p in (cfg.out, *cfg.out.parents):  # a file there: an os.mkdir traceback otherwise
+        if p.exists():
+            if not p.is_dir():
+                raise ParamError(
+                    "out", f"'{shown(cfg.out)}' cannot be a run folder: '{shown(p)}' is a file"
+                )
+            break
     existing = [f for f in RUN_FILES + QAT_FILES if (cfg.out / f).exists()]
     if cfg.resume:
         if not (cfg.out / RESUME_CHECKPOINT).exists():

@@ -24,6 +24,10 @@ from edgeres.profiles import Budget
         (["--runs", "0"], "--runs must be >= 1"),
         (["--limit", "0"], "--limit must be >= 1"),
         (["--threads", "1,x"], "--threads takes N"),
+        (["--threads", "1,,2"], "--threads takes N"),  # an empty entry was skipped
+        (["--runs", "1000000000"], "--runs must be <= "),  # named min_runs (Budget's field)
+        (["--min-time", "1e9"], "--min-time must be <= 3600"),
+        (["--seed", "-1"], "--seed must be >= 0"),  # was numpy's "ValueError: expected ..."
     ],
 )
 def test_bad_flag_is_one_line_exit_2_before_any_file_is_read(tmp_path, args, message):

@@ -80,6 +80,11 @@ def test_labels_of_the_wrong_count_are_refused(plain, tmp_path):
     res = cli("convert", plain["m_pt2"], "--labels", plain["three_txt"], "--out", tmp_path)
     one_line_error(res, "has 3 names", "4 outputs")
     assert not list(tmp_path.glob("m.*"))
+    twice = tmp_path / "twice.txt"
+    twice.write_text("cat\ndog\ncat\nbird\n")
+    res = cli("convert", plain["m_pt2"], "--labels", twice, "--out", tmp_path)
+    one_line_error(res, "line 3 repeats the class name 'cat'")
+    assert not list(tmp_path.glob("m.*"))
 
 
 def _user_package(tmp_path: Path, name: str, source: str, monkeypatch) -> None:
@@ -376,7 +381,12 @@ def test_inspect_exported_files_and_checkpoints(artifacts_dir, int8_tflite, int8
     assert ckpt["kind"] == "edgeres checkpoint" and ckpt["macs"] > 0
     assert onnx8["precision"] == tfl8["precision"] == "int8" and tfl8["full_integer"] is True
     assert onnx8["operators"]["QuantizeLinear"] > 0 and tfl8["operators"]["CONV_2D"] > 0
-    assert bare["input"].startswith("none: pass --img-size") and bare["classes"] is None
+    # A TFLite file fixes its input size: no "pass --img-size" for it.
+    assert (
+        bare["input"].startswith("none: the size is fixed by the file at")
+        and bare["classes"] is None
+    )
+    assert "--img-size" not in bare["input"] and "--mean/--std" in bare["input"]
     assert "source_sha256" in tfl8["provenance"]
 
 
@@ -454,3 +464,22 @@ def test_third_party_onnx_gets_names_and_preprocessing_embedded(third_party, tmp
     res = cli("quantize", third_party["onnx"], "--to", "onnx", "--labels", tmp_path / "nine.txt",
               "--out", tmp_path / "o")  # fmt: skip
     one_line_error(res, "has 9 names", "10 outputs")
+
+
+def test_user_code_that_prints_or_exits_cannot_corrupt_output(tmp_path, monkeypatch):
+    """A pkg:fn that prints corrupted inspect --json; a sys.exit(3) in it exited 3 silently."""
+    _user_package(
+        tmp_path,
+        "loud_pkg",
+        "import sys, torch\nprint('importing loud_pkg')\n"
+        "def build():\n    print('building')\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),"
+        " torch.nn.Flatten(), torch.nn.Linear(4, 3))\n"
+        "def quits():\n    sys.exit(3)\n",
+        monkeypatch,
+    )
+    res = cli("inspect", "w.pth", "--model", "loud_pkg.models:build", "--img-size", 16, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["parameters"] > 0 and "building" in res.stderr
+    one_line_error(cli("inspect", "w.pth", "--model", "loud_pkg.models:quits", "--img-size", 16),
+                   "quits() failed", "SystemExit")  # fmt: skip

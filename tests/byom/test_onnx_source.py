@@ -3,6 +3,9 @@ reader checked operator by operator against ONNX Runtime, and what it refuses.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -199,3 +202,26 @@ def test_refusals(exported, tmp_path):
     one_line_error(cli("convert", tmp_path / "slice.onnx", "--img-size", 9, "--out", tmp_path / "o"),
                    "Slice")  # fmt: skip
     assert not (tmp_path / "o").exists()
+
+
+def test_a_declared_class_count_is_refused_before_names_are_built(tmp_path):
+    """An ONNX of a few hundred bytes declaring [1, 1e9] outputs drove convert to 7 GB of class
+    names and a MemoryError: the count is checked first (here under a memory cap)."""
+    declared = _model([helper.make_node("GlobalAveragePool", ["x"], ["p"]),
+                       helper.make_node("Flatten", ["p"], ["y"])], {},
+                      out_shape=[1, 10**9])  # fmt: skip
+    onnx.save(declared, str(tmp_path / "declared.onnx"))
+    assert (tmp_path / "declared.onnx").stat().st_size < 1000
+    one_line_error(cli("convert", tmp_path / "declared.onnx", "--img-size", 9, "--out",
+                       tmp_path / "o"), "1000000000 outputs", "1 to 100000 classes")  # fmt: skip
+    capped = (
+        "import resource, sys\n"
+        "from edgeres.formats.source_options import SourceOptions\n"
+        "used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (used + 512 * 2**20, resource.RLIM_INFINITY))\n"
+        "try:\n    SourceOptions().class_names(10**9)\n"
+        "except Exception as e:\n    print(type(e).__name__)\n"
+    )  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", capped], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.stdout.strip() == "ModelFileError", done.stdout + done.stderr[-500:]

@@ -64,7 +64,9 @@ def test_other_data_or_size_gets_another_cache(tmp_path):
     assert np.array_equal(np.asarray(got.images), load_split(str(folder), "train", 16).images)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "manifest", "other_key"])
+@pytest.mark.parametrize(
+    "damage", ["truncate", "manifest", "other_key", [999999], [-1], [[0]], [2**70]]
+)
 def test_an_unreadable_or_mismatched_cache_is_rebuilt(tmp_path, caplog, damage):
     folder = str(_folder(tmp_path / "f"))
     src = open_split(folder, "train", 16)
@@ -74,8 +76,10 @@ def test_an_unreadable_or_mismatched_cache_is_rebuilt(tmp_path, caplog, damage):
         npy.write_bytes(npy.read_bytes()[:500])
     elif damage == "manifest":
         manifest.write_text("{not json")
-    else:
+    elif damage == "other_key":
         manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "key": "0" * 64}))
+    else:  # unreadable indices the cache does not hold: an IndexError traceback in train
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "unreadable": damage}))
     with caplog.at_level(logging.WARNING, logger="edgeres.data"):
         got = cached(src, tmp_path / "cache", quiet=True)
     assert "unusable" in caplog.text and "rebuilding" in caplog.text

@@ -83,3 +83,16 @@ def test_wrong_identifier_and_tiny_files():
         verify_tflite(b"\x10\x00\x00\x00XXXX" + b"\x00" * 32)
     with pytest.raises(ModelFileError):
         verify_tflite(b"\x10\x00")
+
+
+def test_inspect_of_a_broken_file_names_the_file(model_files, tmp_path):
+    """The metadata reader verified the bytes without their path: the error said '<bytes>'."""
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(_edit(model_files["tflite"], _bad_opcode))
+    res = CliRunner().invoke(main, ["inspect", str(broken)])
+    assert res.exit_code == 2 and "broken.tflite" in res.output, res.output
+    assert "<bytes>" not in res.output and len(res.output.strip().splitlines()) == 1

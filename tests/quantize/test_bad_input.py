@@ -126,6 +126,8 @@ def test_help_has_example():
         (["--mean", "nan,0,0"], "--mean"),
         (["--std", "0.2,inf,0.2"], "--std"),
         (["--std", "0.2,0,0.2"], "--std"),
+        (["--std", "1e-300,1,1"], "--std"),  # finite, but overflows float32: was a parity failure
+        (["--mean", "1e308,0,0"], "--mean"),
         (["--max-drop", "nan"], "--max-drop"),
         (["--max-drop", "inf"], "--max-drop"),
     ],

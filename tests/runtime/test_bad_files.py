@@ -339,3 +339,75 @@ def test_absurd_threads_are_capped_at_the_cores(model_files, sample_images, tmp_
     args = ["predict", str(model_files["onnx"]), str(sample_images[0]), "--profile", str(prof)]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0 and "capped at the" in res.stderr, res.output
+
+
+def _onnx_with_metadata(fp32_onnx, tmp_path: Path, text) -> Path:
+    """A copy of ``fp32_onnx`` whose edgeres metadata entry is ``text`` (or ``text(doc)``)."""
+    import onnx
+
+    from edgeres.formats.onnx import METADATA_KEY
+
+    proto = onnx.load(str(fp32_onnx))
+    entry = next(p for p in proto.metadata_props if p.key == METADATA_KEY)
+    entry.value = text(json.loads(entry.value)) if callable(text) else text
+    path = tmp_path / "crafted.onnx"
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("std", [float("nan"), 1, 1]), ("mean", [0, float("inf"), 0]), ("scale", float("nan")),
+     ("std", [1e-300, 1, 1]), ("mean", [1e308, 0, 0])],
+)  # fmt: skip
+def test_metadata_preprocessing_must_be_finite_and_in_range(
+    key, value, fp32_onnx, sample_images, tmp_path
+):
+    """NaN passed ``std <= 0`` and gave confident wrong scores (exit 0) or ``nan%``."""
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    def crafted(doc):
+        doc["spec"][key] = value
+        return json.dumps(doc)  # writes bare NaN / Infinity, as a hostile file may
+
+    model = _onnx_with_metadata(fp32_onnx, tmp_path, crafted)
+    res = CliRunner().invoke(main, ["predict", str(model), str(sample_images[0]), "--json"])
+    assert res.exit_code == 2 and f"spec {key} must" in res.output, res.output
+    assert "Traceback" not in res.output
+
+
+def test_metadata_nested_too_deep_is_one_line(fp32_onnx, sample_images, tmp_path):
+    model = _onnx_with_metadata(fp32_onnx, tmp_path, "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelFileError, match="nested too deeply"):
+        runtime.load(model)
+
+
+def test_json_documents_never_hold_nan_or_infinity():
+    from edgeres.text import json_text
+
+    doc = {"score": float("nan"), "runs": [float("inf"), -float("inf"), 0.5], "n": 3}
+    assert json.loads(json_text(doc)) == {"score": None, "runs": [None, None, 0.5], "n": 3}
+    assert "NaN" not in json_text(doc, indent=2) and "Infinity" not in json_text(doc)
+
+
+@pytest.mark.parametrize(
+    ("location", "words"),
+    [("../secret.bin", "outside its folder"), ("/etc/passwd", "outside its folder"),
+     ("missing.bin", "missing.bin")],
+)  # fmt: skip
+def test_inspect_refuses_external_data_as_predict_does(location, words, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeres.cli import main
+
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 4 * 10 * 192)
+    path = _external_model(tmp_path, location)
+    for command in ("inspect", "predict"):
+        args = [command, str(path)] + (
+            [str(tmp_path / "secret.bin")] if command == "predict" else []
+        )
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and words in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output

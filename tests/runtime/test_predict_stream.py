@@ -13,7 +13,8 @@ from edgeres import runtime
 from edgeres.cli import main
 from edgeres.data import load_split
 from edgeres.data.shapes import generate
-from edgeres.runtime.predict import PredictionWriter
+from edgeres.errors import OutputExistsError
+from edgeres.runtime.predict import PredictionWriter, list_images, predict_batches
 
 
 def _run(*args):
@@ -67,8 +68,29 @@ def test_a_stopped_predict_keeps_its_rows_in_the_partial_file_only(
     out = tmp_path / "preds.jsonl"
     _run("predict", tiny_ckpt, photos, "--out", out, "--batch-size", "4", "--workers", "0")
     assert not out.exists()
-    partial = tmp_path / ".preds.jsonl.partial"
+    (partial,) = tmp_path.glob(".preds.jsonl.*.partial")
     assert len(partial.read_text().splitlines()) == calls[0] == 4
+
+
+def test_two_predicts_to_one_out_never_lose_rows(tiny_ckpt, photos, tmp_path):
+    """Two runs at once: each has its own temporary; the second to finish fails with one line
+    and keeps its rows in its partial file instead of replacing the first one's file."""
+    out = tmp_path / "preds.csv"
+    with runtime.load(tiny_ckpt) as backend:
+        rows = [r for b in predict_batches(backend, *list_images((photos,)), topk=1) for r in b]
+    first, second = PredictionWriter(out, 1), PredictionWriter(out, 1)
+    assert first.partial != second.partial
+    first.write(rows[:10])
+    second.write(rows)
+    first.close()
+    with pytest.raises(OutputExistsError, match="already exists"):
+        second.close()
+    assert len(list(csv.reader(out.open()))) == 1 + 10
+    assert len(list(csv.reader(second.partial.open()))) == 1 + len(rows)
+    replacing = PredictionWriter(out, 1, overwrite=True)
+    replacing.write(rows)
+    replacing.close()
+    assert len(list(csv.reader(out.open()))) == 1 + len(rows)
 
 
 def test_eval_streams_with_workers_to_the_in_memory_score(tiny_ckpt):
@@ -108,3 +130,33 @@ def test_eval_report_leaves_unreadable_images_out_of_every_count(tiny_ckpt, tmp_
     assert int(np.asarray(report["confusion_matrix"]).sum()) == 30
     assert sum(c["support"] for c in report["classes"]) == 30
     assert np.isclose(report["accuracy"], doc["accuracy"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_process_group_prints_no_worker_traceback(fp32_onnx, tmp_path):
+    """Ctrl-C in a terminal signals every process of the group: the workers ignore it and the
+    main process stops them, so the only output is the main process's one line."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    images, _ = generate(400, 32, split="test", seed=3)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), image)
+    out = tmp_path / "preds.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeres", "predict", str(fp32_onnx), str(tmp_path), "--out",
+         str(out), "--workers", "2", "--batch-size", "2"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        p.stat().st_size > 200 for p in tmp_path.glob(".preds.csv.*.partial")
+    ):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert proc.returncode != 0 and not out.exists()

@@ -172,8 +172,11 @@ def test_credentials_never_shown_in_source_names_or_errors():
 def test_csv_cells_never_start_a_formula_and_lines_are_clipped():
     from edgeres.text import clipped, csv_cell
 
-    for text in ('=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+    for text in ('=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)"):
         assert csv_cell(text) == "'" + text
+    # Control and bidi characters are escaped as on the terminal: no raw tab, CR, ESC or RLO.
+    assert csv_cell("\tx") == "\\tx" and csv_cell("\rx") == "\\rx"
+    assert csv_cell("cat\x1b[2J") == "cat\\x1b[2J" and csv_cell("\u202egnp.exe") == "\\u202egnp.exe"
     assert (
         csv_cell("model.onnx") == "model.onnx" and csv_cell(-1.5) == -1.5 and csv_cell(None) is None
     )

@@ -51,6 +51,20 @@ def test_existing_run_is_refused_without_force(tiny_ckpt):
     assert "--resume" in res.output and "--force" in res.output
 
 
+def test_negative_seed_names_the_flag(tmp_path):
+    res = _run("train", "--model", "test_resnet", "--seed", "-1", "--out", str(tmp_path / "r"))
+    assert res.exit_code == 2 and res.output == "error: --seed must be >= 0, got -1\n", res.output
+
+
+def test_out_that_is_a_file_is_one_line_exit_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    for out in ("notes.txt", "notes.txt/run"):
+        res = _run("train", "--model", "test_resnet", "--out", str(tmp_path / out))
+        assert res.exit_code == 2 and res.output.startswith("error: --out "), res.output
+        assert "is a file" in res.output and len(res.output.strip().splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
 def test_cli_trains_and_prints_json(tmp_path):
     out = tmp_path / "r"
     res = _run(
