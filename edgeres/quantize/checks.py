@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeres.errors import ModelFileError
+from edgeres.text import shown
+
 # ONNX ops that only move or reshape data: they run on whatever type arrives, never compute.
 _ONNX_LAYOUT_OPS = {
     "Reshape",
@@ -109,11 +112,20 @@ def tflite_graph(path_or_content: str | Path | bytes) -> tuple[list[dict], list[
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     kw = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
-    if isinstance(path_or_content, bytes):
-        it = Interpreter(model_content=path_or_content, **kw)
-    else:
-        it = Interpreter(model_path=str(path_or_content), **kw)
-    it.allocate_tensors()
+    try:
+        if isinstance(path_or_content, bytes):
+            it = Interpreter(model_content=path_or_content, **kw)
+        else:
+            it = Interpreter(model_path=str(path_or_content), **kw)
+        it.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        # A file our verifier accepts can still be one the interpreter refuses (another schema
+        # version, a kernel whose tensors do not fit): the file's fault, said in one line.
+        what = "the TFLite content" if isinstance(path_or_content, bytes) else path_or_content
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFileError(
+            f"the TFLite interpreter cannot load '{shown(what)}': {shown(first)}"
+        ) from None
     return it._get_ops_details(), it.get_tensor_details(), it
 
 
