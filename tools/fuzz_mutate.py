@@ -406,8 +406,13 @@ MUTATORS: dict[str, tuple[Mutator, ...]] = {
 def mutate(fmt: str, data: bytes, rng: random.Random) -> tuple[bytes, str]:
     """``data`` (a valid file of format ``fmt``) with one mutation, sometimes two stacked."""
     new, what = _one(fmt, data, rng)
-    if rng.random() < 0.15 and new:
+    if (rng.random() < 0.15 or new == data) and new:
+        # stacked sometimes, and always when the first edit changed nothing (a value set to
+        # what it was, a JSON document written back the same)
         new, more = _one(fmt, new, rng)
+        what = f"{what}; then {more}"
+    if new == data:
+        new, more = flip(data, rng)
         what = f"{what}; then {more}"
     return new, what
 

@@ -17,7 +17,7 @@ Every `--every` seconds the run's RSS, open descriptors and threads (from /proc)
 count and FPS (from `/stats.json`) are written to `soak.csv`; `soak.md` gets the targets and
 `soak.png` the plot. Targets: the median RSS and descriptor count of the last window (10 minutes
 of 60, scaled with --minutes) within 5% of the first window's, the median thread count not above
-the first window's, FPS of the last window within `--fps-tolerance` of the first (samples while
+the first window's, the mean FPS of the last window within `--fps-tolerance` of the first (samples while
 the source is away, and the few after it came back, excluded). Exit 1 when one is missed; 2 on a bad flag.
 """
 
@@ -142,6 +142,10 @@ def mark_settling(rows: list[dict], every: float, fps: float) -> None:
         row["settling"] = any(r["source_away"] for r in rows[max(0, i - lag) : i + 1])
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
 def judge(rows: list[dict], minutes: float, fps_tol: float) -> list[dict]:
     """The targets, each ``{metric, first, last, change, target, ok}``."""
     span = minutes * 60 * WINDOW_SHARE
@@ -151,10 +155,13 @@ def judge(rows: list[dict], minutes: float, fps_tol: float) -> list[dict]:
     checks = []
 
     def add(metric: str, key: str, target: str, ok_fn, present_only: bool = False) -> None:
+        # Sizes by the median (a client connected at the moment of a sample is not growth);
+        # FPS by the mean of the samples with a source, so a sustained slowdown shows.
+        agg = _mean if present_only else _median
         pick = [r for r in first if not present_only or not r["settling"]]
         pick_last = [r for r in last if not present_only or not r["settling"]]
-        a = _median([r[key] for r in pick if r[key] is not None])
-        b = _median([r[key] for r in pick_last if r[key] is not None])
+        a = agg([r[key] for r in pick if r[key] is not None])
+        b = agg([r[key] for r in pick_last if r[key] is not None])
         change = (b - a) / a if a else float("nan")
         checks.append({"metric": metric, "first": a, "last": b, "change": change,
                        "target": target, "ok": bool(a == a and b == b and ok_fn(a, b))})  # fmt: skip

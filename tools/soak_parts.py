@@ -190,7 +190,11 @@ class Clients:
             want, got = rng.randint(100, 200_000), 0
             deadline = time.monotonic() + rng.uniform(0.5, 8.0)
             while got < want and time.monotonic() < deadline and not self.stop.is_set():
-                chunk = s.recv(65536)
+                s.settimeout(max(0.05, deadline - time.monotonic()))
+                try:
+                    chunk = s.recv(65536)
+                except TimeoutError:  # no frame meanwhile (the source is away): hang up now
+                    break
                 if not chunk:
                     break
                 got += len(chunk)
