@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from edgeres.errors import ModelFileError
+from edgeres.formats.onnx_arity import MIN_INPUTS
 from edgeres.spec import MAX_INPUT_VALUES
 from edgeres.text import shown
 
@@ -22,7 +23,8 @@ from edgeres.text import shown
 _MODEL_GRAPH, _MODEL_METADATA, _MODEL_FUNCTIONS = 7, 14, 25
 _GRAPH_NODE, _GRAPH_INIT, _GRAPH_SPARSE_INIT, _GRAPH_INPUT = 1, 5, 15, 11
 _TENSOR_NAME = 8
-_NODE_OP_TYPE, _NODE_ATTR, _FUNCTION_NODE = 4, 5, 7
+_NODE_INPUT, _NODE_NAME, _NODE_OP_TYPE, _NODE_ATTR, _NODE_DOMAIN = 1, 3, 4, 5, 7
+_FUNCTION_NODE = 7
 _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
 _TENSOR_EXTERNAL, _TENSOR_LOCATION = 13, 14
 _MAX_DEPTH = 32
@@ -159,6 +161,26 @@ def _node_locations(node: memoryview, depth: int) -> Iterator[ExternalRef]:
                         yield from _tensor_locations(t)
 
 
+def _check_inputs(node: memoryview) -> str:
+    """The node's operator; ``_Malformed`` if it has fewer inputs than any opset allows it (an
+    engine may crash on such a node instead of refusing it)."""
+    text = {_NODE_OP_TYPE: "", _NODE_DOMAIN: "", _NODE_NAME: ""}
+    inputs = 0
+    for n, wire, value in _fields(node):
+        if wire == 2 and n == _NODE_INPUT:
+            inputs += 1  # positions, "" (an omitted optional input) included
+        elif wire == 2 and n in text:
+            text[n] = _text(value)
+    op = text[_NODE_OP_TYPE]
+    need = MIN_INPUTS.get(op, 0) if text[_NODE_DOMAIN] in ("", "ai.onnx") else 0
+    if inputs < need:
+        raise _Malformed(
+            f"node '{shown(text[_NODE_NAME])}' ({shown(op)}) has {inputs} "
+            f"input{'s' * (inputs != 1)}; {shown(op)} takes at least {need}"
+        )
+    return op
+
+
 def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
     """Walk an ONNX ``ModelProto``; raise ``ModelFileError`` if it is not well-formed."""
     buf = memoryview(data)
@@ -173,8 +195,7 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
                 scan.external.extend(_graph_locations(value, 0))
                 scan.inputs.update(_graph_inputs(value))
                 for node in _messages(value, _GRAPH_NODE):
-                    for op in _messages(node, _NODE_OP_TYPE):
-                        scan.op_types.add(bytes(op).decode("utf-8", "replace"))
+                    scan.op_types.add(_check_inputs(node))
             elif n == _MODEL_METADATA:
                 kv = {
                     k: bytes(v).decode("utf-8", "replace") for k, w, v in _fields(value) if w == 2
