@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -120,6 +121,37 @@ def summary(counts: dict, formats: list[str], n_cases: int, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _where(text: str) -> str:
+    """The last edgeres frame of a traceback and its last line: what makes two findings one."""
+    frames = re.findall(r'File "[^"]*/(edgeres/[^"]+)", line \d+, in (\w+)', text)
+    kinds = re.findall(r"^([\w.]*(?:Error|Exception|Interrupt))\b", text, re.MULTILINE)
+    last = [ln for ln in text.strip().splitlines() if ln and not ln.startswith(" ")][-1:]
+    head = kinds[-1].rsplit(".", 1)[-1] if kinds else (last[0][:60] if last else "")
+    return f"{frames[-1][0]}:{frames[-1][1]}: {head}" if frames else head
+
+
+def merge(args) -> int:
+    """One table from several runs (shards run side by side), and the distinct findings."""
+    counts: dict = {}
+    groups: dict[tuple, list[str]] = {}
+    for folder in args.merge:
+        for key, n in json.loads((folder / "counts.json").read_text()).items():
+            k = tuple(key.split("|"))
+            counts[k] = counts.get(k, 0) + n
+        for txt in sorted((folder / "findings").glob("*-*.txt")):
+            lines = txt.read_text().split("\n", 3)
+            outcome = lines[1].split(",")[0].removeprefix("outcome ")
+            cmd = txt.stem.split("-")[1]
+            key = (cmd, outcome, _where(lines[3] if len(lines) > 3 else ""))
+            groups.setdefault(key, []).append(lines[0].split()[2])
+    text = summary(counts, FORMATS, sum(counts.values()) // 2, args)
+    text += "\n| command | outcome | where | cases | e.g. |\n| --- | --- | --- | ---: | --- |\n"
+    for (cmd, outcome, where), paths in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        text += f"| {cmd} | {outcome} | `{where}` | {len(paths)} | {paths[0]} |\n"
+    print(text)
+    return 1 if groups else 0
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=300, help="mutated files")
@@ -130,6 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--mem-cap-mb", type=int, default=2048, help="address space per worker")
     ap.add_argument("--time-cap", type=float, default=60.0, help="seconds per command")
     ap.add_argument("--max-minutes", type=float, default=24 * 60, help="stop after this long")
+    ap.add_argument("--merge", type=Path, nargs="+", help="sum the tables of these OUT folders")
     ap.add_argument("--make-seeds", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
@@ -144,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.make_seeds:  # the child that imports torch and builds the seed files
         make_seeds(args.make_seeds)
         return 0
+    if args.merge:
+        return merge(args)
     args.out.mkdir(parents=True, exist_ok=True)
     seeds, image = seed_files(args.seeds or args.out / "seeds", args.formats)
     counts: dict = {}
