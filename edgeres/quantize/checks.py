@@ -75,8 +75,15 @@ def _onnx_weight_int8(node, producers, inits) -> bool:
 def check_onnx(path: str | Path) -> IntegerCheck:
     """Check a QDQ ONNX file: every compute op fed by DequantizeLinear, weights int8 initializers."""
     import onnx
+    from google.protobuf.message import DecodeError
 
-    model = onnx.load(str(path))
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, ValueError, RuntimeError) as e:  # bytes the structural walk let by
+        raise ModelFileError(
+            f"'{shown(path)}' is not a valid ONNX file ({shown(_first_line(e))}); "
+            "re-export or copy it again"
+        ) from None
     graph = model.graph
     producers = _onnx_producers(graph)
     inits = {i.name: i for i in graph.initializer}
@@ -85,7 +92,7 @@ def check_onnx(path: str | Path) -> IntegerCheck:
         format="onnx",
         input_dtype=str(elem(graph.input[0].type.tensor_type.elem_type)),
         output_dtype=str(elem(graph.output[0].type.tensor_type.elem_type)),
-        ops=dict(Counter(n.op_type for n in graph.node)),
+        ops=dict(Counter(_text(n.op_type) for n in graph.node)),
     )
     for node in graph.node:
         if node.op_type in _ONNX_QDQ or node.op_type in _ONNX_LAYOUT_OPS:
@@ -118,15 +125,24 @@ def tflite_graph(path_or_content: str | Path | bytes) -> tuple[list[dict], list[
         else:
             it = Interpreter(model_path=str(path_or_content), **kw)
         it.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
+        return it._get_ops_details(), it.get_tensor_details(), it
+    except (ValueError, RuntimeError) as e:  # UnicodeDecodeError (garbled names) included
         # A file our verifier accepts can still be one the interpreter refuses (another schema
         # version, a kernel whose tensors do not fit): the file's fault, said in one line.
         what = "the TFLite content" if isinstance(path_or_content, bytes) else path_or_content
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFileError(
-            f"the TFLite interpreter cannot load '{shown(what)}': {shown(first)}"
+            f"the TFLite interpreter cannot load '{shown(what)}': {shown(_first_line(e))}"
         ) from None
-    return it._get_ops_details(), it.get_tensor_details(), it
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+def _text(name: str | bytes) -> str:
+    """A protobuf string field; the Python protobuf hands back bytes when they are not UTF-8."""
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else name
 
 
 def input_consumers(path: str | Path) -> list[str]:

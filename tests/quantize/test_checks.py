@@ -51,3 +51,49 @@ def test_inspect_of_a_tflite_file_the_interpreter_refuses_is_one_line(
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the TFLite interpreter"), res.output
     assert words in lines[0]
+
+
+def _inspect_outcomes(paths) -> set[str]:
+    """What `inspect` did for each file: 'ok', 'clean' (exit 2, one error line) or the traceback."""
+    seen = set()
+    for path in paths:
+        res = CliRunner().invoke(main, ["inspect", str(path)])
+        lines = res.output.strip().splitlines()
+        if res.exit_code == 0:
+            seen.add("ok")
+        elif res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "):
+            seen.add("clean")
+        else:
+            seen.add(f"{res.exit_code}: {res.exception!r}"[:200])
+    return seen
+
+
+def test_inspect_of_corrupted_onnx_bytes_is_one_line(fp32_onnx, int8_onnx, tmp_path):
+    # Bytes flipped (as tools/fuzz_files.py does) where the structural walk still passes but
+    # protobuf refuses the message, or op names turn into non-UTF-8 bytes.
+    paths = []
+    for k, src in enumerate((fp32_onnx, int8_onnx)):
+        data = bytearray(src.read_bytes())
+        for i, at in enumerate(range(40, len(data), max(1, len(data) // 150))):
+            bad = bytearray(data)
+            bad[at : at + 8] = b"\xcf\xff\x87\xcf\xff\x87\xcf\xff"[: len(bad) - at]
+            paths.append(tmp_path / f"{k}_{i}.onnx")
+            paths[-1].write_bytes(bytes(bad))
+    assert _inspect_outcomes(paths) <= {"ok", "clean"}
+
+
+def test_inspect_of_a_checkpoint_with_its_pickle_cut_short_is_one_line(artifacts_dir, tmp_path):
+    import zipfile
+
+    src = artifacts_dir / "model.pt"
+    with zipfile.ZipFile(src) as z:
+        entries = [(i.filename, z.read(i)) for i in z.infolist()]
+    pkl = next(k for k, (name, _) in enumerate(entries) if name.endswith("data.pkl"))
+    paths = []
+    for cut in range(2, len(entries[pkl][1]), 11):  # cuts inside many kinds of opcode argument
+        path = tmp_path / f"cut{cut}.pt"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+            for k, (name, body) in enumerate(entries):
+                z.writestr(name, body[:cut] if k == pkl else body)
+        paths.append(path)
+    assert _inspect_outcomes(paths) == {"clean"}
