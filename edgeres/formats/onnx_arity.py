@@ -49,3 +49,16 @@ _BY_COUNT = {
     8: ("QLinearConv QLinearMatMul"),
 }
 MIN_INPUTS: dict[str, int] = {op: n for n, ops in _BY_COUNT.items() for op in ops.split()}
+# Operators that take more inputs from an opset on (an attribute became an input) and never
+# fewer again: (opset, fewest inputs from then on). OpenVINO also crashes on a one-input Pad at
+# opset 17.
+RAISED: dict[str, tuple[int, int]] = {
+    "Pad": (11, 2), "Reshape": (5, 2), "Slice": (10, 3), "TopK": (10, 2), "Unsqueeze": (13, 2),
+    "Upsample": (9, 2),
+}  # fmt: skip
+
+
+def min_inputs(op: str, opset: int) -> int:
+    """The fewest inputs ``op`` of the default domain takes at ``opset`` (0: unknown or none)."""
+    since, raised = RAISED.get(op, (0, 0))
+    return raised if since and opset >= since else MIN_INPUTS.get(op, 0)

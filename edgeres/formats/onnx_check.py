@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from edgeres.errors import ModelFileError
-from edgeres.formats.onnx_arity import MIN_INPUTS
+from edgeres.formats.onnx_arity import min_inputs
 from edgeres.spec import MAX_INPUT_VALUES
 from edgeres.text import shown
 
 # Field numbers from onnx.proto3.
-_MODEL_GRAPH, _MODEL_METADATA, _MODEL_FUNCTIONS = 7, 14, 25
+_MODEL_GRAPH, _MODEL_OPSET, _MODEL_METADATA, _MODEL_FUNCTIONS = 7, 8, 14, 25
 _GRAPH_NODE, _GRAPH_INIT, _GRAPH_SPARSE_INIT, _GRAPH_INPUT = 1, 5, 15, 11
 _TENSOR_NAME = 8
 _NODE_INPUT, _NODE_NAME, _NODE_OP_TYPE, _NODE_ATTR, _NODE_DOMAIN = 1, 3, 4, 5, 7
@@ -161,9 +161,9 @@ def _node_locations(node: memoryview, depth: int) -> Iterator[ExternalRef]:
                         yield from _tensor_locations(t)
 
 
-def _check_inputs(node: memoryview) -> str:
-    """The node's operator; ``_Malformed`` if it has fewer inputs than any opset allows it (an
-    engine may crash on such a node instead of refusing it)."""
+def _check_inputs(node: memoryview, opset: int) -> str:
+    """The node's operator; ``_Malformed`` if it has fewer inputs than the model's opset allows
+    it (an engine may crash on such a node instead of refusing it)."""
     text = {_NODE_OP_TYPE: "", _NODE_DOMAIN: "", _NODE_NAME: ""}
     inputs = 0
     for n, wire, value in _fields(node):
@@ -172,7 +172,7 @@ def _check_inputs(node: memoryview) -> str:
         elif wire == 2 and n in text:
             text[n] = _text(value)
     op = text[_NODE_OP_TYPE]
-    need = MIN_INPUTS.get(op, 0) if text[_NODE_DOMAIN] in ("", "ai.onnx") else 0
+    need = min_inputs(op, opset) if text[_NODE_DOMAIN] in ("", "ai.onnx") else 0
     if inputs < need:
         raise _Malformed(
             f"node '{shown(text[_NODE_NAME])}' ({shown(op)}) has {inputs} "
@@ -186,7 +186,7 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
     buf = memoryview(data)
     scan = OnnxScan()
     try:
-        graphs = 0
+        graphs, opset, nodes = 0, 1, []
         for n, wire, value in _fields(buf):
             if wire != 2:
                 continue
@@ -194,8 +194,11 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
                 graphs += 1
                 scan.external.extend(_graph_locations(value, 0))
                 scan.inputs.update(_graph_inputs(value))
-                for node in _messages(value, _GRAPH_NODE):
-                    scan.op_types.add(_check_inputs(node))
+                nodes.extend(_messages(value, _GRAPH_NODE))
+            elif n == _MODEL_OPSET:
+                kv = {k: v for k, w, v in _fields(value)}
+                if bytes(kv.get(1, b"")) in (b"", b"ai.onnx") and isinstance(kv.get(2), int):
+                    opset = kv[2]  # the default domain's version
             elif n == _MODEL_METADATA:
                 kv = {
                     k: bytes(v).decode("utf-8", "replace") for k, w, v in _fields(value) if w == 2
@@ -206,6 +209,7 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
                     scan.external.extend(_node_locations(node, 0))
         if graphs == 0:
             raise _Malformed("no graph in the model")
+        scan.op_types.update(_check_inputs(node, opset) for node in nodes)  # opset comes last
     except _Malformed as e:
         raise ModelFileError(
             f"'{shown(path)}' is not a valid ONNX file (corrupted or truncated: {e}); "

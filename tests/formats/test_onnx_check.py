@@ -19,28 +19,35 @@ from edgeres.formats.onnx_check import scan_onnx
 onnx = pytest.importorskip("onnx")
 
 
-def _one_node(path: Path, op: str, inputs: list[str]) -> Path:
+def _one_node(path: Path, op: str, inputs: list[str], opset: int = 17) -> Path:
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     node = helper.make_node(op, inputs, ["y"], name="n")
     model = helper.make_model(
-        helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)]
+        helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", opset)]
     )
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
 
 
-@pytest.mark.parametrize(("op", "inputs", "need"), [("Conv", ["x"], 2), ("Pad", [], 1),
-                                                    ("GlobalAveragePool", [], 1)])  # fmt: skip
+@pytest.mark.parametrize(("op", "inputs", "need"), [("Conv", ["x"], 2), ("Pad", [], 2),
+                                                    ("GlobalAveragePool", [], 1),
+                                                    ("Pad", ["x"], 2)])  # fmt: skip
 def test_a_node_missing_required_inputs_is_refused_before_any_engine(tmp_path, op, inputs, need):
     bad = _one_node(tmp_path / "bad.onnx", op, inputs)
     with pytest.raises(
-        ModelFileError, match=f"node 'n' \\({op}\\) has {len(inputs)} input.*at least {need}"
+        ModelFileError, match=f"'n' \\({op}\\) has {len(inputs)} input.*least {need}"
     ):
         open_checked(bad)
+
+
+def test_the_fewest_inputs_follow_the_opset(tmp_path):
+    # Pad took its pads as an attribute until opset 11: one input is right at opset 9
+    old = _one_node(tmp_path / "old.onnx", "Pad", ["x"], opset=9)
+    assert "Pad" in open_checked(old).op_types
 
 
 def test_predict_on_openvino_says_so_instead_of_crashing(tmp_path):
