@@ -97,3 +97,24 @@ def test_inspect_of_a_checkpoint_with_its_pickle_cut_short_is_one_line(artifacts
                 z.writestr(name, body[:cut] if k == pkl else body)
         paths.append(path)
     assert _inspect_outcomes(paths) == {"clean"}
+
+
+def test_inspect_of_a_checkpoint_whose_storage_record_is_garbled_is_one_line(
+    artifacts_dir, tmp_path
+):
+    import io
+    import pickle
+    import zipfile
+
+    class _Pickler(pickle.Pickler):
+        def persistent_id(self, obj):  # a storage whose type is a string, not a torch class
+            return ("storage", "FloatStorage", "0", "cpu", 1) if obj == "S" else None
+
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=2).dump({"w": "S"})
+    bad = tmp_path / "garbled.pt"
+    with zipfile.ZipFile(artifacts_dir / "model.pt") as z, zipfile.ZipFile(bad, "w") as out:
+        for info in z.infolist():
+            body = buf.getvalue() if info.filename.endswith("data.pkl") else z.read(info)
+            out.writestr(info.filename, body)
+    assert _inspect_outcomes([bad]) == {"clean"}
