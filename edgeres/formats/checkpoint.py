@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,11 @@ def read_pickle(path: Path) -> Any:
             f"refused to load '{shown(path)}': its pickle would import or run code, which edgeres "
             f"never executes ({name}: a whole model saved with torch.save(model)?); {SAVE_HINT}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    # A data.pkl cut short: struct.error inside an opcode's argument (torch's unpickler reads
+    # it raw), IndexError when an opcode finds the stack or memo emptier than it should be;
+    # AttributeError/TypeError when a storage record holds the wrong kind of value.
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, struct.error,
+            IndexError, AttributeError, TypeError) as e:  # fmt: skip
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({msg[:160]})") from None
 

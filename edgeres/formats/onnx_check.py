@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from edgeres.errors import ModelFileError
+from edgeres.formats.onnx_arity import min_inputs
 from edgeres.spec import MAX_INPUT_VALUES
 from edgeres.text import shown
 
 # Field numbers from onnx.proto3.
-_MODEL_GRAPH, _MODEL_METADATA, _MODEL_FUNCTIONS = 7, 14, 25
+_MODEL_GRAPH, _MODEL_OPSET, _MODEL_METADATA, _MODEL_FUNCTIONS = 7, 8, 14, 25
 _GRAPH_NODE, _GRAPH_INIT, _GRAPH_SPARSE_INIT, _GRAPH_INPUT = 1, 5, 15, 11
 _TENSOR_NAME = 8
-_NODE_OP_TYPE, _NODE_ATTR, _FUNCTION_NODE = 4, 5, 7
+_NODE_INPUT, _NODE_NAME, _NODE_OP_TYPE, _NODE_ATTR, _NODE_DOMAIN = 1, 3, 4, 5, 7
+_FUNCTION_NODE = 7
 _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
 _TENSOR_EXTERNAL, _TENSOR_LOCATION = 13, 14
 _MAX_DEPTH = 32
@@ -159,12 +161,32 @@ def _node_locations(node: memoryview, depth: int) -> Iterator[ExternalRef]:
                         yield from _tensor_locations(t)
 
 
+def _check_inputs(node: memoryview, opset: int) -> str:
+    """The node's operator; ``_Malformed`` if it has fewer inputs than the model's opset allows
+    it (an engine may crash on such a node instead of refusing it)."""
+    text = {_NODE_OP_TYPE: "", _NODE_DOMAIN: "", _NODE_NAME: ""}
+    inputs = 0
+    for n, wire, value in _fields(node):
+        if wire == 2 and n == _NODE_INPUT:
+            inputs += 1  # positions, "" (an omitted optional input) included
+        elif wire == 2 and n in text:
+            text[n] = _text(value)
+    op = text[_NODE_OP_TYPE]
+    need = min_inputs(op, opset) if text[_NODE_DOMAIN] in ("", "ai.onnx") else 0
+    if inputs < need:
+        raise _Malformed(
+            f"node '{shown(text[_NODE_NAME])}' ({shown(op)}) has {inputs} "
+            f"input{'s' * (inputs != 1)}; {shown(op)} takes at least {need}"
+        )
+    return op
+
+
 def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
     """Walk an ONNX ``ModelProto``; raise ``ModelFileError`` if it is not well-formed."""
     buf = memoryview(data)
     scan = OnnxScan()
     try:
-        graphs = 0
+        graphs, opset, nodes = 0, 1, []
         for n, wire, value in _fields(buf):
             if wire != 2:
                 continue
@@ -172,9 +194,11 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
                 graphs += 1
                 scan.external.extend(_graph_locations(value, 0))
                 scan.inputs.update(_graph_inputs(value))
-                for node in _messages(value, _GRAPH_NODE):
-                    for op in _messages(node, _NODE_OP_TYPE):
-                        scan.op_types.add(bytes(op).decode("utf-8", "replace"))
+                nodes.extend(_messages(value, _GRAPH_NODE))
+            elif n == _MODEL_OPSET:
+                kv = {k: v for k, w, v in _fields(value)}
+                if bytes(kv.get(1, b"")) in (b"", b"ai.onnx") and isinstance(kv.get(2), int):
+                    opset = kv[2]  # the default domain's version
             elif n == _MODEL_METADATA:
                 kv = {
                     k: bytes(v).decode("utf-8", "replace") for k, w, v in _fields(value) if w == 2
@@ -185,6 +209,7 @@ def scan_onnx(data: bytes, path: str | Path = "<bytes>") -> OnnxScan:
                     scan.external.extend(_node_locations(node, 0))
         if graphs == 0:
             raise _Malformed("no graph in the model")
+        scan.op_types.update(_check_inputs(node, opset) for node in nodes)  # opset comes last
     except _Malformed as e:
         raise ModelFileError(
             f"'{shown(path)}' is not a valid ONNX file (corrupted or truncated: {e}); "

@@ -6,7 +6,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgeres.errors import ModelFileError
 from edgeres.formats.tflite_verify import read_graph
+from edgeres.text import shown
 
 # ONNX ops that only move or reshape data: they run on whatever type arrives, never compute.
 _ONNX_LAYOUT_OPS = {
@@ -72,8 +74,15 @@ def _onnx_weight_int8(node, producers, inits) -> bool:
 def check_onnx(path: str | Path) -> IntegerCheck:
     """Check a QDQ ONNX file: every compute op fed by DequantizeLinear, weights int8 initializers."""
     import onnx
+    from google.protobuf.message import DecodeError
 
-    model = onnx.load(str(path))
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, ValueError, RuntimeError) as e:  # bytes the structural walk let by
+        raise ModelFileError(
+            f"'{shown(path)}' is not a valid ONNX file ({shown(_first_line(e))}); "
+            "re-export or copy it again"
+        ) from None
     graph = model.graph
     producers = _onnx_producers(graph)
     inits = {i.name: i for i in graph.initializer}
@@ -82,7 +91,7 @@ def check_onnx(path: str | Path) -> IntegerCheck:
         format="onnx",
         input_dtype=str(elem(graph.input[0].type.tensor_type.elem_type)),
         output_dtype=str(elem(graph.output[0].type.tensor_type.elem_type)),
-        ops=dict(Counter(n.op_type for n in graph.node)),
+        ops=dict(Counter(_text(n.op_type) for n in graph.node)),
     )
     for node in graph.node:
         if node.op_type in _ONNX_QDQ or node.op_type in _ONNX_LAYOUT_OPS:
@@ -102,6 +111,16 @@ def check_onnx(path: str | Path) -> IntegerCheck:
             else:
                 check.weights_float.append(label)
     return check
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+def _text(name: str | bytes) -> str:
+    """A protobuf string field; the Python protobuf hands back bytes when they are not UTF-8."""
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else name
 
 
 def input_consumers(path: str | Path) -> list[str]:
