@@ -117,12 +117,13 @@ def read_pickle(path: Path) -> Any:
     """
     if not path.is_file():
         raise ModelFileError(f"'{shown(path)}' does not exist")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"'{shown(path)}' is not a PyTorch checkpoint (not a torch.save zip archive); "
-            "it may be truncated or another kind of file"
-        )
     try:
+        # is_zipfile itself raises on some directories (one claiming to span several disks).
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(
+                f"'{shown(path)}' is not a PyTorch checkpoint (not a torch.save zip archive); "
+                "it may be truncated or another kind of file"
+            )
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError) as e:

@@ -121,7 +121,7 @@ def _entries(path: Path, data: bytes) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = [e for e in archive.infolist() if not e.is_dir()]
-    except (zipfile.BadZipFile, ValueError) as e:
+    except (zipfile.BadZipFile, ValueError, NotImplementedError) as e:
         raise ModelFileError(f"'{shown(path)}' is not a readable .pt2 archive ({e})") from None
     declared, limit = sum(e.file_size for e in entries), _content_limit(len(data))
     if declared > limit:
@@ -144,7 +144,12 @@ def _entries(path: Path, data: bytes) -> dict[str, bytes]:
             for e in entries
             if not e.filename.partition("/")[2].startswith("extra/")
         }
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        NotImplementedError,
+    ) as e:  # a method zipfile lacks
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
 
 
@@ -185,7 +190,9 @@ def _screened(path: Path, bodies: dict[str, bytes]) -> io.BytesIO:
         if name.endswith("_config.json"):
             folder = name.rpartition("/")[0]
             config = _json(path, name, body)
-            config = config.get("config", {}) if isinstance(config, dict) else {}
+            config = config.get("config") if isinstance(config, dict) else None
+            if not isinstance(config, dict):
+                raise ModelFileError(f"'{shown(path)}' entry '{shown(name)}' is malformed")
             pickled += [
                 f"{folder}/{m.get('path_name')}"
                 for m in config.values()

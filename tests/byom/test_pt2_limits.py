@@ -118,3 +118,32 @@ def test_a_pt2_zip_bomb_is_refused_from_its_directory(free_pt2, tmp_path):
     assert bomb.stat().st_size < 2_000_000
     with pytest.raises(ModelFileError, match=r"declares \d+ bytes of content in a \d+-byte file"):
         read_program(bomb)
+
+
+def _patched(data: bytes, signature: bytes, offset: int, value: bytes) -> bytes:
+    """``data`` with ``value`` written at ``offset`` into every record that has ``signature``."""
+    out, at = bytearray(data), data.find(signature)
+    while at >= 0:
+        out[at + offset : at + offset + len(value)] = value
+        at = data.find(signature, at + 1)
+    return bytes(out)
+
+
+def test_archives_zipfile_cannot_read_are_one_line(free_pt2, tmp_path, artifacts_dir):
+    """Found by tools/fuzz_files.py: a compression method zipfile lacks (NotImplementedError), a
+    directory that claims to span disks (BadZipFile from is_zipfile), a config that is no table."""
+    data = free_pt2.read_bytes()
+    method = data  # compression method 99 (AES) in the local header and the central directory
+    method = _patched(
+        _patched(method, b"PK\x03\x04", 8, b"\x63\x00"), b"PK\x01\x02", 10, b"\x63\x00"
+    )
+    (tmp_path / "method.pt2").write_bytes(method)
+    one_line_error(cli("inspect", tmp_path / "method.pt2"), "compression method")
+    config = _rewritten(free_pt2, tmp_path / "config.pt2", lambda n, b: b'{"config": 5}'
+                        if n.endswith("_weights_config.json") else b)  # fmt: skip
+    one_line_error(cli("inspect", config), "weights_config.json", "malformed")
+    ckpt = (artifacts_dir / "model.pt").read_bytes()
+    disks = _patched(ckpt, b"PK\x05\x06", 4, b"\x01\x00")  # "number of this disk": 1
+    disks = _patched(disks, b"PK\x06\x07", 16, b"\x02\x00\x00\x00")  # zip64: "2 disks"
+    (tmp_path / "disks.pt").write_bytes(disks)
+    one_line_error(cli("inspect", tmp_path / "disks.pt"), "span multiple disks")
