@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import click
 
-from edgeres.cli.common import (
-    echo_json,
-    library_prints_to_stderr,
-    log,
-    max_image_pixels_option,
-)
+from edgeres.cli.common import library_prints_to_stderr, max_image_pixels_option, show
 from edgeres.cli.fields import field_option
 from edgeres.convert.options import ConvertConfig
-from edgeres.errors import GateFailed
 from edgeres.quantize.options import ACTIVATIONS, IO_TYPES, METHOD_CHOICES, QuantizeConfig
 from edgeres.spec import CHANNEL_ORDERS
 
@@ -72,23 +66,11 @@ def convert_cmd(model_path: str, as_json: bool, **kw) -> None:
       edgeres convert resnet18-f37072fd.pth --model resnet18 --labels imagenet.txt
       edgeres convert w.pth --model my_pkg.models:build --img-size 96
     """
-    from edgeres.convert import convert
+    from edgeres.api import convert
 
     with library_prints_to_stderr(as_json):
-        result = convert(model_path, **ConvertConfig(**kw, quiet=as_json).kwargs())
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        for fmt, path in result.outputs.items():
-            click.echo(f"wrote {path}  ({fmt}, {result.seconds[fmt]:.1f} s)")
-        for report in result.parity:
-            click.echo(report.line())
-    if not result.passed:
-        failed = ", ".join(p.format for p in result.parity if not p.passed)
-        raise GateFailed(
-            f"parity check failed for {failed}: the file does not compute what the checkpoint "
-            "does, so it was not written"
-        )
+        result = convert(model_path, ConvertConfig(**kw, quiet=as_json))
+    show(result, as_json)
 
 
 @click.command("quantize")
@@ -141,33 +123,11 @@ def quantize_cmd(model_path: str, as_json: bool, **kw) -> None:
           --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --labels classes.txt
       edgeres quantize model.pt2 --calib photos/ --labels classes.txt --eval-data photos/
     """
-    from edgeres.quantize import quantize
+    from edgeres.api import quantize
 
-    config = QuantizeConfig(**kw, quiet=as_json)
     with library_prints_to_stderr(as_json):
-        result = quantize(model_path, config)
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        click.echo("\n".join(result.report.lines()))
-        log(f"report saved to {result.report_path}")
-    if not result.passed:
-        tried = _after_fallback(result.report)
-        raise GateFailed(
-            f"INT8 accuracy dropped more than {config.max_drop:g} points for "
-            f"{', '.join(result.report.rejected)}{tried}; that file was deleted "
-            "(see the report; try --method auto, more --samples or calibration images closer to "
-            "the deployment data)"
-        )
-
-
-def _after_fallback(report) -> str:
-    """What the fallback tried for the rejected formats, as a clause of the error line."""
-    tried = [report.formats[f].fallback for f in report.rejected]
-    counts = [len(f.layers) for f in tried if f is not None and not f.unsupported]
-    if not counts:
-        return ""
-    return f" even with up to {max(counts)} layers kept in float"
+        result = quantize(model_path, QuantizeConfig(**kw, quiet=as_json))
+    show(result, as_json)
 
 
 @click.command("inspect")
@@ -193,14 +153,9 @@ def inspect_cmd(model_path: str, model, labels, img_size, as_json: bool) -> None
       edgeres inspect resnet18-f37072fd.pth --json
       edgeres inspect third_party.onnx
     """
-    from edgeres.formats.source_options import SourceOptions
-    from edgeres.inspection import inspect_file, lines
+    from edgeres.api import inspect
 
-    report = inspect_file(model_path, SourceOptions(model, labels, img_size))
-    if as_json:
-        echo_json(report)
-    else:
-        click.echo("\n".join(lines(report)))
+    show(inspect(model_path, model=model, labels=labels, img_size=img_size), as_json)
 
 
 COMMANDS = [convert_cmd, quantize_cmd, inspect_cmd]

@@ -13,9 +13,8 @@ import click
 
 from edgeres.cli.common import log, max_image_pixels_option, runtime_options
 from edgeres.cli.fields import field_help, field_option
-from edgeres.cli.remote_opts import device_flags, pop_remote, remote_options
-from edgeres.errors import UsageError
-from edgeres.stream.app import RunOptions, run_model
+from edgeres.cli.remote_opts import on_device, pop_remote, remote_options
+from edgeres.stream.app import RunOptions
 from edgeres.stream.pipeline import StreamConfig, stop_on_signals
 from edgeres.stream.sources import SOURCE_HELP
 
@@ -76,30 +75,24 @@ def run_cmd(ctx: click.Context, **flags: Any) -> None:
     remote = pop_remote(flags)
     opts = RunOptions.from_flags(**flags)  # every check that needs no device, before connecting
     if remote is not None:
-        _run_remote(ctx, remote, opts)
-        return
-    import cv2
+        return on_device(ctx, remote, opts, False)
+    from edgeres.api import run
 
-    # OpenCV's own warnings ("can't capture by name") would bury our one-line errors.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     with stop_on_signals(threading.Event()) as stop:
-        summary = run_model(opts, stop, on_ready=_announce)
-    log(summary.to_text())
+        result = run(opts, stop=stop, on_ready=_announce)
+    for line in result.notes:
+        log(line)
 
 
-def _run_remote(ctx: click.Context, remote: Any, opts: RunOptions) -> None:
+def run_on_device(remote: Any, opts: RunOptions, words: list[str], as_json: bool) -> None:
+    """``run``'s device side (its row of the command table): frames and log come back live."""
     from pathlib import Path
 
     from edgeres.remote.live import LiveRun, remote_run
 
-    if opts.show:
-        raise UsageError(
-            "--show opens a window on this machine; with --remote watch the run with --serve"
-        )
-    local = {"model", "source", "profile", "save", "force", "show"}
     job = LiveRun(
         model=Path(opts.model),
-        flags=tuple(device_flags(ctx, opts, local)),
+        flags=tuple(words),
         source=opts.source,
         profile=opts.runtime.profile,
         save=Path(opts.save) if opts.save else None,

@@ -6,25 +6,12 @@ read from there.
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from edgeres.cli.common import echo_json, max_image_pixels_option
+from edgeres.cli.common import max_image_pixels_option, show
 from edgeres.cli.fields import field_help, field_option
-from edgeres.errors import missing_dependency
 from edgeres.models import MODEL_NAMES
 from edgeres.train.config import DEVICES, TrainConfig
-
-
-def _import_train():
-    try:
-        from edgeres import train as train_pkg
-    except ModuleNotFoundError as e:
-        if e.name and e.name.split(".")[0] in ("torch", "matplotlib"):
-            raise missing_dependency(e.name, "train", "edgeres train") from None
-        raise
-    return train_pkg
 
 
 def _opt(name: str, *decls: str, **attrs):
@@ -80,30 +67,10 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
       torchrun --nnodes 2 --node-rank 0 --nproc-per-node 1 --rdzv-endpoint 10.0.0.1:29500 \\
           -m edgeres train --data photos/ --out runs/2node   (the same with --node-rank 1)
     """
+    from edgeres.api import train
+
     cfg = TrainConfig(**kw, model_args={} if width is None else {"width": width}, quiet=as_json)
-    train_pkg = _import_train()
-    result = train_pkg.train(cfg, on_plan=None if as_json else _show_plan)
-    m = result.metrics
-    if m.get("world_size", 1) > 1 and int(os.environ.get("RANK", "0")) != 0:
-        return
-    report = result.quant_report
-    if as_json:
-        echo_json(dict(m, int8_report=report.to_dict()) if report is not None else m)
-        return
-    click.echo(
-        f"trained {m['model']} on {m['data']}: test accuracy {100 * m['test_accuracy']:.2f}% "
-        f"(best epoch {m['best_epoch']}/{m['epochs']}), {m['train_seconds']:.0f} s, "
-        f"{m['images_per_second']:.0f} images/s, augment {m['augment']}"
-    )
-    click.echo(f"wrote {result.out}/model.pt, metrics.json, history.csv, curves.png")
-    if report is not None:
-        for line in report.lines():
-            click.echo(line)
-        click.echo(f"wrote {result.out}/model_int8.onnx, model_int8.tflite, model_int8_report.json")
-
-
-def _show_plan(text: str) -> None:
-    click.echo(text, err=True)
+    show(train(cfg), as_json)
 
 
 COMMANDS = [train_cmd]

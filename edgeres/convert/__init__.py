@@ -17,11 +17,11 @@ from edgeres.convert.options import DEFAULT_OPSET
 from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import check_overwrite, publish, staging_dir
-from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
+from edgeres.formats import FORMATS, export_formats, format_for_path, output_name, resolve
 from edgeres.formats.source_options import SourceOptions
 from edgeres.text import shown
 
-__all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint", "output_path"]
+__all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint"]
 
 
 @dataclass
@@ -87,12 +87,6 @@ def source_targets(path: Path, to) -> tuple[str, ...]:
     return targets
 
 
-def output_path(checkpoint: Path, fmt: str, out_dir: str | Path | None, suffix: str = "") -> Path:
-    """``<out_dir or checkpoint folder>/<stem><suffix><format suffix>``."""
-    folder = Path(out_dir) if out_dir is not None else checkpoint.parent
-    return folder / f"{checkpoint.stem}{suffix}{FORMATS[fmt].suffix}"
-
-
 def _exporter_options(fmt: str, opset: int, dynamic_batch: bool) -> dict[str, Any]:
     # Each format's exporter names the options it takes (litert-torch's TFLite takes none).
     offered = {"opset": opset, "dynamic_batch": dynamic_batch}
@@ -144,7 +138,7 @@ def convert(
 
     checkpoint_path = Path(checkpoint_path)
     names = source_targets(checkpoint_path, to)
-    targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in names}
+    targets = {fmt: output_name(checkpoint_path, fmt, out_dir=out_dir) for fmt in names}
     for fmt, path in targets.items():
         check_overwrite(path, force, companions=FORMATS[fmt].companions)
     source = SourceOptions(model, labels, img_size, mean, std, channel_order)

@@ -42,6 +42,7 @@ __all__ = [
     "export_formats",
     "format_for_path",
     "get_format",
+    "output_name",
     "parse_format_list",
     "parse_info",
     "read_metadata",
@@ -159,6 +160,20 @@ def read_metadata(path: str | Path) -> ModelInfo | None:
     """The ``ModelInfo`` embedded in any model file edgeres reads (None if it has none)."""
     path = Path(path)
     return format_for_path(path).read_metadata(path)
+
+
+INT8_TAG = "_int8"
+
+
+def output_name(
+    source: str | Path, fmt: str, int8: bool = False, out_dir: str | Path | None = None
+) -> Path:
+    """The file ``convert`` (or, with ``int8``, ``quantize``) writes in format ``fmt`` from
+    ``source``: ``<out_dir or source's folder>/<stem>[_int8]<suffix>``; the one place this rule is
+    written (tune and the demo look for these names)."""
+    source = Path(source)
+    folder = Path(out_dir) if out_dir is not None else source.parent
+    return folder / f"{source.stem}{INT8_TAG if int8 else ''}{FORMATS[fmt].suffix}"
 
 
 def __getattr__(name: str):

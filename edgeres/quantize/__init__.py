@@ -15,7 +15,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from edgeres.convert import output_path
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import (
     atomic_write_text,
@@ -24,7 +23,7 @@ from edgeres.fileio import (
     publish,
     staging_dir,
 )
-from edgeres.formats import FORMATS, Format, format_for_path, resolve
+from edgeres.formats import FORMATS, Format, format_for_path, output_name, resolve
 from edgeres.quantize.options import (
     AUTO_METHOD,
     DEFAULT_METHOD,
@@ -67,7 +66,7 @@ class QuantizeResult:
 
 
 def _targets(model_path: Path, to, out_dir, force: bool) -> tuple[dict[str, Path], Path]:
-    targets = {fmt: output_path(model_path, fmt, out_dir, "_int8") for fmt in to}
+    targets = {fmt: output_name(model_path, fmt, int8=True, out_dir=out_dir) for fmt in to}
     report_path = next(iter(targets.values())).with_name(f"{model_path.stem}_int8_report.json")
     for fmt, path in targets.items():
         check_overwrite(path, force, companions=FORMATS[fmt].companions)
