@@ -17,11 +17,11 @@ from edgeres.runtime.options import EvalConfig, PredictConfig
 _MODEL_ARG = click.argument("model", type=click.Path(path_type=Path))
 
 
-def _p(name: str, *decls: str, **attrs):
+def _predict_opt(name: str, *decls: str, **attrs):
     return field_option(PredictConfig, name, *decls, **attrs)
 
 
-def _e(name: str, *decls: str, **attrs):
+def _eval_opt(name: str, *decls: str, **attrs):
     return field_option(EvalConfig, name, *decls, **attrs)
 
 
@@ -44,11 +44,11 @@ _NOT_CONFIG = {"as_json", *REMOTE_NAMES}
 @max_image_pixels_option
 @_MODEL_ARG
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_p("topk", type=click.IntRange(min=1))
-@_p("out", type=click.Path(dir_okay=False, path_type=Path))
-@_p("force")
-@_p("batch_size", type=click.IntRange(min=1))
-@_p("workers", type=click.IntRange(min=0), metavar="N")
+@_predict_opt("topk", type=click.IntRange(min=1))
+@_predict_opt("out", type=click.Path(dir_okay=False, path_type=Path))
+@_predict_opt("force")
+@_predict_opt("batch_size", type=click.IntRange(min=1))
+@_predict_opt("workers", type=click.IntRange(min=0), metavar="N")
 @runtime_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @remote_options
@@ -84,15 +84,15 @@ def predict_cmd(ctx: click.Context, as_json: bool, **flags: Any) -> None:
 @click.command("eval")
 @max_image_pixels_option
 @_MODEL_ARG
-@_e("data", required=True)
-@_e("split")
-@_e("limit", type=click.IntRange(min=1))
-@_e("batch_size", type=click.IntRange(min=1))
-@_e("workers", type=click.IntRange(min=0), metavar="N")
-@_e("report_dir", "--report", type=click.Path(file_okay=False, path_type=Path))
-@_e("compare", type=click.Path(dir_okay=False, path_type=Path))
+@_eval_opt("data", required=True)
+@_eval_opt("split")
+@_eval_opt("limit", type=click.IntRange(min=1))
+@_eval_opt("batch_size", type=click.IntRange(min=1))
+@_eval_opt("workers", type=click.IntRange(min=0), metavar="N")
+@_eval_opt("report_dir", "--report", type=click.Path(file_okay=False, path_type=Path))
+@_eval_opt("compare", type=click.Path(dir_okay=False, path_type=Path))
 @runtime_options
-@_e("by_index")
+@_eval_opt("by_index")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout; no progress bars."
 )

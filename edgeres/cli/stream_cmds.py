@@ -19,36 +19,36 @@ from edgeres.stream.pipeline import StreamConfig, stop_on_signals
 from edgeres.stream.sources import SOURCE_HELP
 
 
-def _r(name: str, *decls: str, **attrs):
+def _run_opt(name: str, *decls: str, **attrs):
     return field_option(RunOptions, name, *decls, **attrs)
 
 
-def _s(name: str, *decls: str, **attrs):
+def _stream_opt(name: str, *decls: str, **attrs):
     return field_option(StreamConfig, name, *decls, **attrs)
 
 
 @click.command("run")
 @max_image_pixels_option
 @click.argument("model", type=click.Path(dir_okay=False))
-@_r("source", metavar="SRC", help=f"{SOURCE_HELP}. {field_help(RunOptions, 'source')}")
-@_r("show")
-@_r("save", metavar="OUT.mp4")
-@_r("force")
-@_r("segment_seconds", metavar="S")
-@_r("json_lines", "--json")
-@_r("serve", metavar="HOST:PORT")
-@_r("serve_token", metavar="KEY")
-@_r("serve_public")
-@_s("max_frames", metavar="N")
-@_s("duration", metavar="S")
-@_s("realtime")
-@_s("topk")
-@_s("smooth")
+@_run_opt("source", metavar="SRC", help=f"{SOURCE_HELP}. {field_help(RunOptions, 'source')}")
+@_run_opt("show")
+@_run_opt("save", metavar="OUT.mp4")
+@_run_opt("force")
+@_run_opt("segment_seconds", metavar="S")
+@_run_opt("json_lines", "--json")
+@_run_opt("serve", metavar="HOST:PORT")
+@_run_opt("serve_token", metavar="KEY")
+@_run_opt("serve_public")
+@_stream_opt("max_frames", metavar="N")
+@_stream_opt("duration", metavar="S")
+@_stream_opt("realtime")
+@_stream_opt("topk")
+@_stream_opt("smooth")
 @runtime_options
-@_r("width")
-@_r("height")
-@_r("fps")
-@_r("seed")
+@_run_opt("width")
+@_run_opt("height")
+@_run_opt("fps")
+@_run_opt("seed")
 @remote_options
 @click.pass_context
 def run_cmd(ctx: click.Context, **flags: Any) -> None:

@@ -14,7 +14,7 @@ from edgeres.models import MODEL_NAMES
 from edgeres.train.config import DEVICES, TrainConfig
 
 
-def _opt(name: str, *decls: str, **attrs):
+def _train_opt(name: str, *decls: str, **attrs):
     return field_option(TrainConfig, name, *decls, **attrs)
 
 
@@ -23,32 +23,32 @@ _MODEL_HELP = f"{field_help(TrainConfig, 'model')} One of: {', '.join(MODEL_NAME
 
 @click.command("train")
 @max_image_pixels_option
-@_opt("model", help=_MODEL_HELP)
-@_opt("data")
-@_opt("out", required=True)
-@_opt("epochs")
-@_opt("augment")
-@_opt("init")
-@_opt("freeze_backbone")
-@_opt("qat")
-@_opt("per_tensor")
-@_opt("img_size")
-@_opt("batch_size")
-@_opt("lr")
-@_opt("weight_decay")
+@_train_opt("model", help=_MODEL_HELP)
+@_train_opt("data")
+@_train_opt("out", required=True)
+@_train_opt("epochs")
+@_train_opt("augment")
+@_train_opt("init")
+@_train_opt("freeze_backbone")
+@_train_opt("qat")
+@_train_opt("per_tensor")
+@_train_opt("img_size")
+@_train_opt("batch_size")
+@_train_opt("lr")
+@_train_opt("weight_decay")
 @click.option(
     "--width", type=float, default=None, help="Width multiplier (resnet18s, resnet18/34/50)."
 )
-@_opt("seed")
-@_opt("device", type=click.Choice(DEVICES))
-@_opt("threads")
-@_opt("workers")
-@_opt("cache")
-@_opt("amp")
-@_opt("limit")
-@_opt("eval_limit")
-@_opt("resume")
-@_opt("force")
+@_train_opt("seed")
+@_train_opt("device", type=click.Choice(DEVICES))
+@_train_opt("threads")
+@_train_opt("workers")
+@_train_opt("cache")
+@_train_opt("amp")
+@_train_opt("limit")
+@_train_opt("eval_limit")
+@_train_opt("resume")
+@_train_opt("force")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON; no progress bars.")
 def train_cmd(as_json: bool, width: float | None, **kw) -> None:
     """Train a small ResNet and write model.pt, metrics.json, history.csv and curves.png.

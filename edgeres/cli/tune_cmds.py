@@ -16,25 +16,25 @@ from edgeres.cli.fields import field_option
 from edgeres.tune.sweep import TuneConfig
 
 
-def _t(name: str, *decls: str, **attrs):
+def _tune_opt(name: str, *decls: str, **attrs):
     return field_option(TuneConfig, name, *decls, **attrs)
 
 
 @click.command("tune")
 @click.argument("targets", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_t("data")
-@_t("limit")
-@_t("max_drop")
-@_t("threads")
-@_t("engines", help_more=engine_help)
-@_t("calib")
-@_t("min_time")
-@_t("trials")
-@_t("profile", "--profile", "-p")
-@_t("save", metavar="PROFILE.yaml")
-@_t("plot", metavar="F.png")
-@_t("md", metavar="F.md")
-@_t("force")
+@_tune_opt("data")
+@_tune_opt("limit")
+@_tune_opt("max_drop")
+@_tune_opt("threads")
+@_tune_opt("engines", help_more=engine_help)
+@_tune_opt("calib")
+@_tune_opt("min_time")
+@_tune_opt("trials")
+@_tune_opt("profile", "--profile", "-p")
+@_tune_opt("save", metavar="PROFILE.yaml")
+@_tune_opt("plot", metavar="F.png")
+@_tune_opt("md", metavar="F.md")
+@_tune_opt("force")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked rows as JSON on stdout.")
 def tune_cmd(as_json: bool, targets: tuple[Path, ...], **flags) -> None:
     """Find the fastest file x engine x threads on this machine, and whether INT8 pays here.

@@ -174,10 +174,3 @@ def output_name(
     source = Path(source)
     folder = Path(out_dir) if out_dir is not None else source.parent
     return folder / f"{source.stem}{INT8_TAG if int8 else ''}{FORMATS[fmt].suffix}"
-
-
-def __getattr__(name: str):
-    # ``EXPORT_FORMATS`` reads the table when asked, so a format registered later is included.
-    if name == "EXPORT_FORMATS":
-        return export_formats()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from edgeres.configs import build
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import (
     atomic_write_text,
@@ -126,7 +127,7 @@ def quantize(
     Returns:
         The kept files and the report; ``result.passed`` is False when the gate rejected a file.
     """
-    cfg = config if config is not None else QuantizeConfig(**options)
+    cfg = build(QuantizeConfig, config, **options)
     model_path = Path(model_path)
     to = cfg.to or targets_from(format_for_path(model_path), asked=False)
     _check_source(model_path, to)
@@ -145,7 +146,7 @@ def _quantize(
         source = load_source(
             model_path,
             Path(tmp),
-            cfg.source_options(),
+            cfg.source,
             prepare=None if cfg.no_equalize else partial(prepare_network, opts=opts),
         )
         report = QuantReport(
