@@ -12,19 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.api.result import Result, build
-from edgeres.errors import UsageError
+from edgeres.errors import UsageError, warning_text
 from edgeres.text import shown
 
 
 @contextmanager
 def warnings_as_notes(notes: list[str]) -> Iterator[None]:
-    """Library warnings (no metadata, provider fallback) inside the block, as ``warning:`` notes."""
+    """Library warnings (no metadata, provider fallback) inside the block, as ``warning:`` notes
+    (the lines the CLI shows: a ``FlagWarning``'s advice names flags)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
             yield
         finally:
-            notes += [f"warning: {w}" for w in dict.fromkeys(str(c.message) for c in caught)]
+            texts = dict.fromkeys(warning_text(c.message, for_cli=True) for c in caught)
+            notes += [f"warning: {w}" for w in texts]
 
 
 def load_model(path: Path, runtime: Any, notes: list[str]) -> Any:

@@ -43,9 +43,12 @@ def train(
         f"wrote {result.out}/model.pt, metrics.json, history.csv, curves.png",
     ]
     if report is not None:
+        from edgeres.formats import output_name
+
+        files = [output_name(result.checkpoint, f, int8=True).name for f in report.formats]
         text += report.lines()
         text.append(
-            f"wrote {result.out}/model_int8.onnx, model_int8.tflite, model_int8_report.json"
+            f"wrote {result.out}/{', '.join(files)}, {result.checkpoint.stem}_int8_report.json"
         )
     return Result(result, doc, text)
 

@@ -48,7 +48,15 @@ def test_predict_third_party_file_warns_on_stderr(model_files, images):
     res = _run("predict", model_files["tflite_nometa"], images[0], "--json")
     assert res.exit_code == 0
     assert "warning:" in res.stderr and "no edgeres metadata" in res.stderr
+    # A command-line user is told flags, not the library's keyword arguments.
+    assert "--img-size" in res.stderr and "spec_override" not in res.stderr
     json.loads(res.stdout)
+
+
+def test_inspect_of_a_third_party_file_names_flags(model_files):
+    res = _run("inspect", model_files["onnx_nometa"])
+    assert res.exit_code == 0, res.output
+    assert "--labels" in res.stderr and "classes=" not in res.stderr
 
 
 def test_predict_bad_inputs(model_files, images, tmp_path):
