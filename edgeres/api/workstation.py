@@ -78,7 +78,7 @@ def convert(model_path: str | Path, config: Any = None, /, **fields: Any) -> Res
     from edgeres.convert.options import ConvertConfig
 
     cfg = build(ConvertConfig, config, **fields)
-    result = convert_files(model_path, **cfg.kwargs())
+    result = convert_files(model_path, cfg)
     text = [
         f"wrote {path}  ({fmt}, {result.seconds[fmt]:.1f} s)"
         for fmt, path in result.outputs.items()

@@ -53,11 +53,6 @@ def test_predict_third_party_file_warns_on_stderr(model_files, images):
     json.loads(res.stdout)
 
 
-def test_inspect_of_a_third_party_file_names_flags(model_files):
-    res = _run("inspect", model_files["onnx_nometa"])
-    assert res.exit_code == 0, res.output
-    assert "--labels" in res.stderr and "classes=" not in res.stderr
-
 
 def test_predict_bad_inputs(model_files, images, tmp_path):
     bad = tmp_path / "broken.jpg"
