@@ -53,7 +53,6 @@ def test_predict_third_party_file_warns_on_stderr(model_files, images):
     json.loads(res.stdout)
 
 
-
 def test_predict_bad_inputs(model_files, images, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image")
