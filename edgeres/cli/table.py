@@ -71,7 +71,7 @@ COMMAND_TABLE: dict[str, Row] = {
         Row(
             "run", "edgeres.stream.app:RunOptions", "edgeres.api:run",
             local_only=("show",),
-            local_why="it opens a window on this machine; watch the run with --serve",
+            local_why="--show opens a window on this machine; with --remote watch the run with --serve",
             here=("model", "source", "profile", "save", "force", "show"),
             device="edgeres.cli.stream_cmds:run_on_device",
         ),
