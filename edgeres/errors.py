@@ -35,6 +35,26 @@ class ParamError(UsageError):
         self.detail = message
 
 
+class FlagWarning(UserWarning):
+    """A warning whose advice names library parameters (``spec_override=``); ``cli`` is the same
+    advice naming the command line's flags (``--img-size``), which the CLI shows instead.
+
+    Attributes:
+        cli: The text for a command-line user.
+    """
+
+    def __init__(self, message: str, cli: str) -> None:
+        super().__init__(message)
+        self.cli = cli
+
+
+def warning_text(message: Warning | str, for_cli: bool) -> str:
+    """A caught warning's text, for a command-line user when ``for_cli`` (see ``FlagWarning``)."""
+    if for_cli and isinstance(message, FlagWarning):
+        return message.cli
+    return str(message)
+
+
 class DataError(EdgeresError):
     """A data set, image folder or calibration source that cannot be used."""
 

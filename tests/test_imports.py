@@ -21,6 +21,7 @@ DEVICE_ROOMS = (
     "edgeres.doctor",
     "edgeres.remote",
     "edgeres.evalreport",
+    "edgeres.api",
 )
 WORKSTATION_ONLY = ("torch", "edgeres.train")
 

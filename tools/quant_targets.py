@@ -100,7 +100,7 @@ def measure(name: str, ckpt: Path, args) -> list[dict]:
     from edgeres.quantize import quantize
 
     out = args.out / f"{name}_export"
-    conv = convert(ckpt, ("onnx", "tflite"), out, force=True, quiet=True)
+    conv = convert(ckpt, to=("onnx", "tflite"), out_dir=out, force=True, quiet=True)
     q = quantize(
         ckpt,
         calib=args.calib,

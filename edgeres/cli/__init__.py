@@ -11,11 +11,12 @@ import importlib
 import signal
 import sys
 import threading
+import warnings
 
 import click
 
 from edgeres import __version__
-from edgeres.errors import EdgeresError, ParamError
+from edgeres.errors import EdgeresError, ParamError, warning_text
 from edgeres.fileio import disk_full_error, is_disk_full
 from edgeres.text import shown
 
@@ -48,7 +49,9 @@ class _Group(click.Group):
         main = threading.current_thread() is threading.main_thread()
         old = signal.signal(signal.SIGTERM, _terminate) if main else None
         try:
-            return self._invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return self._invoke(ctx)
         finally:
             if main:
                 signal.signal(signal.SIGTERM, old)
@@ -73,6 +76,11 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {disk_full_error(getattr(e, 'filename', None), e)}", err=True)
             ctx.exit(2)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """A library warning as one ``warning:`` line, its advice naming flags (``FlagWarning``)."""
+    click.echo(f"warning: {shown(warning_text(message, for_cli=True))}", err=True)
 
 
 def as_flag(ctx: click.Context, e: EdgeresError) -> str:

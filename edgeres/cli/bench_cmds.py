@@ -12,10 +12,12 @@ from pathlib import Path
 import click
 
 from edgeres.bench.config import BenchConfig
-from edgeres.cli.common import echo_json, engine_help, log, max_image_pixels_option
+from edgeres.cli.common import echo_json, engine_help, max_image_pixels_option, show
 from edgeres.cli.fields import field_option
-from edgeres.cli.remote_opts import device_flags, pop_remote, remote_options, show_remote
-from edgeres.errors import GateFailed, UsageError
+from edgeres.cli.remote_opts import on_device, pop_remote, remote_options
+from edgeres.cli.table import COMMAND_TABLE
+from edgeres.doctor.config import DoctorConfig
+from edgeres.profiles.listing import DevicesConfig
 
 
 @click.command("devices")
@@ -40,14 +42,7 @@ def devices_cmd(name: str | None, as_json: bool, **remote_flags) -> None:
 
     remote = pop_remote(remote_flags)
     if remote:
-        from edgeres.remote import replies
-        from edgeres.remote.commands import remote_json
-        from edgeres.remote.tables import devices_text
-
-        args = ["devices", *([name] if name else []), "--json"]
-        results = remote_json(remote, args, replies.DEVICES)
-        show_remote(results, as_json, devices_text)
-        return
+        return on_device(click.get_current_context(), remote, DevicesConfig(name), as_json)
 
     if name:
         profile = load_profile(name)
@@ -64,7 +59,7 @@ def devices_cmd(name: str | None, as_json: bool, **remote_flags) -> None:
     click.echo(text_table(*profile_rows(profiles)))
 
 
-def _b(name: str, *decls: str, **attrs):
+def _bench_opt(name: str, *decls: str, **attrs):
     return field_option(BenchConfig, name, *decls, **attrs)
 
 
@@ -74,30 +69,30 @@ _FILE = click.Path(path_type=Path)
 @click.command("benchmark")
 @max_image_pixels_option
 @click.argument("models", nargs=-1, required=True, type=_FILE)
-@_b("profile", "--profile", "-p")
-@_b("runs")
-@_b("warmup")
-@_b("threads")
-@_b("engine", metavar="E", help_more=engine_help)
-@_b("data")
-@_b("limit")
-@_b("by_index")
-@_b("min_time")
-@_b("warmup_time")
-@_b("trials")
-@_b("pause")
-@_b("quick")
-@_b("ops")
+@_bench_opt("profile", "--profile", "-p")
+@_bench_opt("runs")
+@_bench_opt("warmup")
+@_bench_opt("threads")
+@_bench_opt("engine", metavar="E", help_more=engine_help)
+@_bench_opt("data")
+@_bench_opt("limit")
+@_bench_opt("by_index")
+@_bench_opt("min_time")
+@_bench_opt("warmup_time")
+@_bench_opt("trials")
+@_bench_opt("pause")
+@_bench_opt("quick")
+@_bench_opt("ops")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON on stdout.")
-@_b("csv")
-@_b("md")
-@_b("plot")
-@_b("save")
-@_b("baseline")
-@_b("tolerance")
-@_b("force")
-@_b("in_process")
-@_b("seed")
+@_bench_opt("csv")
+@_bench_opt("md")
+@_bench_opt("plot")
+@_bench_opt("save")
+@_bench_opt("baseline")
+@_bench_opt("tolerance")
+@_bench_opt("force")
+@_bench_opt("in_process")
+@_bench_opt("seed")
 @remote_options
 @click.pass_context
 def benchmark_cmd(ctx: click.Context, as_json: bool, **flags) -> None:
@@ -117,29 +112,13 @@ def benchmark_cmd(ctx: click.Context, as_json: bool, **flags) -> None:
       edgeres benchmark model_int8.onnx --engine openvino --ops
       edgeres benchmark model_int8.tflite model.onnx --remote pi@pi5.local,jetson.local
     """
-    from edgeres.bench import report as rep
-    from edgeres.bench.session import benchmark
+    from edgeres.api import benchmark
 
     remote = pop_remote(flags)
     config = benchmark_config(flags, as_json)
     if remote:
-        _benchmark_remote(remote, config, device_flags(ctx, config, BENCH_HERE), as_json)
-        return
-    run = benchmark(config)
-    for note in run.report.notes:
-        log(f"warning: {note}")
-    for path in run.written:
-        log(f"wrote {path}")
-    if as_json:
-        echo_json(run.report.to_dict())
-    else:
-        click.echo(rep.to_text(run.report))
-    for line in run.comparison_lines():
-        log(line)
-    if (error := run.write_error()) is not None:
-        raise error
-    if not run.passed:
-        raise GateFailed(run.gate_message())
+        return on_device(ctx, remote, config, as_json)
+    show(benchmark(config), as_json)
 
 
 def benchmark_config(flags: dict, as_json: bool) -> BenchConfig:
@@ -148,47 +127,17 @@ def benchmark_config(flags: dict, as_json: bool) -> BenchConfig:
     return BenchConfig(**flags, quiet=as_json, command=command)
 
 
-# Fields a remote benchmark handles here: files copied into the device's cache (data, profile),
-# outputs written and the baseline compared on this machine.
-BENCH_HERE = ("profile", "data", "csv", "md", "plot", "save", "baseline", "tolerance", "force")
-
-
-def _benchmark_remote(remote, config: BenchConfig, flags: list[str], as_json: bool) -> None:
-    from edgeres.remote.commands import remote_benchmark
-    from edgeres.remote.tables import benchmark_text
-
-    results = remote_benchmark(remote, config, flags)
-    for r in results:
-        for path in r.result.written if r.ok else []:
-            log(f"wrote {path}")
-    try:
-        show_remote(results, as_json, benchmark_text, lambda run: run.report.to_dict())
-    finally:
-        for r in results:
-            for line in r.result.comparison_lines() if r.ok else []:
-                log(f"{r.name}: {line}")
-    # Outputs that could not be written are a user error (exit 2), after the figures are shown.
-    unwritten = [str(e) for r in results if r.ok and (e := r.result.write_error()) is not None]
-    if unwritten:
-        raise UsageError("; ".join(unwritten))
-    worse = [
-        f"{r.name}: {r.result.gate_message()}" for r in results if r.ok and not r.result.passed
-    ]
-    if worse:
-        raise GateFailed("; ".join(worse))
+# Fields a remote benchmark handles here (its row of the command table).
+BENCH_HERE = COMMAND_TABLE["benchmark"].here
 
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
-@click.option("--no-cameras", is_flag=True, help="Skip probing /dev/video* devices.")
-@click.option(
-    "--peak",
-    is_flag=True,
-    help="Measure this machine's attained FP32/INT8 GMAC/s (a few seconds); benchmark and tune "
-    "then show each result as a share of it.",
-)
+@field_option(DoctorConfig, "no_cameras")
+@field_option(DoctorConfig, "peak")
 @remote_options
-def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> None:
+@click.pass_context
+def doctor_cmd(ctx: click.Context, as_json: bool, **flags) -> None:
     """Show what is installed and what works here; each problem comes with the line that fixes it.
 
     \b
@@ -200,18 +149,11 @@ def doctor_cmd(as_json: bool, no_cameras: bool, peak: bool, **remote_flags) -> N
     """
     from edgeres.doctor.checks import doctor_text, run_doctor
 
-    remote = pop_remote(remote_flags)
+    remote = pop_remote(flags)
+    config = DoctorConfig(**flags)
     if remote:
-        from edgeres.remote import replies
-        from edgeres.remote.commands import remote_json
-        from edgeres.remote.tables import doctor_text as hosts_text
-
-        args = ["doctor", "--json", *(["--no-cameras"] if no_cameras else [])]
-        args += ["--peak"] if peak else []
-        results = remote_json(remote, args, replies.DOCTOR)
-        show_remote(results, as_json, hosts_text)
-        return
-    result = run_doctor(cameras=not no_cameras, peak=peak)
+        return on_device(ctx, remote, config, as_json)
+    result = run_doctor(cameras=not config.no_cameras, peak=config.peak)
     if as_json:
         echo_json(result)
         return

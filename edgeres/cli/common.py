@@ -105,3 +105,19 @@ def pop_runtime(flags: dict[str, Any]) -> Any:
     from edgeres.runtime.options import RuntimeOptions
 
     return RuntimeOptions(**{name: flags.pop(name) for name in RUNTIME_FIELDS})
+
+
+def show(result: Any, as_json: bool) -> None:
+    """Print an API function's result the one way every command does: its notes on stderr, then
+    its ``--json`` document or its lines on stdout; then raise the gate that failed, if any."""
+    if not result.shown:
+        return
+    for note in result.notes:
+        log(note)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        for line in result.lines():
+            click.echo(line)
+    if result.failure is not None:
+        raise result.failure

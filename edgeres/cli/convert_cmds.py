@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import click
 
-from edgeres.cli.common import (
-    echo_json,
-    library_prints_to_stderr,
-    log,
-    max_image_pixels_option,
-)
+from edgeres.cli.common import library_prints_to_stderr, max_image_pixels_option, show
 from edgeres.cli.fields import field_option
+from edgeres.configs import build
 from edgeres.convert.options import ConvertConfig
-from edgeres.errors import GateFailed
+from edgeres.formats.source_options import SourceOptions
 from edgeres.quantize.options import ACTIVATIONS, IO_TYPES, METHOD_CHOICES, QuantizeConfig
 from edgeres.spec import CHANNEL_ORDERS
 
@@ -31,28 +27,32 @@ def _to_option(cls: type):
     return field_option(cls, "to", help_more=lambda: f"Valid: {', '.join(export_formats())}.")
 
 
-def _c(name: str, *decls: str, **attrs):
+def _convert_opt(name: str, *decls: str, **attrs):
     return field_option(ConvertConfig, name, *decls, **attrs)
 
 
-def _q(name: str, *decls: str, **attrs):
+def _quantize_opt(name: str, *decls: str, **attrs):
     return field_option(QuantizeConfig, name, *decls, **attrs)
+
+
+def _source_opt(name: str, *decls: str, **attrs):
+    return field_option(SourceOptions, name, *decls, **attrs)
 
 
 @click.command("convert")
 @_MODEL_ARG
 @_to_option(ConvertConfig)
-@_c("out_dir", "--out", type=_OUT_DIR)
-@_c("opset")
-@_c("dynamic_batch")
-@_c("force")
-@_c("verify", "--no-verify", help="Skip the parity check against the checkpoint.")
-@_c("model", metavar="NAME|pkg.module:function")
-@_c("labels", type=click.Path(dir_okay=False))
-@_c("img_size")
-@_c("mean")
-@_c("std")
-@_c("channel_order", type=click.Choice(CHANNEL_ORDERS, case_sensitive=False))
+@_convert_opt("out_dir", "--out", type=_OUT_DIR)
+@_convert_opt("opset")
+@_convert_opt("dynamic_batch")
+@_convert_opt("force")
+@_convert_opt("verify", "--no-verify", help="Skip the parity check against the checkpoint.")
+@_source_opt("model", metavar="NAME|pkg.module:function")
+@_source_opt("labels", type=click.Path(dir_okay=False))
+@_source_opt("img_size")
+@_source_opt("mean")
+@_source_opt("std")
+@_source_opt("channel_order", type=click.Choice(CHANNEL_ORDERS, case_sensitive=False))
 @_JSON
 def convert_cmd(model_path: str, as_json: bool, **kw) -> None:
     """Convert a PyTorch model to FP32 ONNX and TFLite (NHWC input), checked against it.
@@ -72,52 +72,40 @@ def convert_cmd(model_path: str, as_json: bool, **kw) -> None:
       edgeres convert resnet18-f37072fd.pth --model resnet18 --labels imagenet.txt
       edgeres convert w.pth --model my_pkg.models:build --img-size 96
     """
-    from edgeres.convert import convert
+    from edgeres.api import convert
 
     with library_prints_to_stderr(as_json):
-        result = convert(model_path, **ConvertConfig(**kw, quiet=as_json).kwargs())
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        for fmt, path in result.outputs.items():
-            click.echo(f"wrote {path}  ({fmt}, {result.seconds[fmt]:.1f} s)")
-        for report in result.parity:
-            click.echo(report.line())
-    if not result.passed:
-        failed = ", ".join(p.format for p in result.parity if not p.passed)
-        raise GateFailed(
-            f"parity check failed for {failed}: the file does not compute what the checkpoint "
-            "does, so it was not written"
-        )
+        result = convert(model_path, build(ConvertConfig, **kw, quiet=as_json))
+    show(result, as_json)
 
 
 @click.command("quantize")
 @max_image_pixels_option
 @_MODEL_ARG
-@_q("calib", metavar="DIR|shapes|FILE.npy")
+@_quantize_opt("calib", metavar="DIR|shapes|FILE.npy")
 @_to_option(QuantizeConfig)
-@_q("samples")
-@_q("method", metavar="|".join(METHOD_CHOICES))
-@_q("per_tensor")
-@_q("profile")
-@_q("activations", type=click.Choice(ACTIVATIONS))
-@_q("weight_bits", type=click.IntRange(7, 8), metavar="7|8")
-@_q("io", type=click.Choice(IO_TYPES))
-@_q("eval_data", metavar="DATA")
-@_q("eval_limit")
-@_q("by_index")
-@_q("max_drop", metavar="PTS")
-@_q("no_equalize")
-@_q("no_fallback")
-@_q("fallback_layers")
-@_q("out_dir", "--out", type=_OUT_DIR)
-@_q("force")
-@_q("img_size")
-@_q("mean")
-@_q("std")
-@_q("model", metavar="NAME|pkg.module:function")
-@_q("labels", type=click.Path(dir_okay=False))
-@_q("channel_order", type=click.Choice(CHANNEL_ORDERS, case_sensitive=False))
+@_quantize_opt("samples")
+@_quantize_opt("method", metavar="|".join(METHOD_CHOICES))
+@_quantize_opt("per_tensor")
+@_quantize_opt("profile")
+@_quantize_opt("activations", type=click.Choice(ACTIVATIONS))
+@_quantize_opt("weight_bits", type=click.IntRange(7, 8), metavar="7|8")
+@_quantize_opt("io", type=click.Choice(IO_TYPES))
+@_quantize_opt("eval_data", metavar="DATA")
+@_quantize_opt("eval_limit")
+@_quantize_opt("by_index")
+@_quantize_opt("max_drop", metavar="PTS")
+@_quantize_opt("no_equalize")
+@_quantize_opt("no_fallback")
+@_quantize_opt("fallback_layers")
+@_quantize_opt("out_dir", "--out", type=_OUT_DIR)
+@_quantize_opt("force")
+@_source_opt("img_size")
+@_source_opt("mean")
+@_source_opt("std")
+@_source_opt("model", metavar="NAME|pkg.module:function")
+@_source_opt("labels", type=click.Path(dir_okay=False))
+@_source_opt("channel_order", type=click.Choice(CHANNEL_ORDERS, case_sensitive=False))
 @_JSON
 def quantize_cmd(model_path: str, as_json: bool, **kw) -> None:
     """Quantize a PyTorch model (or an FP32 ONNX file) to calibrated INT8 ONNX and TFLite.
@@ -141,44 +129,18 @@ def quantize_cmd(model_path: str, as_json: bool, **kw) -> None:
           --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --labels classes.txt
       edgeres quantize model.pt2 --calib photos/ --labels classes.txt --eval-data photos/
     """
-    from edgeres.quantize import quantize
+    from edgeres.api import quantize
 
-    config = QuantizeConfig(**kw, quiet=as_json)
     with library_prints_to_stderr(as_json):
-        result = quantize(model_path, config)
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        click.echo("\n".join(result.report.lines()))
-        log(f"report saved to {result.report_path}")
-    if not result.passed:
-        tried = _after_fallback(result.report)
-        raise GateFailed(
-            f"INT8 accuracy dropped more than {config.max_drop:g} points for "
-            f"{', '.join(result.report.rejected)}{tried}; that file was deleted "
-            "(see the report; try --method auto, more --samples or calibration images closer to "
-            "the deployment data)"
-        )
-
-
-def _after_fallback(report) -> str:
-    """What the fallback tried for the rejected formats, as a clause of the error line."""
-    tried = [report.formats[f].fallback for f in report.rejected]
-    counts = [len(f.layers) for f in tried if f is not None and not f.unsupported]
-    if not counts:
-        return ""
-    return f" even with up to {max(counts)} layers kept in float"
+        result = quantize(model_path, build(QuantizeConfig, **kw, quiet=as_json))
+    show(result, as_json)
 
 
 @click.command("inspect")
 @click.argument("model_path", metavar="FILE", type=click.Path(dir_okay=False))
-@click.option(
-    "--model",
-    metavar="NAME|pkg.module:function",
-    help="Architecture of a state dict (pkg.module:function imports and runs your code).",
-)
-@click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one a line.")
-@click.option("--img-size", type=int, help="Input size of a file that does not fix it.")
+@_source_opt("model", metavar="NAME|pkg.module:function")
+@_source_opt("labels", type=click.Path(dir_okay=False))
+@_source_opt("img_size")
 @_JSON
 def inspect_cmd(model_path: str, model, labels, img_size, as_json: bool) -> None:
     """Show what a model file is: format, input spec, classes, parameters, MACs, operators,
@@ -193,15 +155,11 @@ def inspect_cmd(model_path: str, model, labels, img_size, as_json: bool) -> None
       edgeres inspect resnet18-f37072fd.pth --json
       edgeres inspect third_party.onnx
     """
-    from edgeres.formats.source_options import SourceOptions
-    from edgeres.inspection import inspect_file, lines
+    from edgeres.api import inspect
 
     with library_prints_to_stderr(as_json):  # a --model pkg:fn may print
-        report = inspect_file(model_path, SourceOptions(model, labels, img_size))
-    if as_json:
-        echo_json(report)
-    else:
-        click.echo("\n".join(lines(report)))
+        result = inspect(model_path, model=model, labels=labels, img_size=img_size)
+    show(result, as_json)
 
 
 COMMANDS = [convert_cmd, quantize_cmd, inspect_cmd]

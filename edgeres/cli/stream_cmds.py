@@ -13,43 +13,42 @@ import click
 
 from edgeres.cli.common import log, max_image_pixels_option, runtime_options
 from edgeres.cli.fields import field_help, field_option
-from edgeres.cli.remote_opts import device_flags, pop_remote, remote_options
-from edgeres.errors import UsageError
-from edgeres.stream.app import RunOptions, run_model
+from edgeres.cli.remote_opts import on_device, pop_remote, remote_options
+from edgeres.stream.app import RunOptions
 from edgeres.stream.pipeline import StreamConfig, stop_on_signals
 from edgeres.stream.sources import SOURCE_HELP
 
 
-def _r(name: str, *decls: str, **attrs):
+def _run_opt(name: str, *decls: str, **attrs):
     return field_option(RunOptions, name, *decls, **attrs)
 
 
-def _s(name: str, *decls: str, **attrs):
+def _stream_opt(name: str, *decls: str, **attrs):
     return field_option(StreamConfig, name, *decls, **attrs)
 
 
 @click.command("run")
 @max_image_pixels_option
 @click.argument("model", type=click.Path(dir_okay=False))
-@_r("source", metavar="SRC", help=f"{SOURCE_HELP}. {field_help(RunOptions, 'source')}")
-@_r("show")
-@_r("save", metavar="OUT.mp4")
-@_r("force")
-@_r("segment_seconds", metavar="S")
-@_r("json_lines", "--json")
-@_r("serve", metavar="HOST:PORT")
-@_r("serve_token", metavar="KEY")
-@_r("serve_public")
-@_s("max_frames", metavar="N")
-@_s("duration", metavar="S")
-@_s("realtime")
-@_s("topk")
-@_s("smooth")
+@_run_opt("source", metavar="SRC", help=f"{SOURCE_HELP}. {field_help(RunOptions, 'source')}")
+@_run_opt("show")
+@_run_opt("save", metavar="OUT.mp4")
+@_run_opt("force")
+@_run_opt("segment_seconds", metavar="S")
+@_run_opt("json_lines", "--json")
+@_run_opt("serve", metavar="HOST:PORT")
+@_run_opt("serve_token", metavar="KEY")
+@_run_opt("serve_public")
+@_stream_opt("max_frames", metavar="N")
+@_stream_opt("duration", metavar="S")
+@_stream_opt("realtime")
+@_stream_opt("topk")
+@_stream_opt("smooth")
 @runtime_options
-@_r("width")
-@_r("height")
-@_r("fps")
-@_r("seed")
+@_run_opt("width")
+@_run_opt("height")
+@_run_opt("fps")
+@_run_opt("seed")
 @remote_options
 @click.pass_context
 def run_cmd(ctx: click.Context, **flags: Any) -> None:
@@ -76,30 +75,24 @@ def run_cmd(ctx: click.Context, **flags: Any) -> None:
     remote = pop_remote(flags)
     opts = RunOptions.from_flags(**flags)  # every check that needs no device, before connecting
     if remote is not None:
-        _run_remote(ctx, remote, opts)
-        return
-    import cv2
+        return on_device(ctx, remote, opts, False)
+    from edgeres.api import run
 
-    # OpenCV's own warnings ("can't capture by name") would bury our one-line errors.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     with stop_on_signals(threading.Event()) as stop:
-        summary = run_model(opts, stop, on_ready=_announce)
-    log(summary.to_text())
+        result = run(opts, stop=stop, on_ready=_announce)
+    for line in result.notes:
+        log(line)
 
 
-def _run_remote(ctx: click.Context, remote: Any, opts: RunOptions) -> None:
+def run_on_device(remote: Any, opts: RunOptions, words: list[str], as_json: bool) -> None:
+    """``run``'s device side (its row of the command table): frames and log come back live."""
     from pathlib import Path
 
     from edgeres.remote.live import LiveRun, remote_run
 
-    if opts.show:
-        raise UsageError(
-            "--show opens a window on this machine; with --remote watch the run with --serve"
-        )
-    local = {"model", "source", "profile", "save", "force", "show"}
     job = LiveRun(
         model=Path(opts.model),
-        flags=tuple(device_flags(ctx, opts, local)),
+        flags=tuple(words),
         source=opts.source,
         profile=opts.runtime.profile,
         save=Path(opts.save) if opts.save else None,

@@ -6,28 +6,15 @@ read from there.
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from edgeres.cli.common import echo_json, max_image_pixels_option
+from edgeres.cli.common import max_image_pixels_option, show
 from edgeres.cli.fields import field_help, field_option
-from edgeres.errors import missing_dependency
 from edgeres.models import MODEL_NAMES
 from edgeres.train.config import DEVICES, TrainConfig
 
 
-def _import_train():
-    try:
-        from edgeres import train as train_pkg
-    except ModuleNotFoundError as e:
-        if e.name and e.name.split(".")[0] in ("torch", "matplotlib"):
-            raise missing_dependency(e.name, "train", "edgeres train") from None
-        raise
-    return train_pkg
-
-
-def _opt(name: str, *decls: str, **attrs):
+def _train_opt(name: str, *decls: str, **attrs):
     return field_option(TrainConfig, name, *decls, **attrs)
 
 
@@ -36,35 +23,35 @@ _MODEL_HELP = f"{field_help(TrainConfig, 'model')} One of: {', '.join(MODEL_NAME
 
 @click.command("train")
 @max_image_pixels_option
-@_opt("model", help=_MODEL_HELP)
-@_opt("data")
-@_opt("out", required=True)
-@_opt("epochs")
-@_opt("augment")
-@_opt("init")
-@_opt("freeze_backbone")
-@_opt("teacher")
-@_opt("distill_weight")
-@_opt("distill_temperature")
-@_opt("qat")
-@_opt("per_tensor")
-@_opt("img_size")
-@_opt("batch_size")
-@_opt("lr")
-@_opt("weight_decay")
+@_train_opt("model", help=_MODEL_HELP)
+@_train_opt("data")
+@_train_opt("out", required=True)
+@_train_opt("epochs")
+@_train_opt("augment")
+@_train_opt("init")
+@_train_opt("freeze_backbone")
+@_train_opt("teacher")
+@_train_opt("distill_weight")
+@_train_opt("distill_temperature")
+@_train_opt("qat")
+@_train_opt("per_tensor")
+@_train_opt("img_size")
+@_train_opt("batch_size")
+@_train_opt("lr")
+@_train_opt("weight_decay")
 @click.option(
     "--width", type=float, default=None, help="Width multiplier (resnet18s, resnet18/34/50)."
 )
-@_opt("seed")
-@_opt("device", type=click.Choice(DEVICES))
-@_opt("threads")
-@_opt("workers")
-@_opt("cache")
-@_opt("amp")
-@_opt("limit")
-@_opt("eval_limit")
-@_opt("resume")
-@_opt("force")
+@_train_opt("seed")
+@_train_opt("device", type=click.Choice(DEVICES))
+@_train_opt("threads")
+@_train_opt("workers")
+@_train_opt("cache")
+@_train_opt("amp")
+@_train_opt("limit")
+@_train_opt("eval_limit")
+@_train_opt("resume")
+@_train_opt("force")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON; no progress bars.")
 def train_cmd(as_json: bool, width: float | None, **kw) -> None:
     """Train a small ResNet and write model.pt, metrics.json, history.csv and curves.png.
@@ -84,30 +71,10 @@ def train_cmd(as_json: bool, width: float | None, **kw) -> None:
       torchrun --nnodes 2 --node-rank 0 --nproc-per-node 1 --rdzv-endpoint 10.0.0.1:29500 \\
           -m edgeres train --data photos/ --out runs/2node   (the same with --node-rank 1)
     """
+    from edgeres.api import train
+
     cfg = TrainConfig(**kw, model_args={} if width is None else {"width": width}, quiet=as_json)
-    train_pkg = _import_train()
-    result = train_pkg.train(cfg, on_plan=None if as_json else _show_plan)
-    m = result.metrics
-    if m.get("world_size", 1) > 1 and int(os.environ.get("RANK", "0")) != 0:
-        return
-    report = result.quant_report
-    if as_json:
-        echo_json(dict(m, int8_report=report.to_dict()) if report is not None else m)
-        return
-    click.echo(
-        f"trained {m['model']} on {m['data']}: test accuracy {100 * m['test_accuracy']:.2f}% "
-        f"(best epoch {m['best_epoch']}/{m['epochs']}), {m['train_seconds']:.0f} s, "
-        f"{m['images_per_second']:.0f} images/s, augment {m['augment']}"
-    )
-    click.echo(f"wrote {result.out}/model.pt, metrics.json, history.csv, curves.png")
-    if report is not None:
-        for line in report.lines():
-            click.echo(line)
-        click.echo(f"wrote {result.out}/model_int8.onnx, model_int8.tflite, model_int8_report.json")
-
-
-def _show_plan(text: str) -> None:
-    click.echo(text, err=True)
+    show(train(cfg), as_json)
 
 
 COMMANDS = [train_cmd]

@@ -12,16 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeres.configs import build
 from edgeres.convert.common import export_info
-from edgeres.convert.options import DEFAULT_OPSET
+from edgeres.convert.options import ConvertConfig
 from edgeres.convert.parity import ParityReport, check_parity, real_images
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import check_overwrite, publish, staging_dir
-from edgeres.formats import FORMATS, export_formats, format_for_path, resolve
+from edgeres.formats import FORMATS, export_formats, format_for_path, output_name, resolve
 from edgeres.formats.source_options import SourceOptions
 from edgeres.text import shown
 
-__all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint", "output_path"]
+__all__ = ["ConvertResult", "ParityReport", "convert", "load_source_checkpoint"]
 
 
 @dataclass
@@ -87,12 +88,6 @@ def source_targets(path: Path, to) -> tuple[str, ...]:
     return targets
 
 
-def output_path(checkpoint: Path, fmt: str, out_dir: str | Path | None, suffix: str = "") -> Path:
-    """``<out_dir or checkpoint folder>/<stem><suffix><format suffix>``."""
-    folder = Path(out_dir) if out_dir is not None else checkpoint.parent
-    return folder / f"{checkpoint.stem}{suffix}{FORMATS[fmt].suffix}"
-
-
 def _exporter_options(fmt: str, opset: int, dynamic_batch: bool) -> dict[str, Any]:
     # Each format's exporter names the options it takes (litert-torch's TFLite takes none).
     offered = {"opset": opset, "dynamic_batch": dynamic_batch}
@@ -100,35 +95,18 @@ def _exporter_options(fmt: str, opset: int, dynamic_batch: bool) -> dict[str, An
 
 
 def convert(
-    checkpoint_path: str | Path,
-    to: tuple[str, ...] | list[str] | None = None,
-    out_dir: str | Path | None = None,
-    *,
-    opset: int = DEFAULT_OPSET,
-    dynamic_batch: bool = False,
-    force: bool = False,
-    verify: bool = True,
-    quiet: bool = False,
-    model: str | None = None,
-    labels: str | Path | None = None,
-    img_size: int | None = None,
-    mean: tuple[float, float, float] | None = None,
-    std: tuple[float, float, float] | None = None,
-    channel_order: str | None = None,
+    checkpoint_path: str | Path, config: ConvertConfig | None = None, /, **options: Any
 ) -> ConvertResult:
-    """Export a checkpoint to each format in ``to`` and check every file against it.
+    """Export a checkpoint to each format of ``config.to`` and check every file against it.
 
     Args:
-        checkpoint_path: An edgeres checkpoint (``.pt``).
-        to: Format names from ``edgeres.formats.export_formats()`` (default: all of them).
-        out_dir: Output folder (default: beside the checkpoint); files are ``<stem>.<suffix>``.
-        opset: ONNX opset.
-        dynamic_batch: ONNX batch dimension left free (default fixed at 1).
-        force: Replace existing outputs.
-        verify: Run the parity check on each file.
-        quiet: No progress bar.
-        model, labels, img_size, mean, std, channel_order: What describes a source without
-            edgeres metadata (``SourceOptions``); on an edgeres checkpoint only ``labels``.
+        checkpoint_path: An edgeres checkpoint (``.pt``), ``.pt2`` program, state dict (with
+            ``source.model``) or FP32 ONNX file.
+        config: Every option, one field per ``edgeres convert`` flag (``ConvertConfig``
+            documents them and holds the defaults; ``source`` holds what describes a file
+            without edgeres metadata).
+        **options: ``ConvertConfig`` fields, when no ``config`` is given:
+            ``convert("model.pt", to=("onnx",), out_dir="export")``.
 
     A file that fails the parity check (NaN logits included) is not written; ``result.passed``
     is then False (the CLI exits 1 with the report).
@@ -142,22 +120,21 @@ def convert(
     """
     from edgeres.progress import progress
 
+    cfg = build(ConvertConfig, config, **options)
     checkpoint_path = Path(checkpoint_path)
-    names = source_targets(checkpoint_path, to)
-    targets = {fmt: output_path(checkpoint_path, fmt, out_dir) for fmt in names}
+    names = source_targets(checkpoint_path, cfg.to)
+    targets = {fmt: output_name(checkpoint_path, fmt, out_dir=cfg.out_dir) for fmt in names}
     for fmt, path in targets.items():
-        check_overwrite(path, force, companions=FORMATS[fmt].companions)
-    source = SourceOptions(model, labels, img_size, mean, std, channel_order)
-    ckpt = load_source_checkpoint(checkpoint_path, source)
+        check_overwrite(path, cfg.force, companions=FORMATS[fmt].companions)
+    ckpt = load_source_checkpoint(checkpoint_path, cfg.source)
     info = export_info(ckpt.info, checkpoint_path, model_args=ckpt.model_args)
     result = ConvertResult(checkpoint=checkpoint_path)
-    images = real_images(info) if verify else None
+    images = real_images(info) if cfg.verify else None
     failed: list[ModelFileError] = []
-    for fmt in progress(list(targets), quiet=quiet, desc="convert", unit="format"):
+    export = (cfg.opset, cfg.dynamic_batch, cfg.force)
+    for fmt in progress(list(targets), quiet=cfg.quiet, desc="convert", unit="format"):
         try:
-            _convert_one(
-                ckpt.model, info, fmt, targets[fmt], result, images, (opset, dynamic_batch, force)
-            )
+            _convert_one(ckpt.model, info, fmt, targets[fmt], result, images, export)
         except ModelFileError as e:
             failed.append(e)  # one format's converter failing leaves the others to be written
     if failed:

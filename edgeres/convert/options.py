@@ -5,18 +5,17 @@ Torch-free and light: the CLI reads each flag's default and help from ``ConvertC
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edgeres.formats import parse_format_list
 from edgeres.formats.onnx import DEFAULT_OPSET
-from edgeres.formats.source_options import SourceOptions, rgb
+from edgeres.formats.source_options import SourceOptions
 
 
 @dataclass(frozen=True)
 class ConvertConfig:
-    """How a checkpoint is exported and checked: ``convert(path, **config.kwargs())``.
+    """How a checkpoint is exported and checked: ``convert(path, config)``.
 
     Attributes:
         to: Formats to write, comma-separated (``--to``); by default every format convert
@@ -29,13 +28,9 @@ class ConvertConfig:
         verify: Check each file against the checkpoint: logits within 1e-4 and the same top-1
             (``--no-verify`` turns it off).
         quiet: No progress bar (``--json``).
-        model: Architecture of a state dict: a zoo name (resnet18...) or pkg.module:function,
-            which imports and runs that function of yours to build the network (``--model``).
-        labels: Class names, one a line in output order, embedded in the files (``--labels``).
-        img_size: Input size of a source that does not fix it (``--img-size``).
-        mean: RGB mean after scaling to [0,1], e.g. 0.485,0.456,0.406 (``--mean``).
-        std: RGB std, e.g. 0.229,0.224,0.225 (``--std``).
-        channel_order: Channel order the model was trained on, RGB or BGR (``--channel-order``).
+        source: What describes a source without edgeres metadata (``--model``, ``--labels``,
+            ``--img-size``, ``--mean``, ``--std``, ``--channel-order``); on an edgeres
+            checkpoint only ``labels`` applies.
     """
 
     to: tuple[str, ...] | str | None = None
@@ -45,25 +40,11 @@ class ConvertConfig:
     force: bool = False
     verify: bool = True
     quiet: bool = False
-    model: str | None = None
-    labels: str | Path | None = None
-    img_size: int | None = None
-    mean: tuple[float, float, float] | str | None = None
-    std: tuple[float, float, float] | str | None = None
-    channel_order: str | None = None
+    source: SourceOptions = SourceOptions()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mean", rgb(self.mean, "mean"))
-        object.__setattr__(self, "std", rgb(self.std, "std"))
-        SourceOptions(
-            self.model, self.labels, self.img_size, self.mean, self.std, self.channel_order
-        )
         # None stays None: convert reads the table when it runs (a format registered later is
         # written too) and leaves out the source's own format.
         if self.to is not None:
             text = self.to if isinstance(self.to, str) else ",".join(self.to)
             object.__setattr__(self, "to", parse_format_list(text))
-
-    def kwargs(self) -> dict[str, Any]:
-        """The fields as keyword arguments of ``edgeres.convert.convert``."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -24,16 +24,12 @@ import numpy as np
 
 from edgeres.data.common import (
     DATASET_EXTS,
-    PROGRESS_DELAY_S,
     Skipped,
     image_files,
     log,
     log_skipped,
-    read_image_or_warn,
-    resizer,
 )
 from edgeres.errors import DataError
-from edgeres.progress import progress
 from edgeres.spec import MAX_CLASS_NAME, MAX_CLASSES
 from edgeres.text import shown
 
@@ -210,52 +206,3 @@ def list_split(folder: str | Path, split: str, *, seed: int = 0) -> FolderSplit:
             f"any case; {_EXPECTED})"
         )
     return FolderSplit(files, labels, classes, layout)
-
-
-def load_folder(
-    folder: str | Path,
-    split: str,
-    size: int | tuple[int, int],
-    *,
-    seed: int = 0,
-    limit: int | None = None,
-    quiet: bool = False,
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], int]:
-    """Decode and resize one split of an image folder.
-
-    Args:
-        folder: The data folder (either layout).
-        split: ``"train"`` or ``"test"``.
-        size: Output size (int or ``(height, width)``), resized with ``InputSpec.resize_image``.
-        seed: Seed for the held-out share (class-only layout) and for ``limit``'s subset.
-        limit: Keep at most this many images (a seeded random subset, in file order).
-        quiet: No progress bar.
-
-    Returns:
-        ``(images, labels, classes, skipped)``; ``skipped`` counts unreadable files.
-    """
-    found = list_split(folder, split, seed=seed)
-    files, labels = found.files, found.labels
-    if limit is not None and limit < len(files):
-        keep = np.sort(np.random.default_rng([seed, 0x11A1]).permutation(len(files))[:limit])
-        files, labels = [files[i] for i in keep], [labels[i] for i in keep]
-    spec = resizer(size)
-    images, kept, skipped = [], [], 0
-    pairs = zip(files, labels, strict=True)
-    desc = f"reading {split} images"
-    bar = progress(
-        pairs, quiet=quiet, total=len(files), desc=desc, unit="img", delay=PROGRESS_DELAY_S
-    )
-    for path, label in bar:
-        image = read_image_or_warn(path)
-        if image is None:
-            skipped += 1
-            continue
-        images.append(spec.resize_image(image))
-        kept.append(label)
-    if not images:
-        raise DataError(
-            f"none of the {len(files)} {split} image files in '{shown(folder)}' could be read "
-            f"({skipped} skipped as corrupt); check the files"
-        )
-    return np.stack(images), np.asarray(kept, dtype=np.int64), found.classes, skipped

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -287,19 +286,6 @@ def generate(
         )
         pos += hi - lo
     return images, labels
-
-
-def iter_batches(
-    count: int,
-    size: int | tuple[int, int],
-    *,
-    split: str = "train",
-    seed: int = 0,
-    batch_size: int = 256,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(images, labels)`` batches of the first ``count`` images of a split (streaming)."""
-    for start in range(0, count, batch_size):
-        yield generate(min(batch_size, count - start), size, split=split, seed=seed, start=start)
 
 
 @functools.lru_cache(maxsize=4)

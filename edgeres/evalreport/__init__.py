@@ -204,7 +204,7 @@ def eval_report(
     come in its training order).
     """
     from edgeres import runtime
-    from edgeres.runtime.classes import model_labels
+    from edgeres.runtime.classes import model_labels, scored
 
     reference = None
     if compare is not None:
@@ -214,7 +214,7 @@ def eval_report(
         reference = (str(compare.path), ref.predictions)
     # Images found unreadable while streaming were scored as black frames: they are left out
     # of every count, as they are of the accuracy. Indices shown stay those of the image set.
-    kept = np.setdiff1d(np.arange(len(predictions)), sorted(getattr(imageset, "bad", ())))
+    kept = np.flatnonzero(scored(imageset, len(predictions)))
     if reference is not None:
         reference = (reference[0], np.asarray(reference[1])[kept])
     data_classes = tuple(getattr(imageset, "classes", ()))

@@ -42,6 +42,7 @@ __all__ = [
     "export_formats",
     "format_for_path",
     "get_format",
+    "output_name",
     "parse_format_list",
     "parse_info",
     "read_metadata",
@@ -161,8 +162,15 @@ def read_metadata(path: str | Path) -> ModelInfo | None:
     return format_for_path(path).read_metadata(path)
 
 
-def __getattr__(name: str):
-    # ``EXPORT_FORMATS`` reads the table when asked, so a format registered later is included.
-    if name == "EXPORT_FORMATS":
-        return export_formats()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+INT8_TAG = "_int8"
+
+
+def output_name(
+    source: str | Path, fmt: str, int8: bool = False, out_dir: str | Path | None = None
+) -> Path:
+    """The file ``convert`` (or, with ``int8``, ``quantize``) writes in format ``fmt`` from
+    ``source``: ``<out_dir or source's folder>/<stem>[_int8]<suffix>``; the one place this rule is
+    written (tune and the demo look for these names)."""
+    source = Path(source)
+    folder = Path(out_dir) if out_dir is not None else source.parent
+    return folder / f"{source.stem}{INT8_TAG if int8 else ''}{FORMATS[fmt].suffix}"

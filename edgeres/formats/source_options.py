@@ -110,11 +110,13 @@ class SourceOptions:
     model: str | None = None
     labels: str | Path | None = None
     img_size: int | None = None
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
+    mean: tuple[float, float, float] | str | None = None
+    std: tuple[float, float, float] | str | None = None
     channel_order: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", rgb(self.mean, "mean"))
+        object.__setattr__(self, "std", rgb(self.std, "std"))
         check_number(self.img_size, "--img-size", 8)
         if self.channel_order is not None and self.channel_order.upper() not in CHANNEL_ORDERS:
             raise UsageError(f"--channel-order must be RGB or BGR, got '{self.channel_order}'")

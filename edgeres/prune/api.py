@@ -11,13 +11,12 @@ import torch
 
 from edgeres.errors import OutputExistsError, UsageError
 from edgeres.fileio import atomic_write_text
-from edgeres.formats import format_for_path
 from edgeres.prune.config import PruneConfig
 from edgeres.text import shown
 
 PRUNED_INIT = "pruned_init.pt"  # the pruned network before fine-tuning
 UNPRUNED = "unpruned.pt"  # the teacher, when MODEL is not an edgeres checkpoint
-OUT_FILES = ("model.pt", "prune.json", "model_int8.onnx", PRUNED_INIT)
+OUT_FILES = ("model.pt", "prune.json", PRUNED_INIT)  # and model_int8.* of every format
 
 
 @dataclass
@@ -64,22 +63,21 @@ def _load(cfg: PruneConfig):
     from edgeres.formats.torch_source import load_torch_source
     from edgeres.models import list_models
 
-    if format_for_path(cfg.model).name == "pt2":
-        raise UsageError(
-            f"'{shown(cfg.model)}' is a torch.export program: its graph has no layers left to "
-            "remove channels from; pass its state dict with --arch (zoo architecture)"
-        )
     ckpt = load_torch_source(cfg.model, SourceOptions(model=cfg.arch))
     if ckpt.model_name not in list_models():
         raise UsageError(
             f"prune rebuilds zoo architectures; '{shown(ckpt.model_name)}' is not one of "
-            f"{', '.join(list_models())}"
+            f"{', '.join(list_models())} (a torch.export program has no layers left to remove "
+            "channels from: pass its state dict with --arch)"
         )
     return ckpt
 
 
 def _check_out(cfg: PruneConfig) -> None:
-    existing = [f for f in OUT_FILES if (cfg.out / f).exists()]
+    from edgeres.formats import export_formats, output_name
+
+    int8 = [output_name("model.pt", f, int8=True).name for f in export_formats()]
+    existing = [f for f in (*OUT_FILES, *int8) if (cfg.out / f).exists()]
     if existing and not cfg.force:
         raise OutputExistsError(
             f"'{shown(cfg.out)}' already holds {', '.join(existing)}; pass --force to replace "

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from edgeres.convert import output_path
+from edgeres.configs import build
 from edgeres.errors import ModelFileError, UsageError
 from edgeres.fileio import (
     atomic_write_text,
@@ -23,7 +23,7 @@ from edgeres.fileio import (
     publish,
     staging_dir,
 )
-from edgeres.formats import FORMATS, Format, format_for_path, resolve
+from edgeres.formats import FORMATS, Format, format_for_path, output_name, resolve
 from edgeres.quantize.options import (
     AUTO_METHOD,
     DEFAULT_METHOD,
@@ -67,7 +67,7 @@ class QuantizeResult:
 
 
 def _targets(model_path: Path, to, out_dir, force: bool) -> tuple[dict[str, Path], Path]:
-    targets = {fmt: output_path(model_path, fmt, out_dir, "_int8") for fmt in to}
+    targets = {fmt: output_name(model_path, fmt, int8=True, out_dir=out_dir) for fmt in to}
     report_path = next(iter(targets.values())).with_name(f"{model_path.stem}_int8_report.json")
     for fmt, path in targets.items():
         check_overwrite(path, force, companions=FORMATS[fmt].companions)
@@ -127,7 +127,7 @@ def quantize(
     Returns:
         The kept files and the report; ``result.passed`` is False when the gate rejected a file.
     """
-    cfg = config if config is not None else QuantizeConfig(**options)
+    cfg = build(QuantizeConfig, config, **options)
     model_path = Path(model_path)
     to = cfg.to or targets_from(format_for_path(model_path), asked=False)
     _check_source(model_path, to)
@@ -146,7 +146,7 @@ def _quantize(
         source = load_source(
             model_path,
             Path(tmp),
-            cfg.source_options(),
+            cfg.source,
             prepare=None if cfg.no_equalize else partial(prepare_network, opts=opts),
         )
         report = QuantReport(

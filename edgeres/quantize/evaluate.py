@@ -16,6 +16,7 @@ from edgeres.quantize.onnx.layers import layer_errors
 from edgeres.quantize.options import QuantOptions, QuantSource
 from edgeres.quantize.report import FormatReport, QuantReport, agreement, top1
 from edgeres.quantize.sensitivity import WORST_LAYERS
+from edgeres.runtime.classes import scored
 
 LAYER_SAMPLES = 8
 _EVAL_CHUNK = 64
@@ -133,8 +134,7 @@ class EvalSet:
         self.labels = np.asarray(labels)
         self.fp32 = fp32_predictions(source, data.images)
         # Streamed images found unreadable on the first pass are left out of every score.
-        self.keep = np.ones(len(self.labels), dtype=bool)
-        self.keep[sorted(getattr(data, "bad", ()))] = False
+        self.keep = scored(data, len(self.labels))
         self.fp32_accuracy = float(np.mean((self.fp32 == self.labels)[self.keep]))
 
     def score(self, path: Path) -> Score:

@@ -7,13 +7,13 @@ flag's default and help from it. ``QuantOptions`` is the part every format's qua
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgeres.errors import ParamError, UsageError
 from edgeres.formats import FORMATS, parse_format_list
-from edgeres.formats.source_options import SourceOptions, rgb
+from edgeres.formats.source_options import SourceOptions
 from edgeres.profiles.model import INT8_ACTIVATIONS
 from edgeres.spec import ModelInfo
 
@@ -106,14 +106,9 @@ class QuantizeConfig:
             (``--fallback-layers``).
         out_dir: Output folder (``--out``); by default beside the model.
         force: Replace existing output files (``--force``).
-        img_size: Input size of an ONNX file without edgeres metadata (``--img-size``).
-        mean: Its RGB mean after scaling to [0,1], e.g. 0.485,0.456,0.406 (``--mean``).
-        std: Its RGB std, e.g. 0.229,0.224,0.225 (``--std``).
         quiet: No progress bars (``--json``).
-        model: Architecture of a state dict: a zoo name (resnet18...) or pkg.module:function,
-            which imports and runs that function of yours to build the network (``--model``).
-        labels: Class names, one a line in output order, embedded in the files (``--labels``).
-        channel_order: Channel order the model was trained on, RGB or BGR (``--channel-order``).
+        source: What describes a source without edgeres metadata (``--model``, ``--labels``,
+            ``--img-size``, ``--mean``, ``--std``, ``--channel-order``).
     """
 
     calib: str | Path | None = None
@@ -134,20 +129,13 @@ class QuantizeConfig:
     fallback_layers: int = DEFAULT_FALLBACK_LAYERS
     out_dir: str | Path | None = None
     force: bool = False
-    img_size: int | None = None
-    mean: tuple[float, float, float] | str | None = None
-    std: tuple[float, float, float] | str | None = None
     quiet: bool = False
-    model: str | None = None
-    labels: str | Path | None = None
-    channel_order: str | None = None
+    source: SourceOptions = SourceOptions()
 
     def __post_init__(self) -> None:
         if self.to is not None:
             text = self.to if isinstance(self.to, str) else ",".join(self.to)
             object.__setattr__(self, "to", parse_format_list(text))
-        object.__setattr__(self, "mean", rgb(self.mean, "mean"))
-        object.__setattr__(self, "std", rgb(self.std, "std"))
         _check_quantizer_options(
             self.samples, self.method, self.activations, self.io, METHOD_CHOICES
         )
@@ -155,17 +143,6 @@ class QuantizeConfig:
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ParamError("eval_limit", f"must be at least 1, got {self.eval_limit}")
         _check_gate(self.max_drop, self.fallback_layers)
-        self.source_options()
-
-    def source_options(self) -> SourceOptions:
-        """What describes a source without edgeres metadata (``--model``, ``--labels``...)."""
-        return SourceOptions(
-            self.model, self.labels, self.img_size, self.mean, self.std, self.channel_order
-        )
-
-    def kwargs(self) -> dict[str, Any]:
-        """The fields as keyword arguments of ``edgeres.quantize.quantize``."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -221,16 +198,13 @@ def default_activations(profile: str | None) -> str:
     Falls back to the CPU architecture when no profile matches: ``uint8`` on x86 (ONNX Runtime's
     u8s8 kernels, about 3x faster than s8s8 here), ``int8`` elsewhere (ARM kernels want signed).
     """
+    from edgeres.profiles import load_profile
+
     try:
-        from edgeres.profiles import load_profile
-    except ImportError:
-        load_profile = None
-    if load_profile is not None:
-        try:
-            return load_profile(profile).int8_activations
-        except UsageError:
-            if profile is not None:
-                raise
+        return load_profile(profile).int8_activations
+    except UsageError:
+        if profile is not None:
+            raise
     machine = platform.machine().lower()
     return "uint8" if machine in ("x86_64", "amd64", "i686", "x86") else "int8"
 

@@ -30,7 +30,7 @@ from edgeres.errors import (
 from edgeres.formats import Engine, Format, engine_names, format_for_path
 from edgeres.progress import progress
 from edgeres.runtime.base import Backend, Prediction, softmax, topk_predictions
-from edgeres.runtime.classes import model_labels
+from edgeres.runtime.classes import model_labels, scored
 from edgeres.runtime.options import EVAL_BATCH
 
 __all__ = [
@@ -258,8 +258,7 @@ def evaluate(
     for index, images in _eval_batches(imageset, batch_size, quiet, f"eval {backend.path.name}"):
         preds[index] = backend.infer(spec.normalize(images)).argmax(axis=-1)
     seconds = time.perf_counter() - start
-    keep = np.ones(len(preds), dtype=bool)
-    keep[sorted(getattr(imageset, "bad", ()))] = False
+    keep = scored(imageset, len(preds))
     correct = int((preds == labels)[keep].sum())
     total = int(keep.sum())
     if total == 0:

@@ -66,6 +66,23 @@ class OpTime:
     integer: bool | None = None
 
 
+def check_threads(threads: int | None) -> None:
+    """Every backend's rule for its ``threads`` argument: ``None`` (the engine's choice) or >= 1."""
+    if threads is not None and threads < 1:
+        raise UsageError(f"threads must be >= 1, got {threads}")
+
+
+def first_line(e: Exception, noise: str | None = None) -> str:
+    """An engine's error message cut to its first line for a one-line ``error:`` (lines starting
+    with ``noise``, an engine's own location banner, left out); the type when it says nothing."""
+    lines = [
+        ln
+        for ln in str(e).strip().splitlines()
+        if ln.strip() and not (noise and ln.startswith(noise))
+    ]
+    return lines[0] if lines else type(e).__name__
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, stable for large logits."""
     z = logits - logits.max(axis=-1, keepdims=True)

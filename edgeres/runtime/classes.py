@@ -19,6 +19,15 @@ from edgeres.text import shown
 log = logging.getLogger("edgeres.runtime")
 
 
+def scored(imageset: object, count: int) -> np.ndarray:
+    """Which of the ``count`` images of ``imageset`` are scored: all but those found unreadable
+    while streaming (``imageset.bad``; they were read as black frames). The one rule every
+    score uses (eval, its report, quantize's FP32 vs INT8), so their counts agree."""
+    keep = np.ones(count, dtype=bool)
+    keep[sorted(getattr(imageset, "bad", ()))] = False
+    return keep
+
+
 def _unnamed(classes: Sequence[str]) -> bool:
     # Files without metadata get "0", "1", ...: there is no name to match.
     return not classes or all(c.isdigit() for c in classes)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.errors import ModelFileError, UsageError
+from edgeres.errors import FlagWarning, ModelFileError, UsageError
 from edgeres.spec import InputSpec, ModelInfo
 from edgeres.text import shown
 
@@ -96,11 +96,16 @@ def _default_info(
             f"'{shown(path)}' has no edgeres metadata and a dynamic input size {list(shape)}; "
             "pass spec_override={'height': H, 'width': W} (or re-export it with edgeres)"
         )
-    warnings.warn(
+    assumed = (
         f"'{shown(path.name)}' has no edgeres metadata: assuming RGB input scaled to [0, 1] with no "
-        f"mean/std, {layout} {h}x{w}, classes 0..{(num_classes or 1) - 1}; pass spec_override= "
-        "and classes= if that is wrong",
-        UserWarning,
+        f"mean/std, {layout} {h}x{w}, classes 0..{(num_classes or 1) - 1}"
+    )
+    warnings.warn(
+        FlagWarning(
+            f"{assumed}; pass spec_override= and classes= if that is wrong",
+            f"{assumed}; if that is wrong, convert or quantize it with --img-size, --mean, --std "
+            "and --labels, which embed them in the file",
+        ),
         stacklevel=4,
     )
     return ModelInfo(

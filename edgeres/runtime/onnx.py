@@ -26,7 +26,7 @@ from edgeres.errors import (
 )
 from edgeres.formats.base import Engine, Probe
 from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
-from edgeres.runtime.base import Backend, OpTime
+from edgeres.runtime.base import Backend, OpTime, check_threads, first_line
 from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
 from edgeres.spec import InputSpec
 
@@ -138,9 +138,8 @@ class OnnxBackend(Backend):
             raise UsageError(f"graph_opt must be one of {', '.join(GRAPH_OPT)}, got '{graph_opt}'")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT[graph_opt])
+        check_threads(threads)
         if threads is not None:
-            if threads < 1:
-                raise UsageError(f"threads must be >= 1, got {threads}")
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # ORT's own warnings would duplicate ours on stderr
@@ -149,7 +148,7 @@ class OnnxBackend(Backend):
             with contextlib.redirect_stdout(io.StringIO()):
                 return ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as e:  # ORT raises its own pybind exception types
-            raise ModelFileError(f"ONNX Runtime cannot load '{self.path}': {_first_line(e)}") from e
+            raise ModelFileError(f"ONNX Runtime cannot load '{self.path}': {first_line(e)}") from e
 
     def _setup_io(self, info: Any, spec_override: Any, classes: Any, precision: str) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -181,7 +180,7 @@ class OnnxBackend(Backend):
             out = self.session.run([self.output_name], {self.input_name: batch})[0]
         except Exception as e:  # the input was checked: a failure here is the model's
             raise ModelFileError(
-                f"ONNX Runtime failed running '{self.path}': {_first_line(e)}"
+                f"ONNX Runtime failed running '{self.path}': {first_line(e)}"
             ) from e
         return out.astype(np.float32, copy=False).reshape(batch.shape[0], -1)
 
@@ -230,11 +229,6 @@ def _integer_op(op_type: str) -> bool | None:
     if op_type.startswith("QLinear") or op_type.endswith("Integer") or op_type.startswith("QGemm"):
         return True
     return False if op_type in _FLOAT_COMPUTE else None
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def probe(engine: Engine) -> Probe:

@@ -17,12 +17,15 @@ import numpy as np
 from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileError, UsageError
 from edgeres.formats.base import Engine, Probe
 from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
-from edgeres.runtime.base import Backend, OpTime
+from edgeres.runtime.base import Backend, OpTime, check_threads, first_line
 from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
 from edgeres.spec import InputSpec
 
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 INSTALL = "pip install 'edgeres[openvino]' (or: pip install openvino)"
+
+# The location banner OpenVINO puts before its messages.
+_NOISE = "Exception from"
 
 
 def _openvino() -> Any:
@@ -73,8 +76,7 @@ class OpenVINOBackend(Backend):
         scan = open_checked(self.path)
         if hint not in HINTS:
             raise UsageError(f"hint must be one of {', '.join(HINTS)}, got '{hint}'")
-        if threads is not None and threads < 1:
-            raise UsageError(f"threads must be >= 1, got {threads}")
+        check_threads(threads)
         core = ov.Core()
         if device not in core.available_devices:
             raise MissingDependencyError(
@@ -89,7 +91,7 @@ class OpenVINOBackend(Backend):
             self._compiled = core.compile_model(model, device, config)
         except (RuntimeError, ValueError) as e:
             raise ModelFileError(
-                f"OpenVINO cannot compile '{self.path}': {_first_line(e)}"
+                f"OpenVINO cannot compile '{self.path}': {first_line(e, _NOISE)}"
             ) from None
         self._request = self._compiled.create_infer_request()
         self.providers = [f"OpenVINO-{device}"]
@@ -112,7 +114,9 @@ class OpenVINOBackend(Backend):
                 raise EngineUnavailable(
                     f"OpenVINO cannot run '{self.path}': no conversion for ONNX operator {ops}"
                 ) from None
-            raise ModelFileError(f"OpenVINO cannot read '{self.path}': {_first_line(e)}") from None
+            raise ModelFileError(
+                f"OpenVINO cannot read '{self.path}': {first_line(e, _NOISE)}"
+            ) from None
 
     def _setup_io(
         self, model: Any, embedded: Any, spec_override: Any, classes: Any, precision: str
@@ -140,7 +144,9 @@ class OpenVINOBackend(Backend):
         try:
             self._request.infer({0: batch})
         except RuntimeError as e:  # the input was checked: a failure here is the model's
-            raise ModelFileError(f"OpenVINO failed running '{self.path}': {_first_line(e)}") from e
+            raise ModelFileError(
+                f"OpenVINO failed running '{self.path}': {first_line(e, _NOISE)}"
+            ) from e
         out = self._request.get_output_tensor(0).data
         return np.array(out, dtype=np.float32).reshape(batch.shape[0], -1)
 
@@ -187,15 +193,6 @@ def _unconverted_ops(e: Exception) -> str:
         if marker in line:
             return line.split(marker, 1)[1].strip()[:200]
     return ""
-
-
-def _first_line(e: Exception) -> str:
-    lines = [
-        ln
-        for ln in str(e).strip().splitlines()
-        if ln.strip() and not ln.startswith("Exception from")
-    ]
-    return lines[0] if lines else type(e).__name__
 
 
 def probe(engine: Engine) -> Probe:

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgeres.errors import EngineUnavailable, UsageError, missing_dependency
 from edgeres.formats.base import Engine, Probe
-from edgeres.runtime.base import Backend
+from edgeres.runtime.base import Backend, check_threads
 from edgeres.runtime.common import check_batch
 
 
@@ -42,9 +42,8 @@ class TorchBackend(Backend):
         from edgeres.formats.torch_source import load_torch_source
 
         self.path = Path(path)
+        check_threads(threads)
         if threads is not None:
-            if threads < 1:
-                raise UsageError(f"threads must be >= 1, got {threads}")
             torch.set_num_threads(threads)
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(

@@ -20,7 +20,7 @@ from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileE
 from edgeres.formats.base import Engine, Probe
 from edgeres.formats.tflite import embedded_info
 from edgeres.formats.tflite_verify import verify_tflite
-from edgeres.runtime.base import Backend
+from edgeres.runtime.base import Backend, check_threads, first_line
 from edgeres.runtime.common import check_batch, resolve_info
 from edgeres.spec import InputSpec
 
@@ -94,8 +94,7 @@ class TFLiteBackend(Backend):
         summary = verify_tflite(data, self.path)
         module = interpreter_module(engine)
         self.interpreter_package = module.__name__.split(".")[0]
-        if threads is not None and threads < 1:
-            raise UsageError(f"threads must be >= 1, got {threads}")
+        check_threads(threads)
         self.interpreter, self.providers = self._open(
             module, data, threads, delegates or [DEFAULT_DELEGATE], strict
         )
@@ -140,7 +139,7 @@ class TFLiteBackend(Backend):
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:  # UnicodeDecodeError is a ValueError
             raise ModelFileError(
-                f"the TFLite interpreter cannot load '{self.path}': {_first_line(e)}"
+                f"the TFLite interpreter cannot load '{self.path}': {first_line(e)}"
             ) from None
         return interpreter, [*names, "CPU"]
 
@@ -203,7 +202,7 @@ class TFLiteBackend(Backend):
             it.invoke()
         except RuntimeError as e:  # the input was checked: a failure here is the model's
             raise ModelFileError(
-                f"the TFLite interpreter failed running '{self.path}': {_first_line(e)}"
+                f"the TFLite interpreter failed running '{self.path}': {first_line(e)}"
             ) from e
         out = it.get_tensor(self._out_index)
         return out.reshape(batch.shape[0], -1)
@@ -228,11 +227,6 @@ def _quantize(batch: np.ndarray, scale: float, zero: int, dtype: np.dtype) -> np
     info = np.iinfo(dtype)
     q = np.rint(batch / np.float32(scale)) + zero
     return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _api(module: Any, name: str) -> Any:

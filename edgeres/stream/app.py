@@ -113,10 +113,8 @@ def camera_defaults(profile: Any, source: str | None) -> tuple[dict[str, Any], s
 
 
 def _load_profile(name: str | None) -> Any:
-    try:
-        from edgeres.profiles import load_profile
-    except ImportError:  # pragma: no cover - a trimmed install without profiles
-        return None
+    from edgeres.profiles import load_profile
+
     return load_profile(name)
 
 

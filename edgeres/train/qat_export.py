@@ -9,7 +9,6 @@ the same ``QuantReport`` as ``edgeres quantize`` writes, saved as model_int8_rep
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.convert.tflite import tflite_info
-from edgeres.fileio import atomic_write_text
-from edgeres.formats import FORMATS
+from edgeres.fileio import atomic_write_text, publish
+from edgeres.formats import FORMATS, output_name
 from edgeres.quantize.evaluate import evaluate, format_report, open_eval
 from edgeres.quantize.onnx.static import quantize_onnx
 from edgeres.quantize.options import (
@@ -35,7 +34,6 @@ from edgeres.quantize.tflite.pt2e import write_pt2e_tflite
 from edgeres.text import json_text
 from edgeres.train.qat import QATNet
 
-INT8_FILES = {"onnx": "model_int8.onnx", "tflite": "model_int8.tflite"}
 REPORT_FILE = "model_int8_report.json"
 RANGES = {
     "tflite": "learned by QAT (the fake-quantized graph converted as trained)",
@@ -77,8 +75,8 @@ def export_qat(qat: QATNet, state, ckpt: Path, cfg, train_images: np.ndarray) ->
         options = dict(opts.to_dict(), calib="training images", qat=True, ranges=RANGES)
         report = QuantReport(str(ckpt), source.info.name, options)
         staged = {
-            "onnx": quantize_onnx(source, stage / INT8_FILES["onnx"], opts),
-            "tflite": _tflite(qat, state, source, opts, stage / INT8_FILES["tflite"]),
+            "onnx": quantize_onnx(source, output_name(ckpt, "onnx", True, stage), opts),
+            "tflite": _tflite(qat, state, source, opts, output_name(ckpt, "tflite", True, stage)),
         }
         for fmt, path in staged.items():
             same = source.fp32_onnx.suffix in FORMATS[fmt].suffixes  # the FP32 file quantized
@@ -87,8 +85,9 @@ def export_qat(qat: QATNet, state, ckpt: Path, cfg, train_images: np.ndarray) ->
             report.formats[fmt] = format_report(fmt, path, out / path.name, source, fmt_opts, size)
         limit = cfg.eval_limit or DEFAULT_EVAL_LIMIT
         evaluate(report, open_eval(report, source, cfg.data, limit, cfg.quiet), staged)
-        for path in staged.values():
-            os.replace(path, out / path.name)
+        # Train's --force/--resume rules already decided that this run folder is ours to write.
+        for fmt, path in staged.items():
+            publish(path, out / path.name, overwrite=True, companions=FORMATS[fmt].companions)
     text = json_text(report.to_dict(), indent=2, sort_keys=True) + "\n"
     atomic_write_text(out / REPORT_FILE, text)
     return report

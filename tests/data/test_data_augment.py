@@ -18,11 +18,14 @@ def test_augment_shape_dtype_and_repeatable():
     assert images.tobytes() == shapes.generate(16, 32)[0].tobytes()  # input untouched
 
 
-def test_augment_is_a_shift_or_flip_of_the_input():
-    images = np.arange(2 * 8 * 8 * 3, dtype=np.uint8).reshape(2, 8, 8, 3)
+def test_augment_flips_some_images_and_changes_nothing_else():
+    # No image here is its own mirror, so "flipped" and "kept" are told apart.
+    images = np.random.default_rng(3).integers(0, 255, (32, 8, 8, 3), dtype=np.uint8)
     out = augment(images, np.random.default_rng(0), pad=0, flip=True)
-    for src, dst in zip(images, out, strict=True):
-        assert np.array_equal(dst, src) or np.array_equal(dst, src[:, ::-1])
+    flipped = [np.array_equal(dst, src[:, ::-1]) for src, dst in zip(images, out, strict=True)]
+    kept = [np.array_equal(dst, src) for src, dst in zip(images, out, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))  # a flip or the image itself
+    assert 4 <= sum(flipped) <= 28  # about half flipped: an augment doing nothing fails here
 
 
 def test_augment_non_square_and_empty():

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeres.cli import main
+from edgeres.configs import build
 from edgeres.errors import UsageError
 from edgeres.quantize.options import QuantizeConfig
 
@@ -33,10 +34,10 @@ def test_bad_flag_is_one_line_exit_2_before_any_file_is_read(fp32_onnx, tmp_path
 
 
 def test_text_flags_are_parsed():
-    cfg = QuantizeConfig(to="ONNX, tflite,onnx", mean="0.5,0.5,0.5", std=(0.25, 0.25, 0.25))
+    cfg = build(QuantizeConfig, to="ONNX, tflite,onnx", mean="0.5,0.5,0.5", std=(0.25, 0.25, 0.25))
     assert cfg.to == ("onnx", "tflite")
-    assert cfg.mean == (0.5, 0.5, 0.5) and cfg.std == (0.25, 0.25, 0.25)
-    assert QuantizeConfig().to is None and QuantizeConfig().mean is None
+    assert cfg.source.mean == (0.5, 0.5, 0.5) and cfg.source.std == (0.25, 0.25, 0.25)
+    assert QuantizeConfig().to is None and QuantizeConfig().source.mean is None
 
 
 def test_quantizer_checks_run_on_creation():
@@ -46,4 +47,4 @@ def test_quantizer_checks_run_on_creation():
     with pytest.raises(UsageError, match="^method 'median'"):
         QuantizeConfig(method="median")
     with pytest.raises(UsageError, match="^std values must be > 0"):
-        QuantizeConfig(std="1,0,1")
+        build(QuantizeConfig, std="1,0,1")

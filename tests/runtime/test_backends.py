@@ -52,7 +52,7 @@ def test_backend_with_metadata(key, model_files, shapes_test, reference):
         assert logits.shape == reference.shape and logits.dtype == np.float32
         top1 = logits.argmax(1) == reference.argmax(1)
         if "int8" in key:
-            assert backend.info.precision == "int8" or key == "onnx_int8"
+            assert backend.info.precision == "int8"
             assert top1.mean() >= 0.9
         else:
             np.testing.assert_allclose(logits, reference, atol=1e-4)
@@ -64,6 +64,7 @@ def test_third_party_file_uses_defaults_with_a_warning(key, model_files):
     backend, warned = _load(model_files[key])
     with backend:
         assert any("no edgeres metadata" in w for w in warned)
+        assert any("spec_override=" in w for w in warned)  # the library names its parameters
         assert backend.info.classes == tuple(str(i) for i in range(10))
         assert backend.spec.mean == DEFAULT_MEAN and backend.spec.std == DEFAULT_STD
         assert backend.spec.size == (32, 32)

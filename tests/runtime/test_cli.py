@@ -48,6 +48,8 @@ def test_predict_third_party_file_warns_on_stderr(model_files, images):
     res = _run("predict", model_files["tflite_nometa"], images[0], "--json")
     assert res.exit_code == 0
     assert "warning:" in res.stderr and "no edgeres metadata" in res.stderr
+    # A command-line user is told flags, not the library's keyword arguments.
+    assert "--img-size" in res.stderr and "spec_override" not in res.stderr
     json.loads(res.stdout)
 
 

@@ -69,7 +69,18 @@ def test_the_recommendation_names_the_fastest_row(tuned):
     assert doc["best"] == best
     name = best["file"].rsplit("/", 1)[-1]
     assert doc["recommendation"].startswith(f"use {name} on {best['engine']} with 1 thread")
-    assert "INT8 is" in doc["recommendation"]  # faster or slower than FP32, as measured
+    # Whether INT8 pays: the fastest INT8 row against the fastest FP32 row, as measured.
+    rows = [r for r in doc["rows"] if r["result"]]
+    i8 = next(r for r in rows if r["result"]["precision"] == "int8")
+    f32 = next(r for r in rows if r["result"]["precision"] == "fp32")
+    a, b = i8["result"]["latency"]["p50_ms"], f32["result"]["latency"]["p50_ms"]
+    clause = (
+        f"; INT8 is {b / a:.2f}x faster than FP32 here"
+        if b >= a
+        else f"; INT8 is slower than FP32 on this CPU ({a:.4g} vs {b:.4g} ms); "
+        f"use {f32['file'].rsplit('/', 1)[-1]}"
+    )
+    assert doc["recommendation"].endswith(clause), (doc["recommendation"], clause)
 
 
 def test_saved_profile_round_trips_and_steers_the_engine(tuned, fp32_onnx, tmp_path):
