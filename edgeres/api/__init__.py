@@ -37,6 +37,8 @@ _HOMES = {
     "tune": "device",
     "run": "device",
     "demo": "demo_path",
+    "fit": "search",
+    "prune": "search",
     "Result": "result",
 }
 

@@ -1,5 +1,5 @@
 """``edgeres prune`` and ``edgeres fit``: options are the fields of ``PruneConfig`` / ``FitConfig``,
-each default and help read there; the work is ``edgeres.prune.prune`` / ``edgeres.fit.fit``."""
+each default and help read there; the work is ``edgeres.api.prune`` / ``edgeres.api.fit``."""
 
 from __future__ import annotations
 
@@ -7,28 +7,14 @@ from pathlib import Path
 
 import click
 
-from edgeres.cli.common import echo_json
+from edgeres.cli.common import show
 from edgeres.cli.fields import field_option
-from edgeres.errors import missing_dependency
 from edgeres.fit.config import FitConfig
 from edgeres.prune.config import PruneConfig
 
 
 def _p(name: str, *decls: str, **attrs):
     return field_option(PruneConfig, name, *decls, **attrs)
-
-
-def _workstation(module: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        top = (e.name or "").split(".")[0]
-        if top in ("torch", "matplotlib", "optuna", "torch_pruning"):
-            extra = "fit" if top in ("optuna", "torch_pruning") else "train"
-            raise missing_dependency(e.name, extra, "edgeres " + module.split(".")[1]) from None
-        raise
 
 
 @click.command("prune")
@@ -67,23 +53,9 @@ def prune_cmd(as_json: bool, **kw) -> None:
       edgeres prune runs/r18/model.pt --data photos/ --latency-ms 2 --out runs/r18-2ms
       edgeres prune weights.pth --arch resnet18s --data photos/ --macs 0.4 --out runs/mine
     """
-    cfg = PruneConfig(**kw, quiet=as_json)
-    result = _workstation("edgeres.prune.api").prune(cfg)
-    if as_json:
-        echo_json(result.to_dict())
-        return
-    d = result.to_dict()
-    click.echo(
-        f"pruned {d['channel_share_removed']:.1%} of each group's channels: "
-        f"{d['macs']:,} of {d['base_macs']:,} MACs ({d['macs_ratio']:.1%})"
-    )
-    before, after = d["accuracy_before"], d["accuracy_after"]
-    if after is not None:
-        was = f" (unpruned {100 * before:.2f}%)" if before is not None else ""
-        click.echo(f"fine-tuned, teacher {d['teacher'] or 'none'}: {100 * after:.2f}%{was}")
-    click.echo(f"wrote {result.checkpoint}, {', '.join(d['int8'].values())}, prune.json")
-    if not result.int8_passed:
-        raise SystemExit(1)
+    from edgeres.api import prune
+
+    show(prune(PruneConfig(**kw, quiet=as_json)), as_json)
 
 
 def _f(name: str, *decls: str, **attrs):
@@ -135,30 +107,9 @@ def fit_cmd(as_json: bool, **kw) -> None:
       edgeres fit --data shapes --latency-ms 1 --families resnet8,resnet18s --sizes 32,64 \\
           --trials 30 --study sqlite:////shared/fit.db --out runs/fit-a   (and -b on a second)
     """
-    cfg = FitConfig(**kw, quiet=as_json)
-    result = _workstation("edgeres.fit.api").fit(cfg)
-    if as_json:
-        echo_json(result.to_dict())
-    else:
-        _show_fit(result.to_dict())
-    if not result.int8_passed:
-        raise SystemExit(1)
+    from edgeres.api import fit
 
-
-def _show_fit(d: dict) -> None:
-    c = d["chosen"]
-    click.echo(
-        f"{d['within_budget']} of {d['candidates']} candidates within {d['budget_ms']:g} ms on "
-        f"{d['target']}; trials: {', '.join(f'{n} {k}' for k, n in d['trials'].items())}"
-    )
-    click.echo(
-        f"chosen: {c['candidate']}, {c['latency_ms']:.3f} ms ({c['latency_kind']}, "
-        f"{c['engine']}), proxy val accuracy {100 * c['val_accuracy']:.1f}%"
-    )
-    if "test_accuracy_fp32" in c:
-        click.echo(f"trained fully: test accuracy {100 * c['test_accuracy_fp32']:.2f}% (FP32)")
-    click.echo(f"reproduce: {d['command']}")
-    click.echo(f"wrote {', '.join(d['files'])}, {d['out']}/fit.json")
+    show(fit(FitConfig(**kw, quiet=as_json)), as_json)
 
 
 COMMANDS = [prune_cmd, fit_cmd]

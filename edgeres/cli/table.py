@@ -80,5 +80,7 @@ COMMAND_TABLE: dict[str, Row] = {
         Row("doctor", "edgeres.doctor.config:DoctorConfig", None,
             device=f"{_REMOTE}:doctor_on_devices"),
         Row("demo", None, "edgeres.api:demo"),
+        Row("fit", "edgeres.fit.config:FitConfig", "edgeres.api:fit"),
+        Row("prune", "edgeres.prune.config:PruneConfig", "edgeres.api:prune"),
     )
 }  # fmt: skip
