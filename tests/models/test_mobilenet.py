@@ -128,3 +128,27 @@ def test_the_registry_describes_family_width_and_depth_of_every_model():
             with pytest.raises(UsageError):
                 create_model(name, 10, width=0.5)
         assert name in list_models() and cfg.depth > 0
+
+
+@pytest.mark.slow
+def test_train_init_from_a_timm_file_with_another_head_replaces_it(tmp_path):
+    from edgeres.models.mobilenet_layout import timm_names
+    from edgeres.train import TrainConfig, train
+
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v2_cifar", 7, width=0.25)
+    names = timm_names(model, "mobilenet_v2_cifar")
+    timm = {
+        f"{names[k.rsplit('.', 1)[0]]}.{k.rsplit('.', 1)[1]}": v
+        for k, v in model.state_dict().items()
+    }
+    torch.save(timm, tmp_path / "mobilenetv2_025.pth")
+    plans = []
+    cfg = TrainConfig(model="mobilenet_v2_cifar", data="shapes", out=tmp_path / "run", epochs=1,
+                      init=tmp_path / "mobilenetv2_025.pth", img_size=32, limit=64, eval_limit=32,
+                      batch_size=32, threads=1, quiet=True)  # fmt: skip
+    result = train(cfg, on_plan=plans.append)
+    plan = "\n".join(plans)
+    assert "new mobilenet_v2_cifar classifier head (the checkpoint has 7 other classes)" in plan
+    assert sum("classifier head" in line for line in plan.splitlines()) == 1
+    assert result.checkpoint.is_file()
