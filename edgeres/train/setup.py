@@ -226,7 +226,8 @@ def qat_model(model: nn.Module, spec: InputSpec, cfg: TrainConfig, data: Source,
     from edgeres.train.qat import QATNet
 
     model = model.cpu().eval()
-    equalize(model)
+    # ReLU6 kept: model.pt holds the architecture by name, which has ReLU6, so QAT must train it
+    equalize(model, relu6="keep")
     qat = QATNet(model, spec, per_channel=not cfg.per_tensor).to(device)
     rng = np.random.default_rng([cfg.seed, 11])
     idx = rng.permutation(len(data))[: 4 * min(cfg.batch_size, 64)]
