@@ -213,6 +213,12 @@ def _state_dict_facts(path: Path) -> dict[str, Any]:
 
 def guess_architecture(state: dict) -> str:
     """``looks like resnet18 (torchvision/timm layout): pass --model resnet18``, or unknown."""
+    from edgeres.models.mobilenet_layout import guess_mobilenet, is_timm
+
+    mobilenet = guess_mobilenet(state)
+    if mobilenet is not None:
+        layout = "timm" if is_timm(state) else "torchvision"
+        return f"looks like {mobilenet} ({layout} layout): pass --model {mobilenet}"
     blocks = [
         len({k.split(".")[1] for k in state if k.startswith(f"layer{i}.")}) for i in (1, 2, 3, 4)
     ]

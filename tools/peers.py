@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """edgeres against the peers a user would otherwise pick, side by side in one run.
 
-For each size (resnet8 at 32 px, resnet18s w0.5 at 96 px, resnet18s at 224 px) it builds a
+For each size (resnet8 at 32 px, resnet18s w0.5 at 96 px, resnet18s at 224 px; mobilenet_v2 at
+96 and 224 px, asked for by name: tools/mobilenet_latency.py) it builds a
 checkpoint (random weights: latency does not depend on them), edgeres' FP32 and INT8 ONNX/TFLite
 files, and the peers' own files, then measures every configuration in a fresh process, in
 interleaved rounds (config A, B, C..., then again), at batch 1 with the given threads:
@@ -34,6 +35,8 @@ SIZES = {
     "resnet8": ("resnet8", 32, {}),
     "resnet18s-w0.5-96": ("resnet18s", 96, {"width": 0.5}),
     "resnet18s-224": ("resnet18s", 224, {"width": 1.0}),
+    "mobilenet_v2-96": ("mobilenet_v2", 96, {"width": 1.0}),
+    "mobilenet_v2-224": ("mobilenet_v2", 224, {"width": 1.0}),
 }
 CALIB = 64
 
@@ -55,7 +58,8 @@ print(json.dumps({"p50_ms": float(np.median(t.samples_ns)) / 1e6}))
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default=",".join(SIZES), help=f"of {', '.join(SIZES)}")
+    default = ",".join(k for k in SIZES if not k.startswith("mobilenet"))
+    p.add_argument("--sizes", default=default, help=f"of {', '.join(SIZES)}")
     p.add_argument("--out", type=Path, default=Path("runs/peers"))
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", default="2", help="thread counts, e.g. 1,2")
@@ -79,7 +83,7 @@ def build(name: str, out: Path) -> dict[str, Path]:
     ckpt = out / "model.pt"
     if not ckpt.exists():
         torch.manual_seed(0)
-        model = create_model(arch, **args).eval()
+        model = create_model(arch, num_classes=10, **args).eval()
         info = ModelInfo(arch, tuple(map(str, range(10))), InputSpec(size, size))
         save_checkpoint(ckpt, model, info, {"num_classes": 10, **args}, {"data": "shapes"})
     files = {"pt": ckpt, "onnx": out / "model.onnx", "tflite": out / "model.tflite"}

@@ -19,6 +19,8 @@ from edgeres.formats.checkpoint import Checkpoint, check_model_size, load_checkp
 from edgeres.formats.source_options import SourceOptions, check_class_count
 from edgeres.formats.statedict import head_outputs, load_strict, read_state_dict, stem_width
 from edgeres.models import create_model, list_models, model_config
+from edgeres.models.mobilenet_layout import adapt_state, guess_mobilenet
+from edgeres.models.registry import check_input_size
 from edgeres.models.user import build_user_model, is_user_ref
 from edgeres.spec import ModelInfo
 from edgeres.text import shown
@@ -55,30 +57,45 @@ def _needs_model(path: Path) -> str:
     )
 
 
-def _build(path: Path, name: str, state: dict) -> tuple[torch.nn.Module, dict]:
+def _build(path: Path, name: str, state: dict) -> tuple[torch.nn.Module, dict, dict]:
     if is_user_ref(name):
-        return build_user_model(name), {}
+        return build_user_model(name), {}, state
     if name not in list_models():
         from edgeres.errors import unknown_name
 
         raise unknown_name("model", name, list_models())
-    args = {"num_classes": head_outputs(state) or 1000}
-    width = stem_width(state)
-    if name in WIDTH_MODELS and width is not None and width != 1.0:
-        args["width"] = width
+    state, args = adapt_state(name, state)  # MobileNets: timm's names, the file's width
+    if not args:
+        args = {"num_classes": head_outputs(state, model_config(name).head) or 1000}
+        width = stem_width(state)
+        if name in WIDTH_MODELS and width is not None and width != 1.0:
+            args["width"] = width
     check_model_size(path, name, args)
-    return create_model(name, **args), args
+    return create_model(name, **args), args, state
+
+
+def _load(model: torch.nn.Module, state: dict, path: Path, name: str) -> None:
+    """``load_strict``, saying which zoo model the file looks like when it does not fit."""
+    try:
+        load_strict(model, state, path, name)
+    except ModelFileError as e:
+        guess = guess_mobilenet(state)
+        if guess is None or guess == name:
+            raise
+        raise ModelFileError(f"{e}; it looks like {guess}: pass --model {guess}") from None
 
 
 def _from_state_dict(path: Path, opts: SourceOptions) -> Checkpoint:
     state = read_state_dict(path)
-    model, args = _build(path, opts.model, state)
-    load_strict(model, state, path, opts.model)
+    model, args, state = _build(path, opts.model, state)
+    _load(model, state, path, opts.model)
     model.eval()
     zoo = not is_user_ref(opts.model)
     size = opts.img_size or (model_config(opts.model).img_size if zoo else None)
     if size is None:
         raise UsageError(f"--model {shown(opts.model)} needs --img-size (and --mean/--std)")
+    if zoo:
+        check_input_size(opts.model, size)
     mcfg = model_config(opts.model) if zoo else None
     spec = opts.spec(size, size, mcfg.mean if mcfg else None, mcfg.std if mcfg else None)
     outputs = _outputs(model, spec.shape(1), path)

@@ -14,6 +14,7 @@ from typing import Any
 # tests/models/test_models.py checks them against list_models().
 MODEL_NAMES = (
     "resnet8", "resnet20", "resnet18s", "resnet18", "resnet34", "resnet50", "test_resnet",
+    "mobilenet_v2", "mobilenet_v2_cifar", "mobilenet_v3_small", "mobilenet_v3_large",
 )  # fmt: skip
 
 _LAZY = {
@@ -33,4 +34,5 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'edgeres.models' has no attribute '{name}'")
     importlib.import_module("edgeres.models.resnet")  # registers the models
     importlib.import_module("edgeres.models.torchvision_layout")
+    importlib.import_module("edgeres.models.mobilenet")
     return getattr(importlib.import_module(f"edgeres.models.{_LAZY[name]}"), name)

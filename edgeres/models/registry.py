@@ -36,6 +36,16 @@ class ModelConfig:
             ``(("width", (0.25, 0.5, 1.0)),)``; ``None``: derived from the constructor (a
             ``width`` option gets the usual widths, a ``depth`` option its values 1 to 3);
             ``()``: not searched (test networks).
+        family: Architecture family (``resnet``, ``mobilenet_v2``, ``mobilenet_v3``): what a search
+            over the zoo (``edgeres fit``) groups by.
+        depth: The family's depth of this variant: the layer count in a ResNet's name (8, 18, ...),
+            the number of inverted-residual blocks in a MobileNet (17, 11, 15).
+        width: Whether the constructor takes a ``width`` multiplier (``create_model(name,
+            width=0.5)``); its smallest accepted value is ``min_width``.
+        min_width: The smallest ``width`` that keeps every layer (channels round to multiples of 8).
+        total_stride: How much the network downsamples; inputs below it are refused (0: unchecked).
+        head: Module name of the classifier layer, whose rows are the classes (``fc``,
+            ``classifier.1``): state dicts are read for their class count there.
     """
 
     img_size: int
@@ -44,6 +54,12 @@ class ModelConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     description: str = ""
     search: tuple[tuple[str, tuple[Any, ...]], ...] | None = None
+    family: str = "resnet"
+    depth: int = 0
+    width: bool = False
+    min_width: float = 0.0
+    total_stride: int = 0
+    head: str = "fc"
 
 
 _REGISTRY: dict[str, tuple[Callable[..., Any], ModelConfig]] = {}
@@ -57,6 +73,20 @@ def register_model(cfg: ModelConfig) -> Callable[[Callable[..., Any]], Callable[
         return fn
 
     return wrap
+
+
+def check_input_size(name: str, size: int) -> None:
+    """Refuse an input smaller than what ``name``'s stride pattern downsamples to one pixel.
+
+    Raises:
+        UsageError: ``size`` below the model's ``total_stride`` (the smallest size that works).
+    """
+    stride = model_config(name).total_stride
+    if stride and size < stride:
+        raise UsageError(
+            f"--img-size {size} is too small for {name}, which downsamples {stride}x; "
+            f"the smallest size that works is {stride}"
+        )
 
 
 def list_models() -> list[str]:

@@ -79,20 +79,26 @@ def _scaled(widths: tuple[int, ...], width: float) -> tuple[int, ...]:
 
 
 @register_model(
-    ModelConfig(32, 16, description="MLPerf Tiny ResNet-8: 3 stacks x 1 block, 16/32/64")
+    ModelConfig(32, 16, description="MLPerf Tiny ResNet-8: 3 stacks x 1 block, 16/32/64", depth=8)
 )
 def resnet8(num_classes: int = 10) -> ResNet:
     """MLPerf Tiny image classification ResNet-8 (~78k parameters, ~12.5M MACs at 32x32)."""
     return ResNet((16, 32, 64), (1, 1, 1), num_classes, stem_width=16, proj_bn=False)
 
 
-@register_model(ModelConfig(32, 16, description="He et al. CIFAR ResNet-20: 3 stages x 3 blocks"))
+@register_model(
+    ModelConfig(32, 16, description="He et al. CIFAR ResNet-20: 3 stages x 3 blocks", depth=20)
+)
 def resnet20(num_classes: int = 10) -> ResNet:
     """CIFAR ResNet-20 (He et al., 2016) with 1x1 projection shortcuts (~0.27M parameters)."""
     return ResNet((16, 32, 64), (3, 3, 3), num_classes, stem_width=16)
 
 
-@register_model(ModelConfig(96, 64, description="ImageNet-style ResNet-18 with a width multiplier"))
+@register_model(
+    ModelConfig(
+        96, 64, description="ImageNet-style ResNet-18 with a width multiplier", depth=18, width=True
+    )
+)
 def resnet18s(num_classes: int = 10, width: float = 1.0) -> ResNet:
     """ResNet-18 for 96-224 px inputs; ``width`` scales every stage (0.25-1.0 on small devices)."""
     check_width(width)
@@ -101,7 +107,9 @@ def resnet18s(num_classes: int = 10, width: float = 1.0) -> ResNet:
 
 
 @register_model(
-    ModelConfig(32, 16, description="tiny test network (two blocks), for fast tests", search=())
+    ModelConfig(
+        32, 16, description="tiny test network (two blocks), for fast tests", depth=6, search=()
+    )
 )
 def test_resnet(num_classes: int = 10) -> ResNet:
     """A tiny registered network for fast tests (~19k parameters, ~2M MACs at 32x32)."""

@@ -120,19 +120,31 @@ class TorchvisionResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model(ModelConfig(224, 32, description="ResNet-18, torchvision/timm layout and names"))
+@register_model(
+    ModelConfig(
+        224, 32, description="ResNet-18, torchvision/timm layout and names", depth=18, width=True
+    )
+)
 def resnet18(num_classes: int = 1000, width: float = 1.0) -> TorchvisionResNet:
     """ResNet-18 whose state dict is torchvision's/timm's (11.7 M parameters at 1000 classes)."""
     return TorchvisionResNet(BasicBlock, (2, 2, 2, 2), num_classes, width)
 
 
-@register_model(ModelConfig(224, 32, description="ResNet-34, torchvision/timm layout and names"))
+@register_model(
+    ModelConfig(
+        224, 32, description="ResNet-34, torchvision/timm layout and names", depth=34, width=True
+    )
+)
 def resnet34(num_classes: int = 1000, width: float = 1.0) -> TorchvisionResNet:
     """ResNet-34 whose state dict is torchvision's/timm's (21.8 M parameters at 1000 classes)."""
     return TorchvisionResNet(BasicBlock, (3, 4, 6, 3), num_classes, width)
 
 
-@register_model(ModelConfig(224, 32, description="ResNet-50, torchvision/timm layout and names"))
+@register_model(
+    ModelConfig(
+        224, 32, description="ResNet-50, torchvision/timm layout and names", depth=50, width=True
+    )
+)
 def resnet50(num_classes: int = 1000, width: float = 1.0) -> TorchvisionResNet:
     """ResNet-50 (v1.5) whose state dict is torchvision's/timm's (25.6 M parameters)."""
     return TorchvisionResNet(Bottleneck, (3, 4, 6, 3), num_classes, width)

@@ -6,6 +6,10 @@ that every later layer inherits. Measured on the FP32 network's own inputs to ea
 few calibration batches, it is subtracted from the layer's bias (its BatchNorm's beta when one
 follows), so the quantizer rounds weights whose error averages to zero.
 
+Each layer's input is read while an ``torch.fx`` interpreter runs the network's graph
+(``quantize.graph``: a traced module or a ``.pt2`` program's own), so any PyTorch source gets it.
+A layer of a program that has no bias input and no BatchNorm after it is left as it is.
+
 The rounding simulated here is the one both quantizers apply to the BatchNorm-folded weights:
 symmetric, ``max|w| / 127`` per output channel (or per tensor).
 """
@@ -13,7 +17,7 @@ symmetric, ``max|w| / 127`` per output channel (or per tensor).
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import fx
 
 from edgeres.quantize.equalize import Writer, layer_writers
 
@@ -29,54 +33,55 @@ def _folded(writer: Writer) -> torch.Tensor:
     w = writer.layer.weight.detach()
     if writer.bn is None:
         return w
-    bn = writer.bn
-    k = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    return w * k.view((-1,) + (1,) * (w.dim() - 1))
+    return w * writer.bn.gain().view((-1,) + (1,) * (w.dim() - 1))
 
 
 def _shift(writer: Writer, x: torch.Tensor, per_channel: bool) -> torch.Tensor:
     """Mean per output channel of what rounding adds to the writer's (folded) output on ``x``."""
     w = _folded(writer)
-    delta = rounded(w, per_channel) - w
-    layer = writer.layer
-    if isinstance(layer, nn.Conv2d):
-        y = nn.functional.conv2d(
-            x, delta, None, layer.stride, layer.padding, layer.dilation, layer.groups
-        )
-        return y.mean((0, 2, 3))
-    return nn.functional.linear(x, delta).mean(0)
+    y = writer.layer.run(x, rounded(w, per_channel) - w)
+    return y.mean((0, 2, 3)) if y.dim() == 4 else y.mean(0)
 
 
-def correct_biases(model: nn.Module, batches, per_channel: bool = True) -> int:
+class _Recorder(fx.Interpreter):
+    """Runs the graph and sums each writer's mean shift on the input it receives."""
+
+    def __init__(self, root, writers: dict[fx.Node, Writer], per_channel: bool) -> None:
+        super().__init__(root)
+        self.watch, self.per_channel = writers, per_channel
+        self.sums: dict[fx.Node, torch.Tensor] = {}
+        self.counts: dict[fx.Node, int] = {}
+
+    def run_node(self, n: fx.Node):
+        if n in self.watch:
+            x = self.env[n.args[0]].detach()
+            self.sums[n] = self.sums.get(n, 0) + _shift(self.watch[n], x, self.per_channel) * len(x)
+            self.counts[n] = self.counts.get(n, 0) + len(x)
+        return super().run_node(n)
+
+
+def correct_biases(model, batches, per_channel: bool = True) -> int:
     """Correct the biases of ``model`` (eval mode) in place on the calibration ``batches``;
     returns the number of layers corrected."""
-    writers = layer_writers(model)
-    sums: dict[int, torch.Tensor] = {}
-    counts: dict[int, int] = {}
-
-    def hook(i: int, writer: Writer):
-        def run(_module, args, _output):
-            x = args[0].detach()
-            sums[i] = sums.get(i, 0) + _shift(writer, x, per_channel) * len(x)
-            counts[i] = counts.get(i, 0) + len(x)
-
-        return run
-
-    handles = [w.layer.register_forward_hook(hook(i, w)) for i, w in enumerate(writers)]
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                model(torch.as_tensor(batch))
-    finally:
-        for h in handles:
-            h.remove()
+    graph, writers = layer_writers(model)
+    if graph is None:
+        return 0
+    rec = _Recorder(graph.root, {w.node: w for w in writers}, per_channel)
     with torch.no_grad():
-        for i, writer in enumerate(writers):
-            if i not in counts:
+        for batch in batches:
+            x = torch.as_tensor(batch)
+            # A program exported at batch 1 runs image by image.
+            for part in x.split(1) if graph.batch == 1 else (x,):
+                rec.run(part)
+    done = 0
+    with torch.no_grad():
+        for node, writer in rec.watch.items():
+            if node not in rec.counts:
                 continue
-            shift = sums[i] / counts[i]
-            target = writer.bn if writer.bn is not None else writer.layer
-            if target.bias is None:
-                target.bias = nn.Parameter(torch.zeros_like(shift))
-            target.bias.sub_(shift)
-    return len(counts)
+            shift = rec.sums[node] / rec.counts[node]
+            if writer.bn is not None:
+                writer.bn.bias.data.sub_(shift)
+            elif not writer.layer.add_bias(-shift):
+                continue
+            done += 1
+    return done

@@ -13,65 +13,77 @@ and everything a ReLU, a pooling or an addition makes of it. In a ResNet, each b
 conv2 is one space (the ReLU between them is positively homogeneous), and each stage's residual
 stream is one space with several writers (the stem or previous block, conv2, the projection
 shortcut) and several readers (conv1, the shortcut, the classifier). A space read or written by
-anything else (the network input and output, an unknown op) is left alone.
+anything else (the network input and output, an unknown op, hard-swish, a squeeze-and-excitation
+product) is left alone.
 
-BatchNorm stays in the module tree: a writer's BatchNorm carries its scale (gamma and beta both
-divided by ``s``), so module names, exports and checkpoints keep their shape.
+A depthwise convolution (one filter per channel, MobileNet's 3x3) reads channel c and writes
+channel c: it is a reader of the space before it (its filter c is multiplied by ``s_c``) and the
+writer of the space after it, so expand -> depthwise -> project is a chain of two spaces, solved
+together by iterating, as in the paper. ReLU6 is not scale-invariant (``relu6(x / s) * s`` clips
+at ``6 s``); with ``relu6="relu"`` (the default, the paper's step) the ReLU6 inside a space is
+replaced by ReLU before equalizing, which changes the function only where an activation exceeded
+6; with ``relu6="keep"`` a ReLU6 ends its space. ``tools/mobilenet_check.py`` measures both.
+
+The graph comes from ``quantize.graph`` (``torch.fx`` or a ``.pt2`` program's own), never from
+the network's class. BatchNorm stays where it is: a writer's BatchNorm carries its scale (gamma
+and beta both divided by ``s``), so module names, exports and checkpoints keep their shape.
 """
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
+from torch import fx, nn
 
-# Ops that act on each channel alone and commute with a positive scale.
-_HOMOGENEOUS = (
-    nn.ReLU,
-    nn.Identity,
-    nn.MaxPool2d,
-    nn.AvgPool2d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool2d,
-    nn.Dropout,
-)
-_ADDS = (operator.add, operator.iadd, torch.add)
-_RELUS = (torch.relu, nn.functional.relu)
+from edgeres.quantize.graph import Graph, Layer, Norm, network_graph
+
 MAX_ITERATIONS = 20
 # A scale beyond this is a dead channel (zero weights on one side), not an outlier to undo.
 MAX_SCALE = 1e4
+RELU6_CHOICES = ("relu", "keep")
 
 
 @dataclass
 class Writer:
     """A layer writing a channel space: its output channels (BatchNorm folded in when present)."""
 
-    layer: nn.Module
-    bn: nn.BatchNorm2d | None = None
+    layer: Layer
+    bn: Norm | None = None
+    node: fx.Node | None = None
 
     def ranges(self) -> torch.Tensor:
         w = self.layer.weight.detach().flatten(1).abs().amax(1)
-        if self.bn is not None:
-            w = w * (self.bn.weight.detach() / torch.sqrt(self.bn.running_var + self.bn.eps)).abs()
-        return w
+        return w * self.bn.gain().abs() if self.bn is not None else w
 
     def divide(self, s: torch.Tensor) -> None:
-        target = self.bn if self.bn is not None else self.layer
-        shape = (-1,) + (1,) * (target.weight.dim() - 1)
-        target.weight.div_(s.view(shape))
-        if target.bias is not None:
-            target.bias.div_(s)
+        if self.bn is not None:
+            self.bn.weight.data.div_(s)
+            self.bn.bias.data.div_(s)
+            return
+        w = self.layer.weight
+        w.data.div_(s.view((-1,) + (1,) * (w.dim() - 1)))
+        if self.layer.bias is not None:
+            self.layer.bias.data.div_(s)
+
+
+def _reader_ranges(layer: Layer) -> torch.Tensor:
+    w = layer.weight.detach().abs()
+    return w.flatten(1).amax(1) if layer.depthwise else w.transpose(0, 1).flatten(1).amax(1)
+
+
+def _reader_width(layer: Layer) -> int:
+    return int(layer.weight.shape[0] if layer.depthwise else layer.weight.shape[1])
 
 
 @dataclass
 class Space:
-    """Channels that share one scale: who writes them and who reads them."""
+    """Channels that share one scale: who writes them, who reads them, the ReLU6 inside."""
 
     writers: list[Writer] = field(default_factory=list)
-    readers: list[nn.Module] = field(default_factory=list)
+    readers: list[Layer] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    relu6: list[fx.Node] = field(default_factory=list)
 
     @property
     def channels(self) -> int:
@@ -83,52 +95,50 @@ class Space:
             for w in self.writers:
                 w.divide(s)
             for r in self.readers:
-                r.weight.mul_(s.view((1, -1) + (1,) * (r.weight.dim() - 2)))
+                shape = (-1, 1, 1, 1) if r.depthwise else (1, -1) + (1,) * (r.weight.dim() - 2)
+                r.weight.data.mul_(s.view(shape))
 
     def balance(self) -> torch.Tensor:
         """The ``s`` per channel that gives writers and readers the same weight range."""
         out = torch.stack([w.ranges() for w in self.writers]).amax(0)
-        inp = torch.stack(
-            [r.weight.detach().abs().transpose(0, 1).flatten(1).amax(1) for r in self.readers]
-        ).amax(0)
+        inp = torch.stack([_reader_ranges(r) for r in self.readers]).amax(0)
         s = torch.sqrt(out / inp.clamp_min(1e-12))
         ok = (out > 0) & (inp > 0) & torch.isfinite(s)
         return torch.where(ok, s, torch.ones_like(s)).clamp(1 / MAX_SCALE, MAX_SCALE)
 
 
-def channel_spaces(model: nn.Module) -> list[Space]:
-    """The channel spaces of ``model`` that can be rescaled (empty when it cannot be traced)."""
-    try:
-        graph = torch.fx.symbolic_trace(model).graph
-    except Exception:  # noqa: BLE001 - an untraceable network is simply not equalized
-        return []
-    return _Tracer(dict(model.named_modules())).spaces(graph)
+def channel_spaces(model: nn.Module, relu6: str = "relu") -> list[Space]:
+    """The channel spaces of ``model`` that can be rescaled (empty when it cannot be traced);
+    with ``relu6="relu"`` spaces reach across ReLU6 (``equalize`` replaces those first)."""
+    graph = network_graph(model)
+    return [] if graph is None else _Tracer(graph, relu6).spaces()
 
 
-def layer_writers(model: nn.Module) -> list[Writer]:
-    """Every (non-grouped) conv and linear layer of ``model`` with the BatchNorm that follows it,
-    in graph order (layers alone when the network cannot be traced)."""
-    try:
-        graph = torch.fx.symbolic_trace(model).graph
-    except Exception:  # noqa: BLE001 - untraceable: no BatchNorm pairing
-        return [Writer(m) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    tracer = _Tracer(dict(model.named_modules()))
-    for node in graph.nodes:
-        tracer.visit(node)
-    return [w for i in sorted(tracer.writers) for w in tracer.writers[i]]
+def layer_writers(model: nn.Module) -> tuple[Graph | None, list[Writer]]:
+    """The graph and every conv and linear layer of ``model`` with the BatchNorm that follows it,
+    in graph order (no graph and no layers when it cannot be traced)."""
+    graph = network_graph(model)
+    if graph is None:
+        return None, []
+    tracer = _Tracer(graph, "keep")
+    tracer.run()
+    return graph, [w for i in sorted(tracer.writers) for w in tracer.writers[i]]
 
 
 class _Tracer:
-    """Union-find of channel spaces over an ``fx`` graph."""
+    """Union-find of channel spaces over a ``quantize.graph`` graph."""
 
-    def __init__(self, modules: dict[str, nn.Module]) -> None:
-        self.modules = modules
+    def __init__(self, graph: Graph, relu6: str) -> None:
+        if relu6 not in RELU6_CHOICES:
+            raise ValueError(f"relu6 must be one of {RELU6_CHOICES}, got {relu6!r}")
+        self.graph, self.relu6 = graph, relu6
         self.parent: list[int] = []
         self.blocked: set[int] = set()
-        self.space: dict[object, int] = {}
+        self.space: dict[fx.Node, int] = {}
         self.writers: dict[int, list[Writer]] = {}
-        self.readers: dict[int, list[nn.Module]] = {}
+        self.readers: dict[int, list[Layer]] = {}
         self.names: dict[int, list[str]] = {}
+        self.relu6s: dict[int, list[fx.Node]] = {}
 
     def new(self, blocked: bool = False) -> int:
         self.parent.append(len(self.parent))
@@ -142,14 +152,18 @@ class _Tracer:
             i = self.parent[i]
         return i
 
-    def block_args(self, node) -> None:
+    def block(self, node: fx.Node) -> None:
         for a in node.all_input_nodes:
             if a in self.space:
                 self.blocked.add(self.find(self.space[a]))
+        self.space[node] = self.new(blocked=True)
 
-    def spaces(self, graph) -> list[Space]:
-        for node in graph.nodes:
+    def run(self) -> None:
+        for node in self.graph.graph.nodes:
             self.visit(node)
+
+    def spaces(self) -> list[Space]:
+        self.run()
         roots: dict[int, Space] = {}
         for i, writers in self.writers.items():
             space = roots.setdefault(self.find(i), Space())
@@ -157,47 +171,37 @@ class _Tracer:
             space.names += self.names[i]
         for i, readers in self.readers.items():
             roots.setdefault(self.find(i), Space()).readers += readers
+        for i, nodes in self.relu6s.items():
+            roots.setdefault(self.find(i), Space()).relu6 += nodes
         return [
             s
             for root, s in roots.items()
             if root not in self.blocked and s.writers and s.readers and _widths_match(s)
         ]
 
-    def visit(self, node) -> None:
-        if node.op == "call_module":
-            self.module(node, self.modules[node.target])
-        elif node.op == "call_function" and node.target in _ADDS and _all_nodes(node.args):
+    def visit(self, node: fx.Node) -> None:
+        op = self.graph.op(node)
+        src = op.src if op.src in self.space else None
+        if op.kind == "layer" and src is not None and _rescalable(op.layer):
+            self.readers.setdefault(self.find(self.space[src]), []).append(op.layer)
+            self.space[node] = self.new()
+            self.writers[self.space[node]] = [Writer(op.layer, node=node)]
+            self.names[self.space[node]] = [op.layer.name]
+        elif op.kind == "norm" and self._bare_writer(src):
+            self.writers[self.space[src]][0].bn = op.norm
+            self.space[node] = self.space[src]
+        elif op.kind == "pass" and src is not None:
+            self.space[node] = self.space[src]
+        elif op.kind == "relu6" and src is not None and self.relu6 == "relu":
+            self.space[node] = self.space[src]
+            self.relu6s.setdefault(self.space[src], []).append(node)
+        elif op.kind == "add" and all(a in self.space for a in node.args):
             first, *rest = (self.find(self.space[a]) for a in node.args)
             for r in rest:
                 self.parent[r] = first
             self.space[node] = first
-        elif node.op == "call_function" and self._passes(node):
-            self.space[node] = self.space[node.args[0]]
         else:
-            self.block_args(node)
-            self.space[node] = self.new(blocked=True)
-
-    def _passes(self, node) -> bool:
-        """A functional ReLU, or the flatten after a global pooling: channels pass unchanged."""
-        if node.target in _RELUS:
-            return len(node.args) == 1
-        return node.target is torch.flatten and _after_global(node, self.modules)
-
-    def module(self, node, m: nn.Module) -> None:
-        arg = node.args[0] if node.args else None
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and getattr(m, "groups", 1) == 1:
-            self.readers.setdefault(self.find(self.space[arg]), []).append(m)
-            self.space[node] = self.new()
-            self.writers[self.space[node]] = [Writer(m)]
-            self.names[self.space[node]] = [str(node.target)]
-        elif isinstance(m, nn.BatchNorm2d) and self._bare_writer(arg):
-            self.writers[self.space[arg]][0].bn = m
-            self.space[node] = self.space[arg]
-        elif isinstance(m, _HOMOGENEOUS) and arg in self.space:
-            self.space[node] = self.space[arg]
-        else:
-            self.block_args(node)
-            self.space[node] = self.new(blocked=True)
+            self.block(node)
 
     def _bare_writer(self, arg) -> bool:
         """Whether ``arg`` is a conv's output read by this BatchNorm alone."""
@@ -206,36 +210,35 @@ class _Tracer:
             i is not None
             and i in self.writers
             and self.writers[i][0].bn is None
-            and isinstance(self.writers[i][0].layer, nn.Conv2d)
+            and self.writers[i][0].layer.weight.dim() == 4
             and len(arg.users) == 1
         )
 
 
-def _all_nodes(args) -> bool:
-    return len(args) == 2 and all(isinstance(a, torch.fx.Node) for a in args)
-
-
-def _after_global(node, modules) -> bool:
-    """``torch.flatten(pool(x), 1)`` after a pooling to 1x1: features are the channels."""
-    src = node.args[0]
-    start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
-    if start != 1 or src.op != "call_module":
-        return False
-    m = modules[src.target]
-    return isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))
+def _rescalable(layer: Layer) -> bool:
+    """Plain and depthwise layers; other grouped convs mix channels in ways not modelled here."""
+    return layer.groups == 1 or layer.depthwise
 
 
 def _widths_match(space: Space) -> bool:
     n = space.channels
     return all(w.ranges().numel() == n for w in space.writers) and all(
-        r.weight.shape[1] == n for r in space.readers
+        _reader_width(r) == n for r in space.readers
     )
 
 
-def equalize(model: nn.Module, iterations: int = MAX_ITERATIONS) -> int:
-    """Equalize ``model`` in place (eval-mode BatchNorm statistics are used); returns the number
-    of channel spaces rescaled. The function it computes is unchanged up to float rounding."""
-    spaces = channel_spaces(model)
+def equalize(model: nn.Module, iterations: int = MAX_ITERATIONS, relu6: str = "relu") -> dict:
+    """Equalize ``model`` in place (eval-mode BatchNorm statistics are used).
+
+    Returns:
+        ``{"equalized_spaces": n, "relu6_replaced": m}``. The function is unchanged up to float
+        rounding, except where a replaced ReLU6 had inputs above 6.
+    """
+    graph = network_graph(model)
+    spaces = [] if graph is None else _Tracer(graph, relu6).spaces()
+    replaced = [n for s in spaces for n in s.relu6]
+    if graph is not None:
+        graph.replace_relu6(replaced)
     for _ in range(iterations):
         worst = 0.0
         for space in spaces:
@@ -244,4 +247,4 @@ def equalize(model: nn.Module, iterations: int = MAX_ITERATIONS) -> int:
             worst = max(worst, float(s.log().abs().max()))
         if worst < 1e-3:
             break
-    return len(spaces)
+    return {"equalized_spaces": len(spaces), "relu6_replaced": len(replaced)}

@@ -25,9 +25,9 @@ def prepare_network(model, info: ModelInfo, opts: QuantOptions) -> dict[str, Any
     from edgeres.quantize.equalize import equalize
 
     model.eval()
-    spaces = equalize(model)
+    done = equalize(model)
     batches = calibration_batches(
         opts.calib, info.spec, min(opts.samples, BIAS_SAMPLES), quiet=True
     )
     layers = correct_biases(model, batches, opts.per_channel)
-    return {"equalized_spaces": spaces, "bias_corrected_layers": layers}
+    return {**done, "bias_corrected_layers": layers}

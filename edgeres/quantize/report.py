@@ -146,6 +146,7 @@ class QuantReport:
             out.append(
                 f"  before rounding: {self.options['equalized_spaces']} channel spaces equalized, "
                 f"{self.options['bias_corrected_layers']} layer biases corrected"
+                + _relu6(self.options.get("relu6_replaced", 0))
             )
         for r in self.formats.values():
             out.extend(_format_lines(r))
@@ -156,6 +157,10 @@ class QuantReport:
             verdict = "passed" if self.passed else f"FAILED, deleted: {', '.join(self.rejected)}"
             out.append(f"  gate --max-drop {self.max_drop:g} pts: {verdict}")
         return out
+
+
+def _relu6(n: int) -> str:
+    return f", {n} ReLU6 made ReLU to equalize across them" if n else ""
 
 
 def _format_lines(r: FormatReport) -> list[str]:

@@ -39,8 +39,8 @@ class TrainConfig:
         augment: Train-time augmentation, comma-separated: crop (random shifts), flip (mirror
             images), or none; leave flip out for digits, text and arrows (``--augment``).
         init: Start from these weights (fine-tuning): an edgeres checkpoint, or a state dict
-            (.pth, .pt, .safetensors: torchvision's or timm's ResNet files with --model
-            resnet18/34/50); a data set with other classes gets a new classifier head, and the
+            (.pth, .pt, .safetensors: torchvision's or timm's ResNet and MobileNet files with
+            --model resnet18/34/50, mobilenet_v2, mobilenet_v3_small/large); a data set with other classes gets a new classifier head, and the
             plan says so. Fine-tuning defaults: lr 0.01 and a shorter auto schedule (500 steps,
             5 to 100 epochs) (``--init``).
         freeze_backbone: With --init: train the classifier head only, every other weight and

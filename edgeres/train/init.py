@@ -85,7 +85,8 @@ def read_init(path: Path, model: str | None, img_size: int | None) -> Checkpoint
         if model is None or is_user_ref(model):
             raise UsageError(
                 f"--init '{path}' is a state dict (weights only); name its zoo architecture "
-                "with --model (resnet18, resnet34, resnet50 for torchvision/timm files)"
+                "with --model (resnet18/34/50, mobilenet_v2, mobilenet_v3_small/large for "
+                "torchvision/timm files)"
             )
         ckpt = load_torch_source(path, SourceOptions(model=model, img_size=img_size))
         check_finite_weights(ckpt.model, path, "--init ")

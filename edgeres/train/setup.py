@@ -21,6 +21,7 @@ from edgeres.data.sources import Source
 from edgeres.errors import OutputExistsError, ParamError, UsageError
 from edgeres.formats.pytorch import RESUME_CHECKPOINT
 from edgeres.models import count_macs, count_params, create_model, model_config
+from edgeres.models.registry import check_input_size
 from edgeres.spec import InputSpec, ModelInfo
 from edgeres.text import shown
 from edgeres.train.checkpoint import load_checkpoint
@@ -82,6 +83,7 @@ def start_run(cfg: TrainConfig, ctx: DistContext) -> Run:
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
     mcfg = model_config(cfg.model)
     size = cfg.img_size or (ckpt.info.spec.height if ckpt is not None else mcfg.img_size)
+    check_input_size(cfg.model, size)
     splits = load_data(cfg, size, ctx)
     train_set, val_set, test_set = splits.train, splits.val, splits.test
     spec = (
@@ -241,7 +243,8 @@ def qat_model(model: nn.Module, spec: InputSpec, cfg: TrainConfig, data: Source,
     from edgeres.train.qat import QATNet
 
     model = model.cpu().eval()
-    equalize(model)
+    # ReLU6 kept: model.pt holds the architecture by name, which has ReLU6, so QAT must train it
+    equalize(model, relu6="keep")
     qat = QATNet(model, spec, per_channel=not cfg.per_tensor).to(device)
     rng = np.random.default_rng([cfg.seed, 11])
     idx = rng.permutation(len(data))[: 4 * min(cfg.batch_size, 64)]

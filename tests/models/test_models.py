@@ -92,6 +92,11 @@ def test_models_use_only_plain_exportable_ops():
         torch.nn.Linear,
         torch.nn.Identity,
         torch.nn.Sequential,
+        # MobileNets: each exports to one ONNX/TFLite op (Clip, HardSwish, HardSigmoid)
+        torch.nn.ReLU6,
+        torch.nn.Hardswish,
+        torch.nn.Hardsigmoid,
+        torch.nn.Dropout,
     )
     for name in list_models():
         for mod in create_model(name).modules():
