@@ -53,6 +53,9 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
     fmt = FORMATS[name]
     info = fmt.read_metadata(path)
     facts = _info_facts(info)
+    parameters = _file_parameters(
+        path, name
+    )  # first: it refuses weights inconsistent with their dims
     check = resolve(fmt.quantization.checker)(path) if fmt.quantization else None
     if check is not None:
         facts["operators"] = dict(sorted(check.ops.items()))
@@ -65,7 +68,7 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
     facts["input_shape"] = _declared_input(path, name)
     macs, how = fmt.count_macs(path)
     facts["macs"], facts["macs_how"] = macs, how
-    facts["parameters"] = _file_parameters(path, name)
+    facts["parameters"] = parameters
     if info is None and facts["input_shape"]:
         facts["input"] = f"{PASS_FLAGS} (declared input {facts['input_shape']})"
     return facts
@@ -90,8 +93,11 @@ def _file_parameters(path: Path, name: str) -> int | None:
             import onnx
         except ImportError:
             return None
+        from edgeres.formats.onnx_normalize import check_initializers, parameter_count
+
         graph = onnx.load(str(path), load_external_data=False).graph
-        return sum(_numel(t.dims) for t in graph.initializer)
+        check_initializers(graph, path)  # dims that disagree with the data: refused, not counted
+        return parameter_count(graph)
     from edgeres.quantize.checks import tflite_graph
 
     ops, tensors, it = tflite_graph(path)

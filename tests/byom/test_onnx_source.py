@@ -192,9 +192,10 @@ def test_refusals(exported, tmp_path):
     onnx.save(custom, str(tmp_path / "custom.onnx"))
     one_line_error(cli("convert", tmp_path / "custom.onnx", "--img-size", 9, "--out", tmp_path / "o"),
                    "MyOp", "cannot read back into PyTorch")  # fmt: skip
-    runtime = _model([helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])],
+    runtime = _model([helper.make_node("Slice", ["x", "s", "e", "a"], ["sl"]),
+                      helper.make_node("GlobalAveragePool", ["sl"], ["y"])],
                      {"s": np.array([1], np.int64), "e": np.array([3], np.int64),
-                      "a": np.array([2], np.int64)}, out_shape=[1, 3, 2, 9])  # fmt: skip
+                      "a": np.array([2], np.int64)}, out_shape=[1, 3, 1, 1])  # fmt: skip
     onnx.save(runtime, str(tmp_path / "slice.onnx"))
     one_line_error(cli("convert", tmp_path / "slice.onnx", "--img-size", 9, "--out", tmp_path / "o"),
                    "Slice")  # fmt: skip
