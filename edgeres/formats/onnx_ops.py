@@ -231,7 +231,7 @@ OPS: dict[str, Callable] = {
 FOLD_ONLY: dict[str, Callable] = {
     "Shape": lambda shape, *, a: np.asarray(shape[a.get("start", 0) : a.get("end")], np.int64),
     "Gather": lambda x, i, *, a: np.take(x, i, axis=a.get("axis", 0)),
-    "Cast": lambda x, *, a: x,
+    "Cast": lambda x, *, a: np.asarray(x).astype(_numpy_type(a["to"])),
     "Slice": lambda x, starts, ends, axes=None, steps=None, *, a: (
         x[
             tuple(
@@ -245,6 +245,12 @@ FOLD_ONLY: dict[str, Callable] = {
         else None
     ),
 }
+
+
+def _numpy_type(onnx_type: int):
+    from onnx import helper
+
+    return helper.tensor_dtype_to_np_dtype(onnx_type)
 
 
 def constant(a: dict) -> np.ndarray:
