@@ -30,7 +30,9 @@ from edgeres.formats.onnx_normalize import (
     classifier_io,
     dims_of,
     graph_io,
+    load_onnx_proto,
     normalized,
+    refuse_quantized,
     trailing_softmax,
 )
 from edgeres.formats.onnx_ops import FOLD_ONLY, OPS, attributes, constant
@@ -260,13 +262,6 @@ def onnx_module(path: Path, proto=None, size: tuple[int, int] | None = None) -> 
     return module
 
 
-def refuse_quantized(proto, path: Path) -> None:
-    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in proto.graph.node):
-        raise ModelFileError(
-            f"'{shown(path)}' is already quantized; convert or quantize its FP32 source instead"
-        )
-
-
 def check_against_file(module: nn.Module, path: Path, proto) -> float:
     """Run the module and ONNX Runtime (on ``proto``, the file's graph with a fixed input) on the
     same random input; their largest difference relative to the logits' scale.
@@ -327,28 +322,6 @@ def _run_onnxruntime(proto, path: Path, image: str, scores: str, x: np.ndarray) 
     except Exception as e:  # noqa: BLE001 - ORT raises its own pybind exception types
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelFileError(f"ONNX Runtime cannot run '{shown(path)}': {first}") from None
-
-
-def load_onnx_proto(path: Path):
-    """The ONNX file's proto with its weights; one line for garbage or external data."""
-    import onnx
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf raises several types for garbage
-        raise ModelFileError(
-            f"'{shown(path)}' is not a readable ONNX model ({type(e).__name__})"
-        ) from None
-    if not proto.graph.input or not proto.graph.output or not proto.graph.node:
-        raise ModelFileError(
-            f"'{shown(path)}' is not a readable ONNX model (no graph with inputs and outputs)"
-        )
-    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
-        raise ModelFileError(
-            f"'{shown(path)}' keeps its weights in external data files; re-save it as one file "
-            "(onnx.save_model(model, path, save_as_external_data=False))"
-        )
-    return proto
 
 
 def third_party_info(path: Path, proto, source: SourceOptions) -> ModelInfo:

@@ -358,3 +358,32 @@ def normalized(proto, path: Path):
     if any(p.key == METADATA_KEY for p in proto.metadata_props):
         return proto
     return normalize(proto, path)
+
+
+def load_onnx_proto(path: Path):
+    """The ONNX file's proto with its weights; one line for garbage or external data."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types for garbage
+        raise ModelFileError(
+            f"'{shown(path)}' is not a readable ONNX model ({type(e).__name__})"
+        ) from None
+    if not proto.graph.input or not proto.graph.output or not proto.graph.node:
+        raise ModelFileError(
+            f"'{shown(path)}' is not a readable ONNX model (no graph with inputs and outputs)"
+        )
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
+        raise ModelFileError(
+            f"'{shown(path)}' keeps its weights in external data files; re-save it as one file "
+            "(onnx.save_model(model, path, save_as_external_data=False))"
+        )
+    return proto
+
+
+def refuse_quantized(proto, path: Path) -> None:
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in proto.graph.node):
+        raise ModelFileError(
+            f"'{shown(path)}' is already quantized; convert or quantize its FP32 source instead"
+        )

@@ -86,8 +86,8 @@ def from_onnx(path: Path, work_dir: Path, *, source: SourceOptions, **_: object)
     import onnx
 
     from edgeres.formats.onnx import read_onnx_metadata
-    from edgeres.formats.onnx_module import load_onnx_proto, refuse_quantized, third_party_info
-    from edgeres.formats.onnx_normalize import normalized
+    from edgeres.formats.onnx_module import third_party_info
+    from edgeres.formats.onnx_normalize import load_onnx_proto, normalized, refuse_quantized
 
     proto = load_onnx_proto(path)
     props = {p.key: p.value for p in proto.metadata_props}

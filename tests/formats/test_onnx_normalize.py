@@ -13,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
-from zoo_graphs import CLASSES, GRAPHS, SIZE, caffe2_model, resnet, squeezenet
+from onnx_zoo_graphs import CLASSES, GRAPHS, SIZE, caffe2_model, resnet, squeezenet
 
 from edgeres import runtime
 from edgeres.cli import main
