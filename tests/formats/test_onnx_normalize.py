@@ -5,6 +5,7 @@ inconsistent, or would fold into more memory than a bound."""
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -256,3 +257,15 @@ def test_zoo_graph_quantizes_to_tflite(tmp_path):
               "--out", tmp_path / "q")  # fmt: skip
     assert res.exit_code == 0, res.output
     assert (tmp_path / "q" / "squeezenet_int8.tflite").exists()
+
+
+PYTORCH_CONVERTED = Path(onnx.__file__).parent / "backend/test/data/pytorch-converted"
+
+
+@pytest.mark.parametrize("name", ["test_Conv2d", "test_BatchNorm2d_eval", "test_ConstantPad2d"])
+def test_onnx_packages_opset_6_graphs_are_one_line(name, tmp_path):
+    path = PYTORCH_CONVERTED / name / "model.onnx"  # opset 6, feature maps out: no classifier
+    one_line_error(
+        cli("convert", path, "--to", "tflite", "--out", tmp_path), "not an image classifier"
+    )
+    one_line_error(cli("quantize", path, "--calib", "shapes", "--out", tmp_path))
