@@ -10,6 +10,9 @@ otherwise the file's. Then, each in a fresh process, as from the command line:
 ``edgeres quantize --to tflite`` (ImageNet mean/std, ``--calib`` the shipped calibration
 images). Figures, on ``--images`` of the shipped calibration images at 224 px:
 
+- read back: the PyTorch module the reader makes (what ``convert --to tflite`` and ``quantize
+  --to tflite`` start from) against ONNX Runtime on the original file, largest absolute
+  difference of the logits (``--read-only`` stops there);
 - FP32 TFLite: the largest absolute difference of its logits from ONNX Runtime's on the
   original file (before the file's trailing Softmax, which edgeres' files leave out);
 - INT8 (ONNX on ONNX Runtime, TFLite on LiteRT): top-1 agreement with ONNX Runtime on the
@@ -124,6 +127,23 @@ def file_logits(path: Path, x: np.ndarray, engine: str | None = None) -> np.ndar
         return np.concatenate([backend.infer(batch[i : i + 1]) for i in range(len(x))])
 
 
+def read_back(path: Path, x: np.ndarray, ref: np.ndarray) -> str:
+    """The reader's module (what convert and quantize --to tflite start from) against ONNX
+    Runtime on the original file."""
+    import torch
+
+    from edgeres.errors import EdgeresError
+    from edgeres.formats.onnx_module import onnx_module
+
+    try:
+        module = onnx_module(path)
+    except EdgeresError as e:
+        return f"refused: {str(e)[:160]}"
+    with torch.no_grad():
+        got = module(torch.from_numpy(x)).numpy()
+    return f"ok, max abs diff {np.abs(got - ref).max():.1e}"
+
+
 def run_graph(name: str, args, x: np.ndarray) -> dict:
     out = args.out / name
     out.mkdir(parents=True, exist_ok=True)
@@ -134,6 +154,9 @@ def run_graph(name: str, args, x: np.ndarray) -> dict:
     row = {"graph": f"light_{name}"}
     code, doc, last = edgeres("inspect", path)
     row["inspect"] = f"ok, {doc['parameters'] / 1e6:.1f} M parameters" if code == 0 else last
+    row["read_back"] = read_back(path, x, ref)
+    if args.read_only:
+        return row
     steps = {
         "quantize_onnx": (("quantize", path, "--to", "onnx", *calib), f"{name}_int8.onnx"),
         "convert_tflite": (("convert", path, "--to", "tflite"), f"{name}.tflite"),
@@ -158,12 +181,12 @@ def run_graph(name: str, args, x: np.ndarray) -> dict:
 
 
 def table(rows: list[dict], n_images: int) -> str:
-    head = ("| graph | inspect | quantize --to onnx | convert --to tflite | quantize --to tflite |\n"
-            "| --- | --- | --- | --- | --- |")  # fmt: skip
+    head = ("| graph | inspect | read back into PyTorch | quantize --to onnx | convert --to tflite "
+            "| quantize --to tflite |\n| --- | --- | --- | --- | --- | --- |")  # fmt: skip
     lines = [head]
     for r in rows:
-        cells = [r["graph"], r["inspect"], r["quantize_onnx"], r["convert_tflite"],
-                 r["quantize_tflite"]]  # fmt: skip
+        cells = [r["graph"], r["inspect"], r["read_back"], r.get("quantize_onnx", "not run"),
+                 r.get("convert_tflite", "not run"), r.get("quantize_tflite", "not run")]  # fmt: skip
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     lines.append(f"\n({n_images} calibration images at 224 px; INT8 agreement is with ONNX Runtime "
                  "on the original FP32 file.)")  # fmt: skip
@@ -178,6 +201,7 @@ def main() -> None:
     )
     p.add_argument("--images", type=int, default=32, help="images for the figures")
     p.add_argument("--samples", type=int, default=64, help="calibration samples")
+    p.add_argument("--read-only", action="store_true", help="inspect and the read-back only")
     args = p.parse_args()
     x = images(args.images)
     rows = []
