@@ -141,7 +141,7 @@ def read_back(path: Path, x: np.ndarray, ref: np.ndarray) -> str:
         return f"refused: {str(e)[:160]}"
     with torch.no_grad():
         got = module(torch.from_numpy(x)).numpy()
-    return f"ok, max abs diff {np.abs(got - ref).max():.1e}"
+    return f"ok, max abs diff {np.abs(got - ref).max():.1e} (logits up to {np.abs(ref).max():.2g})"
 
 
 def run_graph(name: str, args, x: np.ndarray) -> dict:
