@@ -53,6 +53,8 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
     fmt = FORMATS[name]
     info = fmt.read_metadata(path)
     facts = _info_facts(info)
+    # First: it refuses weights whose dims disagree with their data.
+    parameters = _file_parameters(path, name)
     check = resolve(fmt.quantization.checker)(path) if fmt.quantization else None
     if check is not None:
         facts["operators"] = dict(sorted(check.ops.items()))
@@ -67,7 +69,7 @@ def _file_facts(path: Path, name: str) -> dict[str, Any]:
         facts["inputs"] = inputs  # not one image: the classifier commands refuse it
     macs, how = fmt.count_macs(path)
     facts["macs"], facts["macs_how"] = macs, how
-    facts["parameters"] = _file_parameters(path, name)
+    facts["parameters"] = parameters
     if info is None and facts["input_shape"]:
         facts["input"] = _bare_input(facts["input_shape"])
         facts["assumed"] = _assumed(facts["input_shape"])
@@ -122,8 +124,11 @@ def _file_parameters(path: Path, name: str) -> int | None:
             import onnx
         except ImportError:
             return None
+        from edgeres.formats.onnx_normalize import check_initializers, parameter_count
+
         graph = onnx.load(str(path), load_external_data=False).graph
-        return sum(_numel(t.dims) for t in graph.initializer)
+        check_initializers(graph, path)  # dims that disagree with the data: refused, not counted
+        return parameter_count(graph)
     from edgeres.formats.tflite_verify import read_graph
 
     return sum(_numel(t.shape) for t in read_graph(path).constants())

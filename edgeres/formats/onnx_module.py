@@ -15,6 +15,7 @@ converter.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,16 @@ import torch
 from torch import nn
 
 from edgeres.errors import ModelFileError, UsageError
+from edgeres.formats.onnx_normalize import (
+    MAX_TENSOR_VALUES,
+    classifier_io,
+    dims_of,
+    graph_io,
+    load_onnx_proto,
+    normalized,
+    refuse_quantized,
+    trailing_softmax,
+)
 from edgeres.formats.onnx_ops import FOLD_ONLY, OPS, attributes, constant
 from edgeres.formats.source_options import SourceOptions
 from edgeres.spec import ModelInfo
@@ -46,8 +57,8 @@ class OnnxModule(nn.Module):
             graph = onnx.shape_inference.infer_shapes(_fixed_input(proto, size)).graph
         except Exception as e:  # noqa: BLE001 - onnx raises its own types for a bad graph
             raise ModelFileError(f"'{shown(path)}' has an invalid graph: {str(e)[:200]}") from None
-        self.input_name = graph.input[0].name
-        self.output_name = graph.output[0].name
+        image, scores = graph_io(graph, path)
+        self.input_name, self.output_name = image.name, scores.name
         shapes = {
             v.name: [
                 d.dim_value if d.HasField("dim_value") else None
@@ -89,7 +100,7 @@ class OnnxModule(nn.Module):
                 continue
             ins = [i for i in node.input]
             if all(i == "" or i in consts for i in ins) and node.op_type in (*FOLD_ONLY, *OPS):
-                folded = self._fold(node, a, consts)
+                folded = self._fold(node, a, consts, path)
                 if folded is not None:
                     consts[node.output[0]] = folded
                     continue
@@ -123,9 +134,10 @@ class OnnxModule(nn.Module):
                 self._consts[name] = value
 
     @staticmethod
-    def _fold(node, a: dict, consts: dict[str, np.ndarray]) -> np.ndarray | None:
+    def _fold(node, a: dict, consts: dict[str, np.ndarray], path: Path) -> np.ndarray | None:
         fn = FOLD_ONLY.get(node.op_type) or OPS[node.op_type]
         args = [None if i == "" else consts[i] for i in node.input]
+        _bound_fold(node, args, path)
         if node.op_type in FOLD_ONLY:
             return fn(*args, a=a)
         if not all(np.issubdtype(np.asarray(v).dtype, np.integer) for v in args if v is not None):
@@ -184,14 +196,12 @@ def _module_name(name: str, index: int, taken: list[str]) -> str:
     return text if text not in taken else f"{text}_{index}"
 
 
-def _fixed_input(proto, size: tuple[int, int] | None):
-    """A copy of ``proto`` whose free input dimensions are fixed: batch 1, H x W ``size``, so
-    shape arithmetic folds (TFLite files have a fixed batch of 1)."""
-    import onnx
-
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(proto)
-    dims = fixed.graph.input[0].type.tensor_type.shape.dim
+def _fixed_input(proto, size: tuple[int, int] | None, path: Path = Path("<graph>")):
+    """A copy of ``proto`` whose free image-input dimensions are fixed: batch 1, H x W ``size``,
+    so shape arithmetic folds (TFLite files have a fixed batch of 1)."""
+    fixed = _copy(proto)
+    image, _ = graph_io(fixed.graph, path)
+    dims = image.type.tensor_type.shape.dim
     nchw = len(dims) == 4 and dims[1].dim_value == 3
     spatial = (2, 3) if nchw else (1, 2)
     for k, d in enumerate(dims):
@@ -203,36 +213,71 @@ def _fixed_input(proto, size: tuple[int, int] | None):
     return fixed
 
 
+def _copy(proto):
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    return out
+
+
+def _bound_fold(node, args: list, path: Path) -> None:
+    """Refuse folding a node whose output would exceed ``MAX_TENSOR_VALUES``, before computing
+    it: elementwise broadcasting ([n, 1] + [1, n] is n^2 values) and ConstantOfShape are sized
+    from their inputs' shapes and values; other folded ops make no more than they read."""
+    shapes = [np.shape(v) for v in args if v is not None]
+    if node.op_type == "ConstantOfShape" and args:
+        values = math.prod(max(int(d), 0) for d in np.asarray(args[0]).reshape(-1))
+    elif node.op_type in ("Add", "Sub", "Mul", "Div") and len(shapes) == 2:
+        try:
+            values = math.prod(np.broadcast_shapes(*shapes))
+        except ValueError:
+            return  # the op itself reports the mismatch
+    else:
+        values = max((math.prod(s) for s in shapes), default=0)
+    if values > MAX_TENSOR_VALUES:
+        raise ModelFileError(
+            f"'{shown(path)}' folds a {node.op_type} into {values} values, over the limit of "
+            f"{MAX_TENSOR_VALUES}; refusing it before anything is allocated"
+        )
+
+
 def onnx_module(path: Path, proto=None, size: tuple[int, int] | None = None) -> OnnxModule:
     """The FP32 ONNX file at ``path`` as a PyTorch module in eval mode, checked against ONNX
-    Runtime (``check_against_file``).
+    Runtime on the file itself (``check_against_file``).
+
+    ``proto`` is the file's graph already normalised (``onnx_normalize.normalized``); without it
+    the file is read and normalised here.
 
     Raises:
         ModelFileError: An operator it does not read, quantized (Q/DQ) nodes, or a module that
             does not compute what ONNX Runtime computes on the file.
     """
-    import onnx
-
+    original = load_onnx_proto(path)
+    refuse_quantized(original, path)
     if proto is None:
-        proto = onnx.load(str(path))
-    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in proto.graph.node):
-        raise ModelFileError(
-            f"'{shown(path)}' is already quantized; convert or quantize its FP32 source instead"
-        )
+        proto = normalized(original, path)
     module = OnnxModule(proto, path, size).eval()
-    check_against_file(module, path, _fixed_input(proto, size))
+    check_against_file(module, path, _fixed_input(original, size, path))
     return module
 
 
 def check_against_file(module: nn.Module, path: Path, proto) -> float:
-    """Run the module and ONNX Runtime on the same random input; their largest difference
-    relative to the logits' scale. Raises ModelFileError above ``TOLERANCE``."""
-    import onnxruntime as ort
+    """Run the module and ONNX Runtime (on ``proto``, the file's graph with a fixed input) on the
+    same random input; their largest difference relative to the logits' scale.
 
-    dims = [d.dim_value or 1 for d in proto.graph.input[0].type.tensor_type.shape.dim]
-    x = np.random.default_rng(0).standard_normal(dims).astype(np.float32)
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = session.run(None, {session.get_inputs()[0].name: x})[0]
+    Raises:
+        ModelFileError: Above ``TOLERANCE``, or either side cannot run the graph.
+    """
+    image, scores = graph_io(proto.graph, path)
+    x = np.random.default_rng(0).standard_normal([d or 1 for d in dims_of(image)])
+    x = x.astype(np.float32)
+    softmax = trailing_softmax(proto)
+    # The normalised graph ends in the logits: compared before the file's Softmax, which would
+    # hide a difference in logits.
+    want = _run_onnxruntime(
+        proto, path, image.name, softmax.input[0] if softmax else scores.name, x
+    )
     try:
         with torch.no_grad():
             got = module(torch.from_numpy(x)).numpy()
@@ -242,6 +287,8 @@ def check_against_file(module: nn.Module, path: Path, proto) -> float:
             f"reading '{shown(path)}' into PyTorch failed ({first}); convert the model from its "
             "PyTorch source instead"
         ) from None
+    if got.size == want.size and got.shape[0] == want.shape[0]:
+        want = want.reshape(got.shape)  # N x C x 1 x 1 in the file, N x C read back
     if got.shape != want.shape:
         raise ModelFileError(
             f"reading '{shown(path)}' into PyTorch gave outputs of shape {got.shape}, ONNX "
@@ -256,38 +303,32 @@ def check_against_file(module: nn.Module, path: Path, proto) -> float:
     return error
 
 
-def load_onnx_proto(path: Path):
-    """The ONNX file's proto with its weights; one line for garbage or external data."""
-    import onnx
+def _run_onnxruntime(proto, path: Path, image: str, scores: str, x: np.ndarray) -> np.ndarray:
+    """ONNX Runtime's scores for ``x``; the file's own errors (a Gemm of mismatched dims, a
+    Reshape to 10^12 values...) as one line."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
 
+    if scores not in {o.name for o in proto.graph.output}:
+        proto = _copy(proto)
+        proto.graph.output.append(helper.make_tensor_value_info(scores, TensorProto.FLOAT, None))
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
     try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf raises several types for garbage
-        raise ModelFileError(
-            f"'{shown(path)}' is not a readable ONNX model ({type(e).__name__})"
-        ) from None
-    if not proto.graph.input or not proto.graph.output or not proto.graph.node:
-        raise ModelFileError(
-            f"'{shown(path)}' is not a readable ONNX model (no graph with inputs and outputs)"
+        session = ort.InferenceSession(
+            proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
         )
-    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
-        raise ModelFileError(
-            f"'{shown(path)}' keeps its weights in external data files; re-save it as one file "
-            "(onnx.save_model(model, path, save_as_external_data=False))"
-        )
-    return proto
+        return session.run([scores], {image: x})[0]
+    except Exception as e:  # noqa: BLE001 - ORT raises its own pybind exception types
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelFileError(f"ONNX Runtime cannot run '{shown(path)}': {first}") from None
 
 
 def third_party_info(path: Path, proto, source: SourceOptions) -> ModelInfo:
-    """Describe an ONNX file without edgeres metadata from its input shape and the flags."""
-    dims = [
-        d.dim_value if d.HasField("dim_value") else None
-        for d in proto.graph.input[0].type.tensor_type.shape.dim
-    ]
-    if len(dims) != 4:
-        raise ModelFileError(
-            f"'{shown(path)}' input has {len(dims)} dimensions; edgeres quantizes image models (N,3,H,W or N,H,W,3)"
-        )
+    """Describe an ONNX file without edgeres metadata from its image input's and class
+    output's shapes (``classifier_io``; ``proto`` normalised) and the flags."""
+    image, scores = classifier_io(proto.graph, path)
+    dims = dims_of(image)
     layout = "NHWC" if dims[3] == 3 and dims[1] != 3 else "NCHW"
     h, w = (dims[1], dims[2]) if layout == "NHWC" else (dims[2], dims[3])
     img_size = source.img_size
@@ -301,8 +342,7 @@ def third_party_info(path: Path, proto, source: SourceOptions) -> ModelInfo:
         raise UsageError(
             f"'{shown(path)}' has no edgeres metadata and a free input size; pass --img-size (and --mean/--std)"
         )
-    out_dims = proto.graph.output[0].type.tensor_type.shape.dim
-    n_classes = out_dims[-1].dim_value if out_dims and out_dims[-1].HasField("dim_value") else 0
+    n_classes = dims_of(scores)[1] or 0
     if n_classes < 1:
         raise ModelFileError(
             f"'{shown(path)}' output has no fixed class dimension; edgeres quantizes classifiers"
@@ -327,6 +367,8 @@ def onnx_source(path: Path, opts: SourceOptions | None = None):
     proto = load_onnx_proto(path)
     info = read_onnx_metadata({p.key: p.value for p in proto.metadata_props})
     if info is None:
+        refuse_quantized(proto, path)
+        proto = normalized(proto, path)
         info = third_party_info(path, proto, opts)
     else:
         if info.precision != "fp32":

@@ -2,7 +2,8 @@
 
 ``OPS`` maps an operator name to ``function(inputs..., a=attributes)``; ``FOLD_ONLY`` holds the
 shape arithmetic computed once when a module is built, never at run time. Semantics follow the
-ONNX operator specification (opsets 11-21); ``tests/byom/test_onnx_source.py`` checks the easily
+ONNX operator specification (opsets 11-21; older graphs are brought to 13 by
+``onnx_normalize`` first); ``tests/byom/test_onnx_source.py`` checks the easily
 mistaken variants (SAME padding, asymmetric pads, ceil-mode pooling, Gemm alpha/beta) against
 ONNX Runtime.
 """
@@ -79,9 +80,14 @@ def _pool(x, *, a, kind: str):
         return F.max_pool2d(x, kernel, strides, torch_pad[::2][::-1], dilations, ceil_mode=ceil)
     include = bool(a.get("count_include_pad", 0))
     if not symmetric:
-        if not include:
-            raise ModelFileError("AveragePool with asymmetric padding excluded from the count")
-        x, torch_pad = F.pad(x, torch_pad), [0] * 4
+        padded = F.pad(x, torch_pad)
+        total = F.avg_pool2d(padded, kernel, strides, 0, ceil, True)
+        if include:
+            return total
+        # Padding left out of the count (GoogLeNet's 7x7 pool padded [0, 0, 1, 1]): the window's
+        # mean over the padded input, divided by the share of it that is real input.
+        real = F.pad(torch.ones_like(x[:1, :1]), torch_pad)
+        return total / F.avg_pool2d(real, kernel, strides, 0, ceil, True)
     return F.avg_pool2d(x, kernel, strides, torch_pad[::2][::-1], ceil, include)
 
 
@@ -160,6 +166,15 @@ def _pad(x, pads, value=None, axes=None, *, a):
     return F.pad(x, torch_pad, mode=mode, **({"value": fill} if mode == "constant" else {}))
 
 
+def _lrn(x, *, a):
+    """ONNX LRN: x / (bias + alpha / size * sum of x^2 over ``size`` channels)^beta, as
+    F.local_response_norm computes it for an odd size; ONNX Runtime refuses an even one (the
+    window's centre differs between the two there), so no file reaches this with one."""
+    return F.local_response_norm(
+        x, int(a["size"]), a.get("alpha", 1e-4), a.get("beta", 0.75), a.get("bias", 1.0)
+    )
+
+
 def _softmax(x, *, a, log: bool = False):
     axis = a.get("axis", -1)
     return F.log_softmax(x, axis) if log else F.softmax(x, axis)
@@ -182,6 +197,8 @@ OPS: dict[str, Callable] = {
     "Tanh": lambda x, *, a: torch.tanh(x),
     "Clip": _clip,
     "Add": lambda x, y, *, a: x + y,
+    "Sum": lambda *xs, a: sum(xs[1:], xs[0]),
+    "LRN": _lrn,
     "Sub": lambda x, y, *, a: x - y,
     "Mul": lambda x, y, *, a: x * y,
     "Div": lambda x, y, *, a: x / y,
@@ -214,7 +231,7 @@ OPS: dict[str, Callable] = {
 FOLD_ONLY: dict[str, Callable] = {
     "Shape": lambda shape, *, a: np.asarray(shape[a.get("start", 0) : a.get("end")], np.int64),
     "Gather": lambda x, i, *, a: np.take(x, i, axis=a.get("axis", 0)),
-    "Cast": lambda x, *, a: x,
+    "Cast": lambda x, *, a: np.asarray(x).astype(_numpy_type(a["to"])),
     "Slice": lambda x, starts, ends, axes=None, steps=None, *, a: (
         x[
             tuple(
@@ -228,6 +245,12 @@ FOLD_ONLY: dict[str, Callable] = {
         else None
     ),
 }
+
+
+def _numpy_type(onnx_type: int):
+    from onnx import helper
+
+    return helper.tensor_dtype_to_np_dtype(onnx_type)
 
 
 def constant(a: dict) -> np.ndarray:

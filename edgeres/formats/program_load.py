@@ -21,6 +21,7 @@ import json
 import logging
 import operator
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,11 @@ def _refuse(path: Path, why: str) -> ModelFileError:
 
 def _check_pickle(path: Path, name: str, data: bytes) -> None:
     try:
-        torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        # The screening's own warnings (a pickle protocol torch.load did not expect) are not
+        # the user's: the verdict is the refusal below.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - any failure: torch.export.load would retry unsafely
         raise _refuse(path, f"its entry '{shown(name)}' is a pickle that would run code") from None
 

@@ -244,7 +244,11 @@ class QuantSource:
     @property
     def given_file_is_reference(self) -> bool:
         """Whether the FP32 file the user gave (an ONNX source) is what INT8 is compared with."""
-        return self.fp32_onnx is not None and self.fp32_onnx == self.path
+        # An ONNX source (read_network set) is compared as given, or as normalised for a third
+        # party's graph: the same function on another spelling.
+        return self.fp32_onnx is not None and (
+            self.fp32_onnx == self.path or self.read_network is not None
+        )
 
     def network(self) -> Any:
         """The PyTorch network: the source's, or the ONNX source read back (once); None when

@@ -83,8 +83,11 @@ def from_checkpoint(
 
 def from_onnx(path: Path, work_dir: Path, *, source: SourceOptions, **_: object) -> QuantSource:
     """An FP32 ONNX file: edgeres' own (its metadata) or a third party's (described by flags)."""
+    import onnx
+
     from edgeres.formats.onnx import read_onnx_metadata
-    from edgeres.formats.onnx_module import load_onnx_proto, third_party_info
+    from edgeres.formats.onnx_module import third_party_info
+    from edgeres.formats.onnx_normalize import load_onnx_proto, normalized, refuse_quantized
 
     proto = load_onnx_proto(path)
     props = {p.key: p.value for p in proto.metadata_props}
@@ -96,9 +99,15 @@ def from_onnx(path: Path, work_dir: Path, *, source: SourceOptions, **_: object)
             )
         info = source.applied(info)
         return QuantSource(path=path, info=info, fp32_onnx=path, read_network=_reader(path, info))
+    refuse_quantized(proto, path)
+    # A third party's graph (old opsets, weights as inputs, ConstantOfShape weights) is
+    # normalised once; the quantizer, its layer report and the reader all read that file.
+    proto = normalized(proto, path)
     info = third_party_info(path, proto, source)
+    fp32 = work_dir / f"{path.stem}.normalized.onnx"
+    onnx.save_model(proto, str(fp32), save_as_external_data=False)
     return QuantSource(
-        path=path, info=info, fp32_onnx=path, has_metadata=False, read_network=_reader(path, info)
+        path=path, info=info, fp32_onnx=fp32, has_metadata=False, read_network=_reader(path, info)
     )
 
 

@@ -42,6 +42,16 @@ def _size(shape: Sequence[Any], layout: str) -> tuple[int | None, int | None]:
     )
 
 
+def class_count(dims: Sequence[Any]) -> int | None:
+    """The number of scores in an output of ``dims`` (a free dim: not an int): N x C, or
+    N x C x 1 x 1 as classic zoo graphs end (a 1x1 convolution or a global pool)."""
+    dims = list(dims)
+    if len(dims) == 4 and dims[2:] == [1, 1]:
+        dims = dims[:2]
+    last = dims[-1] if dims else None
+    return last if isinstance(last, int) and last > 0 else None
+
+
 def resolve_info(
     path: Path,
     embedded: ModelInfo | None,

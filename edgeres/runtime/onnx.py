@@ -27,7 +27,7 @@ from edgeres.errors import (
 from edgeres.formats.base import Engine, Probe
 from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
 from edgeres.runtime.base import Backend, OpTime, check_threads, first_line
-from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
+from edgeres.runtime.common import check_batch, class_count, resolve_info, run_in_batches
 from edgeres.spec import InputSpec
 
 CPU = "CPUExecutionProvider"
@@ -162,7 +162,7 @@ class OnnxBackend(Backend):
         self._input_dtype = _FLOAT_INPUTS[inp.type]
         shape = [d if isinstance(d, int) else -1 for d in inp.shape]
         self.fixed_batch = shape[0] if shape and shape[0] > 0 else None
-        n_out = out.shape[-1] if out.shape and isinstance(out.shape[-1], int) else None
+        n_out = class_count(out.shape or [])
         embedded = info or read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map)
         self.info = resolve_info(
             self.path, embedded, shape, n_out, precision, spec_override, classes

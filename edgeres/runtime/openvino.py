@@ -18,7 +18,7 @@ from edgeres.errors import EngineUnavailable, MissingDependencyError, ModelFileE
 from edgeres.formats.base import Engine, Probe
 from edgeres.formats.onnx import open_checked, precision_of, read_onnx_metadata
 from edgeres.runtime.base import Backend, OpTime, check_threads, first_line
-from edgeres.runtime.common import check_batch, resolve_info, run_in_batches
+from edgeres.runtime.common import check_batch, class_count, resolve_info, run_in_batches
 from edgeres.spec import InputSpec
 
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
@@ -129,8 +129,9 @@ class OpenVINOBackend(Backend):
             )
         shape = [d.get_length() if d.is_static else -1 for d in inputs[0].partial_shape]
         self.fixed_batch = shape[0] if shape and shape[0] > 0 else None
-        last = outputs[0].partial_shape[-1] if outputs[0].partial_shape.rank.is_static else None
-        n_out = last.get_length() if last is not None and last.is_static else None
+        out = outputs[0].partial_shape
+        dims = [d.get_length() if d.is_static else None for d in out] if out.rank.is_static else []
+        n_out = class_count(dims)
         self.info = resolve_info(
             self.path, embedded, shape, n_out, precision, spec_override, classes
         )

@@ -324,12 +324,12 @@ def test_pt2_converts_quantizes_and_predicts_with_label_names(plain, tmp_path):
     res = cli("convert", program, "--labels", plain["labels_txt"],
               "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--json")  # fmt: skip
     assert res.exit_code == 0, res.output
-    report = json.loads(res.output)
+    report = json.loads(res.stdout)
     assert report["passed"] and {p["format"] for p in report["parity"]} == {"onnx", "tflite"}
     res = cli("quantize", program, "--labels", plain["labels_txt"], "--samples", 8,
               "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--json")  # fmt: skip
     assert res.exit_code == 0, res.output
-    q = json.loads(res.output)
+    q = json.loads(res.stdout)
     assert set(q["outputs"]) == {"onnx", "tflite"}
     assert q["report"]["formats"]["tflite"]["integer"]["full_integer"]
     image = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
@@ -341,7 +341,7 @@ def test_pt2_converts_quantizes_and_predicts_with_label_names(plain, tmp_path):
         assert res.exit_code == 0, res.output
         assert set(LABELS) <= set(res.output.split('"')), res.output
     res = cli("inspect", out / "m_int8.tflite", "--json")
-    facts = json.loads(res.output)
+    facts = json.loads(res.stdout)
     assert facts["classes"] == list(LABELS) and facts["full_integer"] is True
     assert facts["provenance"]["source"] == "m.pt2"
 
