@@ -120,13 +120,14 @@ def _tflite_inputs(path: Path) -> list[list[int]]:
 def _file_parameters(path: Path, name: str) -> int | None:
     """Weight values stored in the file (ONNX initializers, TFLite constant tensors)."""
     if name == "onnx":
-        try:
-            import onnx
-        except ImportError:
-            return None
-        from edgeres.formats.onnx_normalize import check_initializers, parameter_count
+        from edgeres.formats.onnx import load_model
 
-        graph = onnx.load(str(path), load_external_data=False).graph
+        try:
+            from edgeres.formats.onnx_normalize import check_initializers, parameter_count
+
+            graph = load_model(path, load_external_data=False).graph
+        except ImportError:  # a device without the onnx package
+            return None
         check_initializers(graph, path)  # dims that disagree with the data: refused, not counted
         return parameter_count(graph)
     from edgeres.formats.tflite_verify import read_graph

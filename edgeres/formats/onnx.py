@@ -135,6 +135,25 @@ _WEIGHT_INPUT = {
 }
 
 
+def load_model(path: Path, load_external_data: bool = True) -> Any:
+    """``onnx.load`` of a file the structural check let by; protobuf's refusal is one line.
+
+    Raises:
+        ModelFileError: The bytes are not an ONNX ``ModelProto`` after all.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        return onnx.load(str(path), load_external_data=load_external_data)
+    except (DecodeError, ValueError, RuntimeError) as e:
+        text = str(e).strip()
+        first = text.splitlines()[0][:300] if text else type(e).__name__
+        raise ModelFileError(
+            f"'{shown(path)}' is not a valid ONNX file ({shown(first)}); re-export or copy it again"
+        ) from None
+
+
 def count_macs(path: Path) -> tuple[int | None, str]:
     """MACs per image counted from the graph, through the ``onnx`` package when installed."""
     try:

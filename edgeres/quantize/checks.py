@@ -6,9 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgeres.errors import ModelFileError
 from edgeres.formats.tflite_verify import read_graph
-from edgeres.text import shown
 
 # ONNX ops that only move or reshape data: they run on whatever type arrives, never compute.
 _ONNX_LAYOUT_OPS = {
@@ -74,15 +72,10 @@ def _onnx_weight_int8(node, producers, inits) -> bool:
 def check_onnx(path: str | Path) -> IntegerCheck:
     """Check a QDQ ONNX file: every compute op fed by DequantizeLinear, weights int8 initializers."""
     import onnx
-    from google.protobuf.message import DecodeError
 
-    try:
-        model = onnx.load(str(path))
-    except (DecodeError, ValueError, RuntimeError) as e:  # bytes the structural walk let by
-        raise ModelFileError(
-            f"'{shown(path)}' is not a valid ONNX file ({shown(_first_line(e))}); "
-            "re-export or copy it again"
-        ) from None
+    from edgeres.formats.onnx import load_model
+
+    model = load_model(Path(path))
     graph = model.graph
     producers = _onnx_producers(graph)
     inits = {i.name: i for i in graph.initializer}
@@ -111,11 +104,6 @@ def check_onnx(path: str | Path) -> IntegerCheck:
             else:
                 check.weights_float.append(label)
     return check
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
 
 
 def _text(name: str | bytes) -> str:
