@@ -233,6 +233,7 @@ def _verify_operator(
             _index(i, n_tensors, "operator tensor", allow_minus_one=True)
             for i in r.scalars(op, vec, "i")
         )
+    _check_absent_inputs(names[code], tensors[1], tensors[2])
     r.bytes_field(op, 5)
     r.bytes_field(op, 7)
     if int(r.get(op, 9, "Q")) > 1:
@@ -247,6 +248,22 @@ def _verify_operator(
         if type_field == 3:
             _verify_options(r, kind, options)
     return Operator(index, names[code], tensors[1], tensors[2])
+
+
+# -1 marks an absent optional input (a convolution's bias, an LSTM's peephole weights). The first
+# two inputs of every other operator (RESHAPE aside: its shape may come from its options) are
+# required: LiteRT's kernels read them unchecked, and a -1 there crashed the process (SIGSEGV in
+# ADD and CONV_2D, found by tools/fuzz_files.py).
+_OPTIONAL_EARLY = ("LSTM", "RNN", "SVDF")
+
+
+def _check_absent_inputs(name: str, inputs: tuple[int, ...], outputs: tuple[int, ...]) -> None:
+    if -1 in outputs:
+        raise Malformed(f"operator {name} has an absent output (-1)")
+    if any(word in name for word in _OPTIONAL_EARLY) or name in ("CUSTOM", "RESHAPE"):
+        return
+    if -1 in inputs[:2]:
+        raise Malformed(f"operator {name} lacks a required input (tensor -1)")
 
 
 def _verify_options(r: Reader, kind: int, options: Table) -> None:

@@ -117,3 +117,34 @@ def test_inspect_of_a_checkpoint_whose_storage_record_is_garbled_is_one_line(
             body = buf.getvalue() if info.filename.endswith("data.pkl") else z.read(info)
             out.writestr(info.filename, body)
     assert _inspect_outcomes([bad]) == {"clean"}
+
+
+def _absent_weights(model) -> None:
+    sg = model.subgraphs[0]
+    conv = next(op for op in sg.operators if len(op.inputs) == 3)
+    conv.inputs = [conv.inputs[0], -1, conv.inputs[2]]  # a convolution without its weights
+
+
+def _absent_addend(model) -> None:
+    sg = model.subgraphs[0]
+    add = next(op for op in sg.operators if len(op.inputs) == 2)
+    add.inputs = [add.inputs[0], -1]
+
+
+@pytest.mark.parametrize("change", [_absent_weights, _absent_addend])
+def test_a_required_operator_input_marked_absent_is_refused_before_litert(
+    fp32_tflite, tmp_path, change
+):
+    """Found by tools/fuzz_files.py: -1 (absent) as a CONV_2D's weights or an ADD's second
+    input crashed LiteRT (SIGSEGV) or hung it; the verifier now refuses it before any engine."""
+    bad = _rewrite(fp32_tflite, tmp_path / "bad.tflite", change)
+    image = tmp_path / "x.png"
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(image), np.zeros((16, 16, 3), np.uint8))
+    for args in (["inspect", str(bad)], ["predict", str(bad), str(image)]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2, res.output
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and "lacks a required input" in lines[0], res.output
