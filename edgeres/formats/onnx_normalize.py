@@ -96,9 +96,10 @@ def check_initializers(graph, path: Path) -> None:
             continue  # refused with its own message by load_onnx_proto
         stored = _stored_values(t, helper)
         if stored is not None and stored != declared:
+            what = "bytes that make no whole number of values" if stored < 0 else str(stored)
             raise ModelFileError(
                 f"'{shown(path)}' declares weight '{shown(t.name)[:80]}' of shape "
-                f"{list(t.dims)} ({declared} values) but stores {stored}; the file is corrupted "
+                f"{list(t.dims)} ({declared} values) but stores {what}; the file is corrupted "
                 "or crafted"
             )
 
@@ -116,7 +117,9 @@ def _stored_values(t, helper) -> int | None:
     ):
         return None
     if t.HasField("raw_data"):
-        return len(t.raw_data) // helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        size = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        # A partial value (18 bytes of int64) is no count: -1 never matches the declared shape.
+        return len(t.raw_data) // size if len(t.raw_data) % size == 0 else -1
     n = len(getattr(t, helper.tensor_dtype_to_field(t.data_type)))
     return n // 2 if t.data_type in (TensorProto.COMPLEX64, TensorProto.COMPLEX128) else n
 
@@ -149,14 +152,17 @@ def _constant_values(graph) -> dict:
     from onnx import numpy_helper
 
     out = {}
-    for t in graph.initializer:
+    named = [(t.name, t) for t in graph.initializer] + [
+        (n.output[0], n.attribute[0].t)
+        for n in graph.node
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value" and n.output
+    ]
+    for name, t in named:
         if _numel(t.dims) <= 16 and t.data_type in (6, 7):  # INT32, INT64: shapes
-            out[t.name] = [int(v) for v in numpy_helper.to_array(t).reshape(-1)]
-    for n in graph.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            t = n.attribute[0].t
-            if _numel(t.dims) <= 16 and t.data_type in (6, 7):
-                out[n.output[0]] = [int(v) for v in numpy_helper.to_array(t).reshape(-1)]
+            try:
+                out[name] = [int(v) for v in numpy_helper.to_array(t).reshape(-1)]
+            except ValueError:  # bytes that do not make the declared values: not a constant
+                continue
     return out
 
 
