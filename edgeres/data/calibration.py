@@ -211,7 +211,8 @@ def _checked_files(folder: Path, samples: int) -> list[Path]:
         _check_folder(folder)
         skipped = Skipped()
         files = image_files(folder, OPENCV_EXTS, warn_other=False, skipped=skipped)
-        log_skipped(skipped, folder)
+        if folder != shipped_folder(CALIB_FOLDER):  # its README and package file are ours
+            log_skipped(skipped, folder)
     if not files:
         raise DataError(
             f"no image files in '{shown(folder)}' (looked recursively for "

@@ -179,3 +179,13 @@ def test_bombs_are_skipped_while_calibrating(tmp_path, png_bomb, caplog):
         batches = list(iter_calibration(root, SPEC, samples=5, batch_size=2, quiet=True))
     assert sum(len(b) for b in batches) == 5
     assert "zz_bomb.png': declares 60000x60000" in caplog.text
+
+
+def test_the_shipped_images_calibrate_without_a_skip_line(caplog):
+    # The shipped folder is a package: its README.md and __init__.py are ours, not a user's
+    # stray files, and `make demo` printed a skip warning for them.
+    with caplog.at_level(logging.WARNING, logger="edgeres.data"):
+        source = default_calibration_source()
+        batches = list(iter_calibration(source, SPEC, samples=8, batch_size=4, quiet=True))
+    assert sum(len(b) for b in batches) == 8
+    assert "skipped" not in caplog.text, caplog.text
