@@ -94,7 +94,13 @@ def check_initializers(graph, path: Path) -> None:
             )
         if t.data_location == TensorProto.EXTERNAL:
             continue  # refused with its own message by load_onnx_proto
-        stored = _stored_values(t, helper)
+        try:
+            stored = _stored_values(t, helper)
+        except (KeyError, ValueError):  # a data type number onnx does not know
+            raise ModelFileError(
+                f"'{shown(path)}' declares weight '{shown(t.name)[:80]}' of unknown data type "
+                f"{t.data_type}; the file is corrupted or crafted"
+            ) from None
         if stored is not None and stored != declared:
             what = "bytes that make no whole number of values" if stored < 0 else str(stored)
             raise ModelFileError(
