@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.errors import UsageError, check_number
-from edgeres.train.schedule import AUTO, parse_epochs
+from edgeres.train.schedule import AUTO, checked_epochs
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 
@@ -109,12 +109,7 @@ class FitConfig:
             check_number(width, "--widths", 0.0, above=True, maximum=4.0)
         if self.remote is not None and self.profile is not None:
             raise UsageError("--remote measures on the board itself; leave --profile out")
-        try:
-            parse_epochs(self.epochs)
-        except (TypeError, ValueError):
-            raise UsageError(
-                f"--epochs must be auto or a whole number (got {self.epochs})"
-            ) from None
+        checked_epochs(self.epochs)
 
     @property
     def budget_ms(self) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.errors import UsageError, check_number
-from edgeres.train.schedule import AUTO, parse_epochs
+from edgeres.train.schedule import AUTO, checked_epochs
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,7 @@ class PruneConfig:
         check_number(self.max_drop, "--max-drop", 0.0)
         if self.teacher is not None and self.no_teacher:
             raise UsageError("--teacher and --no-teacher cannot be combined")
-        try:
-            parse_epochs(self.epochs)
-        except (TypeError, ValueError):
-            raise UsageError(
-                f"--epochs must be auto or a whole number (got {self.epochs})"
-            ) from None
+        checked_epochs(self.epochs)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

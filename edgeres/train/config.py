@@ -12,7 +12,7 @@ from typing import Any
 from edgeres.data.augment import augment_name, parse_augment
 from edgeres.errors import SEED_MAX, UsageError, check_number
 from edgeres.models.registry import check_width
-from edgeres.train.schedule import AUTO, parse_epochs
+from edgeres.train.schedule import AUTO, checked_epochs
 
 DEVICES = ("cpu", "cuda")
 DEFAULT_MODEL = "resnet8"
@@ -119,12 +119,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
         check_number(self.seed, "seed", 0, maximum=SEED_MAX)  # numpy: "expected non-negative"
-        try:
-            object.__setattr__(self, "epochs", parse_epochs(self.epochs))
-        except (TypeError, ValueError):
-            raise UsageError(
-                f"--epochs must be auto or a whole number of at least 1 (got {self.epochs})"
-            ) from None
+        object.__setattr__(self, "epochs", checked_epochs(self.epochs))
         object.__setattr__(self, "augment", augment_name(parse_augment(self.augment)))
         for name in ("init", "teacher"):
             if getattr(self, name) is not None:

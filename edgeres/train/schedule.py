@@ -92,6 +92,18 @@ def parse_epochs(value: int | str) -> int | str:
     return n
 
 
+def checked_epochs(value: int | str) -> int | str:
+    """``parse_epochs`` for a config: anything else is a ``UsageError`` naming ``--epochs``."""
+    from edgeres.errors import UsageError
+
+    try:
+        return parse_epochs(value)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"--epochs must be auto or a whole number of at least 1 (got {value})"
+        ) from None
+
+
 def steps_per_epoch(images: int, batch_size: int, world_size: int = 1) -> int:
     """Optimizer steps in one epoch: full batches per process, at least one."""
     per_proc = max(1, batch_size // world_size)
