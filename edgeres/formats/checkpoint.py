@@ -145,10 +145,12 @@ def read_pickle(path: Path) -> Any:
         ) from None
     # A data.pkl cut short: struct.error inside an opcode's argument (torch's unpickler reads
     # it raw), IndexError when an opcode finds the stack or memo emptier than it should be;
-    # AttributeError/TypeError when a storage record holds the wrong kind of value.
+    # AttributeError/TypeError when a storage record holds the wrong kind of value; KeyError
+    # when an opcode reads a memo slot that was never written (bytes flipped in data.pkl).
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, struct.error,
-            IndexError, AttributeError, TypeError) as e:  # fmt: skip
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            IndexError, KeyError, AttributeError, TypeError) as e:  # fmt: skip
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        msg = f"{type(e).__name__}: {msg}" if isinstance(e, KeyError) or not msg else msg
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({msg[:160]})") from None
 
 

@@ -119,6 +119,23 @@ def test_inspect_of_a_checkpoint_whose_storage_record_is_garbled_is_one_line(
     assert _inspect_outcomes([bad]) == {"clean"}
 
 
+def test_inspect_of_a_checkpoint_whose_pickle_reads_an_unwritten_memo_slot_is_one_line(
+    artifacts_dir, tmp_path
+):
+    """Found by tools/fuzz_files.py (seed 14): flipped bytes in data.pkl made torch's unpickler
+    look up memo slot 205, which no opcode wrote: KeyError, a traceback."""
+    import zipfile
+
+    bad = tmp_path / "memo.pt"
+    with zipfile.ZipFile(artifacts_dir / "model.pt") as z, zipfile.ZipFile(bad, "w") as out:
+        for info in z.infolist():
+            body = z.read(info)
+            if info.filename.endswith("data.pkl"):
+                body = body[:2] + b"h\xcd." + body[2:]  # BINGET 205, then STOP
+            out.writestr(info.filename, body)
+    assert _inspect_outcomes([bad]) == {"clean"}
+
+
 def _absent_weights(model) -> None:
     sg = model.subgraphs[0]
     conv = next(op for op in sg.operators if len(op.inputs) == 3)
