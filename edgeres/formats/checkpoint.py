@@ -67,7 +67,7 @@ def check_archive_sizes(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             declared = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as e:  # versions, methods
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
     if declared > size:
         raise ModelFileError(
@@ -126,7 +126,7 @@ def read_pickle(path: Path) -> Any:
             )
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as e:  # versions, methods
         raise ModelFileError(f"'{shown(path)}' is truncated or corrupted ({e})") from None
     if torchscript_entries(names):
         raise ModelFileError(
