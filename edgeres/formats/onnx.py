@@ -160,7 +160,11 @@ def count_macs(path: Path) -> tuple[int | None, str]:
         import onnx
     except ImportError:
         return None, "unknown: counting ONNX MACs needs the 'onnx' package (pip install onnx)"
-    graph = onnx.shape_inference.infer_shapes(onnx.load(str(path))).graph
+    try:
+        graph = onnx.shape_inference.infer_shapes(load_model(path)).graph
+    except onnx.shape_inference.InferenceError as e:  # types or shapes that contradict the graph
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        return None, f"unknown: the graph's shapes cannot be inferred ({shown(first)})"
     dims = {
         v.name: tuple(
             d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim

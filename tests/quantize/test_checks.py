@@ -165,3 +165,24 @@ def test_a_required_operator_input_marked_absent_is_refused_before_litert(
         assert res.exit_code == 2, res.output
         lines = res.output.strip().splitlines()
         assert len(lines) == 1 and "lacks a required input" in lines[0], res.output
+
+
+def test_inspect_of_an_onnx_graph_whose_declared_types_contradict_it_says_macs_unknown(
+    fp32_onnx, tmp_path
+):
+    """Found by tools/fuzz_files.py (seed 15): flipped bytes changed a declared element type,
+    and onnx's shape inference (inspect's MAC count) raised InferenceError: a traceback."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(fp32_onnx))
+    weights = {t.name for t in model.graph.initializer}
+    declared = next(v for v in model.graph.value_info if v.name in weights)
+    declared.type.tensor_type.elem_type = onnx.TensorProto.INT64  # the weight is FLOAT
+    bad = tmp_path / "types.onnx"
+    onnx.save(model, str(bad))
+    res = CliRunner().invoke(main, ["inspect", str(bad), "--json"])
+    assert res.exit_code == 0, res.output
+    facts = json.loads(res.stdout)
+    assert facts["macs"] is None and "cannot be inferred" in facts["macs_how"]
