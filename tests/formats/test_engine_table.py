@@ -99,20 +99,21 @@ def engine_literals(root: Path, names: set[str]) -> list[str]:
         if rel.startswith(ENGINE_ROOMS):
             continue
         tree = ast.parse(f.read_text())
-        docs = {
-            id(n.body[0].value)
-            for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-            and n.body
-            and isinstance(n.body[0], ast.Expr)
-            and isinstance(n.body[0].value, ast.Constant)
-        }
-        hits += [
-            f"{rel}:{n.lineno} {n.value}"
-            for n in ast.walk(tree)
-            if isinstance(n, ast.Constant) and n.value in names and id(n) not in docs
-        ]
+        hits += [f"{rel}:{n.lineno} {n.value}" for n in code_constants(tree) if n.value in names]
     return hits
+
+
+def code_constants(tree: ast.AST) -> list[ast.Constant]:
+    """The constants of a parsed module, docstrings left out (the name guards read these)."""
+    docs = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in docs]
 
 
 def test_no_engine_name_is_written_outside_the_table():

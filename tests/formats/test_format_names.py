@@ -11,6 +11,8 @@ import ast
 from collections import Counter
 from pathlib import Path
 
+from test_engine_table import code_constants
+
 from edgeres.formats import FORMATS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,17 +46,8 @@ def format_literals(root: Path, names: set[str]) -> Counter:
         rel = f.relative_to(root).as_posix()
         if rel.startswith(FORMAT_ROOMS) or _is_format_module(rel, names):
             continue
-        tree = ast.parse(f.read_text())
-        docs = {
-            id(n.body[0].value)
-            for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-            and n.body
-            and isinstance(n.body[0], ast.Expr)
-            and isinstance(n.body[0].value, ast.Constant)
-        }
-        for n in ast.walk(tree):
-            if isinstance(n, ast.Constant) and n.value in names and id(n) not in docs:
+        for n in code_constants(ast.parse(f.read_text())):
+            if n.value in names:
                 hits[rel] += 1
     return hits
 
